@@ -1,0 +1,141 @@
+# shuttle for nginx
+#
+#   make            the nginx module and the programs, into build/
+#   make deps       install the Debian packages the project needs
+#   make test       deps + build + every test (prove)
+#   make bench      deps + build + the benchmarks
+#   make run        deps + build + a local platform under .run/
+#   make stop       stop what make run started
+#   make install    the module and programs into the system
+#
+# make NGINX_SRC=/path/to/nginx-x.y.z builds the module against an upstream
+# nginx source tree (--with-compat) instead of Debian's nginx-dev tree.
+
+NGINX_SRC    ?= /usr/share/nginx/src
+NGINX        ?= /usr/sbin/nginx
+PREFIX       ?= /usr/local
+MODULES_DIR  ?= /usr/lib/nginx/modules
+
+CC           ?= cc
+CFLAGS       ?= -O2 -g
+SHUTTLE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
+                 -Wno-unused-parameter -Iinclude $(CFLAGS)
+
+B            := build
+DEBIAN_SRC   := /usr/share/nginx/src
+
+# Debian's tree ships the exact flags its nginx was configured with; an
+# upstream tree only needs --with-compat to make a loadable module.
+ifeq ($(NGINX_SRC),$(DEBIAN_SRC))
+NGX_CONF_FLAGS = $(shell bash -c '. $(DEBIAN_SRC)/conf_flags && \
+                                  echo "$${NGX_CONF_FLAGS[@]}"')
+else
+NGX_CONF_FLAGS = --with-compat
+endif
+
+DEPS_PKGS := gcc make pkg-config perl nginx nginx-dev libpcre2-dev \
+             zlib1g-dev libssl-dev libsqlite3-dev libjansson-dev \
+             libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev wrk \
+             curl
+
+MODULE_SRCS := $(wildcard ngx_shuttle_module/*.c ngx_shuttle_module/*.h) \
+               include/shuttle_zone.h
+BUILDER_SRCS := $(wildcard builder/*.c)
+BUILDER_HDRS := $(wildcard builder/*.h) include/shuttle_zone.h
+BUILDER_LIBS = $(shell pkg-config --libs libarchive)
+
+LOADER_SRCS := $(wildcard loader/*.c)
+LOADER_HDRS := $(wildcard loader/*.h) include/shuttle.h
+LOADER_LIBS = $(shell pkg-config --libs libmicrohttpd jansson) -ldl -lpthread
+
+PROGRAMS := $(B)/bin/shuttle-builder
+MODULE   := $(B)/modules/ngx_http_shuttle_module.so
+TESTBINS := $(B)/t/zone-unit $(B)/t/zone-poke $(B)/t/extract-unit
+
+.PHONY: all deps test bench run stop install clean
+
+all: $(MODULE) $(PROGRAMS) $(TESTBINS)
+
+
+# the nginx module ------------------------------------------------------
+
+$(B)/nginx/Makefile: config $(NGINX_SRC)/src/core/nginx.h
+	rm -rf $(B)/nginx-src $(B)/nginx
+	mkdir -p $(B)/nginx-src $(B)/nginx
+	cp -a $(NGINX_SRC)/auto $(NGINX_SRC)/src $(NGINX_SRC)/configure \
+	    $(B)/nginx-src/
+	cd $(B)/nginx-src && ./configure $(NGX_CONF_FLAGS) \
+	    --with-cc-opt='-O2 -g' \
+	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(B)/nginx \
+	    > $(CURDIR)/$(B)/nginx/configure.log 2>&1 \
+	    || { tail -20 $(CURDIR)/$(B)/nginx/configure.log; exit 1; }
+
+$(MODULE): $(B)/nginx/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(B)/nginx-src -f $(CURDIR)/$(B)/nginx/Makefile modules
+	mkdir -p $(B)/modules
+	cp $(B)/nginx/ngx_http_shuttle_module.so $@
+
+
+# programs -------------------------------------------------------------
+
+$(B)/bin/shuttle-builder: $(BUILDER_SRCS) $(BUILDER_HDRS)
+	mkdir -p $(B)/bin
+	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ $(BUILDER_SRCS) $(BUILDER_LIBS)
+
+# the loader exports the SDK's functions to the services it dlopen()s
+$(B)/bin/shuttle-loader: $(LOADER_SRCS) $(LOADER_HDRS)
+	mkdir -p $(B)/bin
+	$(CC) $(SHUTTLE_CFLAGS) -Iloader -rdynamic -o $@ $(LOADER_SRCS) \
+	    $(LOADER_LIBS)
+
+$(B)/t/extract-unit: t/unit/extract-unit.c builder/extract.c builder/extract.h
+	mkdir -p $(B)/t
+	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ t/unit/extract-unit.c \
+	    builder/extract.c -larchive
+
+$(B)/t/zone-unit: t/unit/zone-unit.c builder/zone.c $(BUILDER_HDRS)
+	mkdir -p $(B)/t
+	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ t/unit/zone-unit.c builder/zone.c
+
+$(B)/t/zone-poke: t/unit/zone-poke.c include/shuttle_zone.h
+	mkdir -p $(B)/t
+	$(CC) $(SHUTTLE_CFLAGS) -o $@ t/unit/zone-poke.c
+
+
+# the two commands and friends -------------------------------------------
+
+deps:
+	@missing=""; for p in $(DEPS_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	    $$sudo apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+
+test: deps
+	$(MAKE) all
+	prove -j2 t/
+
+bench: deps
+	$(MAKE) all
+	perl t/bench/bench.pl
+
+run: deps
+	$(MAKE) all
+	@echo "make run: the local platform arrives with the deploy pipeline"
+
+stop:
+	@true
+
+install: all
+	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(PREFIX)/bin
+	install -m 0644 $(MODULE) $(DESTDIR)$(MODULES_DIR)/
+	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(B)

@@ -1,0 +1,84 @@
+
+/*
+ * shuttle for nginx: the nginx module.
+ *
+ *   ngx_http_shuttle_module.c   directives, variables, the apps phase handler
+ *   ngx_http_shuttle_zone.c     the routing zone, mapped read-only per worker
+ *   ngx_http_shuttle_route.c    "shuttle_route": the upstream peer per request
+ */
+
+
+#ifndef _NGX_HTTP_SHUTTLE_MODULE_H_INCLUDED_
+#define _NGX_HTTP_SHUTTLE_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <shuttle_zone.h>
+
+
+/* this worker's view of the zone file */
+typedef struct {
+    ngx_str_t                    path;      /* NUL-terminated */
+
+    shuttle_zone_header_t       *hdr;       /* NULL: not mapped */
+    size_t                       size;
+    ino_t                        ino;
+    dev_t                        dev;
+    time_t                       checked;   /* last stat() of the path */
+
+    const char                  *error;     /* last reason logged */
+} ngx_http_shuttle_zone_t;
+
+
+typedef struct {
+    ngx_http_shuttle_zone_t      zone;
+
+    ngx_uint_t                   apps;      /* a "shuttle_apps" is set */
+    ngx_uint_t                   route;     /* a "shuttle_route" is set */
+} ngx_http_shuttle_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                    domain;    /* lowercase, no leading dot */
+} ngx_http_shuttle_srv_conf_t;
+
+
+/* what a request resolved to; found once per request, kept in its ctx */
+
+#define NGX_HTTP_SHUTTLE_NO_ZONE       0
+#define NGX_HTTP_SHUTTLE_BAD_HOST      1   /* not "<label>.<domain>" */
+#define NGX_HTTP_SHUTTLE_BAD_NAME      2   /* "<not a label>.<domain>" */
+#define NGX_HTTP_SHUTTLE_UNKNOWN       3   /* no such project in the zone */
+#define NGX_HTTP_SHUTTLE_BUSY          4   /* its slot stayed torn */
+#define NGX_HTTP_SHUTTLE_FOUND         5
+
+typedef struct {
+    ngx_uint_t                   result;
+    ngx_str_t                    project;   /* from the Host header */
+    shuttle_zone_slot_t          slot;      /* valid when FOUND */
+
+    /* the peer, when the project is running */
+    struct sockaddr_in           sin;
+    ngx_str_t                    peer_name;
+    u_char                       peer_text[NGX_SOCKADDR_STRLEN];
+} ngx_http_shuttle_ctx_t;
+
+
+ngx_int_t ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone,
+    ngx_log_t *log);
+ngx_uint_t ngx_http_shuttle_zone_lookup(ngx_http_shuttle_zone_t *zone,
+    ngx_str_t *name, shuttle_zone_slot_t *slot, ngx_log_t *log);
+void ngx_http_shuttle_zone_unmap(ngx_http_shuttle_zone_t *zone);
+
+ngx_http_shuttle_ctx_t *ngx_http_shuttle_resolve(ngx_http_request_t *r);
+
+char *ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+
+extern ngx_module_t  ngx_http_shuttle_module;
+
+
+#endif /* _NGX_HTTP_SHUTTLE_MODULE_H_INCLUDED_ */

@@ -1,0 +1,168 @@
+
+/*
+ * "shuttle_route": an upstream whose one peer is chosen per request, from
+ * the zone slot the apps phase handler found for the request's Host.
+ *
+ * The peer is a plain sockaddr, so the keepalive module, placed after this
+ * directive, caches connections per loader address as it does for static
+ * servers: a project keeps its warm connections until its port changes.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_shuttle_module.h"
+
+
+static ngx_int_t ngx_http_shuttle_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_shuttle_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_shuttle_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_shuttle_free_peer(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+
+
+static ngx_int_t
+ngx_http_shuttle_init_upstream(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_shuttle_main_conf_t  *smcf;
+
+    if (us->servers->nelts != 1) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "upstream \"%V\" in %s:%ui has \"shuttle_route\" "
+                      "and \"server\" directives: its peers come from "
+                      "the zone, remove the \"server\" lines",
+                      &us->host, us->file_name, us->line);
+        return NGX_ERROR;
+    }
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
+
+    if (smcf->zone.path.len == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "upstream \"%V\" in %s:%ui has \"shuttle_route\" "
+                      "but the http block has no \"shuttle_zone\"",
+                      &us->host, us->file_name, us->line);
+        return NGX_ERROR;
+    }
+
+    us->peer.init = ngx_http_shuttle_init_peer;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_shuttle_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_shuttle_ctx_t  *ctx;
+
+    ctx = ngx_http_shuttle_resolve(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ctx->result != NGX_HTTP_SHUTTLE_FOUND
+        || ctx->slot.state != SHUTTLE_STATE_RUNNING
+        || ctx->slot.port == 0)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "upstream \"%V\": no running project for host \"%V\""
+                      " (is \"shuttle_apps\" set in this server?)",
+                      &us->host, &r->headers_in.server);
+        return NGX_ERROR;
+    }
+
+    ctx->sin.sin_family = AF_INET;
+    ctx->sin.sin_addr.s_addr = ctx->slot.addr;
+    ctx->sin.sin_port = htons(ctx->slot.port);
+
+    ctx->peer_name.data = ctx->peer_text;
+    ctx->peer_name.len = ngx_sock_ntop((struct sockaddr *) &ctx->sin,
+                                       sizeof(struct sockaddr_in),
+                                       ctx->peer_text, NGX_SOCKADDR_STRLEN,
+                                       1);
+
+    r->upstream->peer.data = ctx;
+    r->upstream->peer.get = ngx_http_shuttle_get_peer;
+    r->upstream->peer.free = ngx_http_shuttle_free_peer;
+    r->upstream->peer.tries = 1;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_shuttle_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_shuttle_ctx_t  *ctx = data;
+
+    pc->sockaddr = (struct sockaddr *) &ctx->sin;
+    pc->socklen = sizeof(struct sockaddr_in);
+    pc->name = &ctx->peer_name;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_shuttle_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    if (pc->tries) {
+        pc->tries--;
+    }
+}
+
+
+char *
+ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_upstream_server_t    *us;
+    ngx_http_shuttle_main_conf_t  *smcf;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+
+    /*
+     * "keepalive" wraps whatever peer selection is set when it is read, so
+     * it must come after us: were it first, we would silently replace it.
+     */
+
+    if (uscf->peer.init_upstream) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"shuttle_route\" must come first in upstream "
+                           "\"%V\": \"keepalive\" and other balancing "
+                           "directives must follow it", &uscf->host);
+        return NGX_CONF_ERROR;
+    }
+
+    if (uscf->servers->nelts) {
+        return "cannot be used with \"server\" directives: the peers "
+               "come from the zone";
+    }
+
+    uscf->peer.init_upstream = ngx_http_shuttle_init_upstream;
+    uscf->flags = NGX_HTTP_UPSTREAM_CREATE;
+
+    /* the upstream block wants a server; ours stands for the zone */
+
+    us = ngx_array_push(uscf->servers);
+    if (us == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(us, sizeof(ngx_http_upstream_server_t));
+    ngx_str_set(&us->name, "shuttle_route");
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
+    smcf->route = 1;
+
+    return NGX_CONF_OK;
+}

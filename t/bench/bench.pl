@@ -1,0 +1,304 @@
+#!/usr/bin/perl
+
+# make bench: the benchmarks of shuttle for nginx, against 127.0.0.1 with
+# wrk.  Every figure is a ratio to (or measured beside) a baseline run in
+# the same nginx in the same run, so the machine's speed cancels out.
+#
+#   route_ratio      requests/s through a "shuttle_route" upstream over
+#                    requests/s through a static upstream { server; keepalive }
+#                    to the same backend (medians of BENCH_RUNS runs each,
+#                    static and route runs alternating)
+#   route_ratio_10k  the same with 10,000 more projects in the zone
+#
+# One nginx, worker_processes 1 (pinned to one CPU when there are two,
+# wrk on the other), serving the backend, the static front and the route
+# front.  The output ends with a block:
+#
+#   == shuttle bench ==
+#   route_ratio 0.987
+#   ...
+#
+# one "name value" line per figure.  A new benchmark is a sub that calls
+# figure(NAME, VALUE), added to @BENCHES.
+#
+# Environment: BENCH_SECONDS (3) per run, BENCH_RUNS (5) of each kind,
+# BENCH_WARMUP (1) seconds of warm-up per front, BENCH_PIN=0 to not pin
+# CPUs, BENCH_STATIC_ONLY=1 (or SHUTTLE_TEST_NO_MODULE=1) to measure the
+# static front alone (no module needed), SHUTTLE_TEST_KEEP=1 to keep the
+# nginx prefix.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Shuttle::Test;
+
+$| = 1;
+
+my $SECONDS = $ENV{BENCH_SECONDS} // 3;
+my $RUNS = $ENV{BENCH_RUNS} // 5;
+my $WARMUP = $ENV{BENCH_WARMUP} // 1;
+my $STATIC_ONLY = $ENV{BENCH_STATIC_ONLY} || $ENV{SHUTTLE_TEST_NO_MODULE}
+                  || grep { $_ eq '--static-only' } @ARGV;
+my $DOMAIN = 'apps.test';
+my $WRK = $ENV{WRK} // 'wrk';
+
+# the benchmarks, in order; each gets the harness
+my @BENCHES = (
+    \&bench_route,
+    \&bench_route_10k,
+);
+
+
+# figures ------------------------------------------------------------------
+
+my @FIGURES;
+
+sub figure {
+    my ($name, $value) = @_;
+    push @FIGURES, [$name, $value];
+    print "# $name $value\n";
+}
+
+sub print_figures {
+    print "\n== shuttle bench ==\n";
+    print "$_->[0] $_->[1]\n" for @FIGURES;
+}
+
+sub median {
+    my @v = sort { $a <=> $b } @_;
+    return undef unless @v;
+    my $m = int(@v / 2);
+    return @v % 2 ? $v[$m] : ($v[$m - 1] + $v[$m]) / 2;
+}
+
+sub fmt_rps   { sprintf '%.0f', $_[0] }
+sub fmt_ratio { sprintf '%.3f', $_[0] }
+
+
+# CPUs ---------------------------------------------------------------------
+
+# the CPUs this process may run on, from Cpus_allowed_list
+sub allowed_cpus {
+    open my $fh, '<', '/proc/self/status' or return;
+    my ($list) = map { /^Cpus_allowed_list:\s*(\S+)/ ? $1 : () } <$fh>;
+    return unless $list;
+    my @c;
+    for (split /,/, $list) {
+        push @c, /^(\d+)-(\d+)$/ ? ($1 .. $2) : ($_ + 0);
+    }
+    return @c;
+}
+
+my @CPUS = allowed_cpus();
+my $PIN = ($ENV{BENCH_PIN} // 1) && @CPUS >= 2 && -x '/usr/bin/taskset';
+my ($NGINX_CPU, $WRK_CPU) = $PIN ? @CPUS[0, 1] : ();
+
+
+# wrk ----------------------------------------------------------------------
+
+# one wrk run: requests/s; dies on a non-2xx/3xx response or when wrk fails
+sub wrk {
+    my ($port, $host, $seconds) = @_;
+
+    my @cmd = ($WRK, '-t1', '-c32', "-d${seconds}s", '-H', "Host: $host",
+               "http://127.0.0.1:$port/");
+    unshift @cmd, 'taskset', '-c', $WRK_CPU if $PIN;
+
+    open my $fh, '-|', @cmd or die "bench: $cmd[0]: $!\n";
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+    die "bench: @cmd: exit " . ($? >> 8) . "\n$out" if $?;
+
+    my ($rps) = $out =~ /^Requests\/sec:\s*([\d.]+)/m
+        or die "bench: no Requests/sec from wrk:\n$out";
+    my ($bad) = $out =~ /^\s*Non-2xx or 3xx responses:\s*(\d+)/m;
+    if ($bad) {
+        die "bench: $bad non-2xx/3xx responses from 127.0.0.1:$port "
+            . "(Host: $host):\n$out";
+    }
+    if ($out =~ /^\s*Socket errors:\s*(.*)$/m) {
+        print "# wrk socket errors on port $port: $1\n";
+    }
+
+    return $rps;
+}
+
+# the front answers 200 "ok" for $host, or dies saying what it said
+sub check_front {
+    my ($t, $port, $host, $what) = @_;
+    my $r = http_get($port, $host, '/');
+    unless (($r->{status} // 0) == 200 && ($r->{body} // '') eq "ok\n") {
+        die "bench: $what (127.0.0.1:$port, Host: $host) answered "
+            . ($r->{status} // 'nothing') . ":\n$r->{raw}\n"
+            . "error log:\n" . $t->log_tail(10);
+    }
+}
+
+# static and route runs alternating: the medians and every run's figure
+sub compare {
+    my ($t, $suffix, $host) = @_;
+    my ($ps, $pr) = ($t->port('S'), $t->port('R'));
+
+    check_front($t, $ps, $host, 'the static front');
+    check_front($t, $pr, $host, 'the route front');
+
+    # the route front is the module's: a project not in the zone is a 404
+    my $r = http_get($pr, "no-such-project.$DOMAIN", '/');
+    die "bench: the route front answered " . ($r->{status} // 'nothing')
+        . " for a project not in the zone, not 404:\n$r->{raw}\n"
+        unless ($r->{status} // 0) == 404;
+
+    if ($WARMUP > 0) {
+        wrk($ps, $host, $WARMUP);
+        wrk($pr, $host, $WARMUP);
+    }
+
+    my (@s, @r);
+    for my $i (1 .. $RUNS) {
+        push @s, wrk($ps, $host, $SECONDS);
+        push @r, wrk($pr, $host, $SECONDS);
+        printf "# run %d/%d%s: static %.0f route %.0f req/s\n",
+               $i, $RUNS, $suffix ? " ($suffix)" : '', $s[-1], $r[-1];
+    }
+
+    my ($ms, $mr) = (median(@s), median(@r));
+    figure("route_ratio$suffix", fmt_ratio($mr / $ms));
+    figure("static_rps$suffix", fmt_rps($ms));
+    figure("route_rps$suffix", fmt_rps($mr));
+    figure("static_rps_runs$suffix", join(',', map { fmt_rps($_) } @s));
+    figure("route_rps_runs$suffix", join(',', map { fmt_rps($_) } @r));
+}
+
+
+# the benchmarks -----------------------------------------------------------
+
+sub bench_route {
+    my ($t) = @_;
+    compare($t, '', "bench.$DOMAIN");
+}
+
+sub bench_route_10k {
+    my ($t) = @_;
+
+    my $b = $t->port('B');
+    my $list = join '', map { sprintf "p%05d 127.0.0.1:%d running 1\n", $_, $b }
+                        1 .. 10000;
+    $t->zone_cmd('load', $t->write_file('projects-10k', $list));
+
+    my $live = () = $t->zone_cmd('list') =~ /\n/g;
+    die "bench: the zone lists $live projects, not 10001\n" if $live != 10001;
+
+    my $name = sprintf 'p%05d', 1 + int rand 10000;
+    print "# 10,000 projects loaded; routing $name.$DOMAIN\n";
+    compare($t, '_10k', "$name.$DOMAIN");
+}
+
+sub bench_static {
+    my ($t) = @_;
+    my $host = "bench.$DOMAIN";
+    my $ps = $t->port('S');
+
+    check_front($t, $ps, $host, 'the static front');
+    wrk($ps, $host, $WARMUP) if $WARMUP > 0;
+
+    my @s;
+    for my $i (1 .. $RUNS) {
+        push @s, wrk($ps, $host, $SECONDS);
+        printf "# run %d/%d: static %.0f req/s\n", $i, $RUNS, $s[-1];
+    }
+    figure('static_rps', fmt_rps(median(@s)));
+    figure('static_rps_runs', join(',', map { fmt_rps($_) } @s));
+}
+
+
+# main ---------------------------------------------------------------------
+
+system("$WRK -v >/dev/null 2>&1");
+die "bench: wrk is not installed (make deps)\n" if $? == -1 || ($? >> 8) == 127;
+
+my $t = Shuttle::Test->new;
+
+my $route_conf = '';
+unless ($STATIC_ONLY) {
+    $t->zone_cmd('set', 'bench', '127.0.0.1:' . $t->port('B'), 'running', 1);
+
+    $route_conf = <<'EOF';
+    shuttle_zone %%ZONE%%;
+
+    upstream shuttle_up {
+        shuttle_route;
+        keepalive 32;
+        keepalive_requests 1000000;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_R%% backlog=1024;
+        shuttle_apps apps.test;
+        access_log off;
+
+        location / {
+            proxy_pass http://shuttle_up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+EOF
+}
+
+$t->write_nginx_conf(<<'EOF' . $route_conf,
+    keepalive_requests 1000000;
+
+    upstream static_up {
+        server 127.0.0.1:%%PORT_B%%;
+        keepalive 32;
+        keepalive_requests 1000000;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_B%% backlog=1024;
+        keepalive_requests 100000;
+        access_log off;
+
+        location / {
+            return 200 "ok\n";
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_S%% backlog=1024;
+        access_log off;
+
+        location / {
+            proxy_pass http://static_up;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+EOF
+    worker_processes => 1,
+    access_log => 0,
+    main => $PIN ? "worker_cpu_affinity 1" . ('0' x $NGINX_CPU) . ";\n" : '',
+);
+
+$t->run;
+
+printf "# nginx %s, 1 worker%s; wrk -t1 -c32, %d runs of %ss each\n",
+       $t->nginx_pid,
+       $PIN ? " on CPU $NGINX_CPU, wrk on CPU $WRK_CPU" : ' (not pinned)',
+       $RUNS, $SECONDS;
+
+if ($STATIC_ONLY) {
+    print "# static only: the route benchmarks are skipped\n";
+    bench_static($t);
+} else {
+    $_->($t) for @BENCHES;
+}
+
+my $alerts = () = ($t->error_log // '') =~ /\[(?:alert|crit|emerg)\]/g;
+figure('nginx_alerts', $alerts);
+
+$t->stop;
+print_figures();
