@@ -34,7 +34,7 @@ NGX_CONF_FLAGS = --with-compat
 endif
 
 DEPS_PKGS := gcc make pkg-config perl nginx nginx-dev libpcre2-dev \
-             zlib1g-dev libssl-dev libsqlite3-dev libjansson-dev \
+             zlib1g-dev libssl-dev libsqlite3-dev sqlite3 libjansson-dev \
              libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev wrk \
              curl
 
@@ -42,15 +42,19 @@ MODULE_SRCS := $(wildcard ngx_shuttle_module/*.c ngx_shuttle_module/*.h) \
                include/shuttle_zone.h
 BUILDER_SRCS := $(wildcard builder/*.c)
 BUILDER_HDRS := $(wildcard builder/*.h) include/shuttle_zone.h
-BUILDER_LIBS = $(shell pkg-config --libs libarchive)
+BUILDER_LIBS = $(shell pkg-config --libs libarchive sqlite3 libmicrohttpd \
+                 jansson libcrypto) -lpthread
+# the builder's sources but its main(): what the unit tests link with
+BUILDER_LIB_SRCS := $(filter-out builder/main.c,$(BUILDER_SRCS))
 
 LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_HDRS := $(wildcard loader/*.h) include/shuttle.h
 LOADER_LIBS = $(shell pkg-config --libs libmicrohttpd jansson) -ldl -lpthread
 
-PROGRAMS := $(B)/bin/shuttle-builder
+PROGRAMS := $(B)/bin/shuttle-builder $(if $(LOADER_SRCS),$(B)/bin/shuttle-loader)
 MODULE   := $(B)/modules/ngx_http_shuttle_module.so
-TESTBINS := $(B)/t/zone-unit $(B)/t/zone-poke $(B)/t/extract-unit
+# every t/unit/NAME.c is a test program build/t/NAME
+TESTBINS := $(patsubst t/unit/%.c,$(B)/t/%,$(wildcard t/unit/*.c))
 
 .PHONY: all deps test bench run stop install clean
 
@@ -88,19 +92,10 @@ $(B)/bin/shuttle-loader: $(LOADER_SRCS) $(LOADER_HDRS)
 	$(CC) $(SHUTTLE_CFLAGS) -Iloader -rdynamic -o $@ $(LOADER_SRCS) \
 	    $(LOADER_LIBS)
 
-$(B)/t/extract-unit: t/unit/extract-unit.c builder/extract.c builder/extract.h
+$(B)/t/%: t/unit/%.c $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
 	mkdir -p $(B)/t
-	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ t/unit/extract-unit.c \
-	    builder/extract.c -larchive
-
-$(B)/t/zone-unit: t/unit/zone-unit.c builder/zone.c $(BUILDER_HDRS)
-	mkdir -p $(B)/t
-	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ t/unit/zone-unit.c builder/zone.c
-
-$(B)/t/zone-poke: t/unit/zone-poke.c include/shuttle_zone.h
-	mkdir -p $(B)/t
-	$(CC) $(SHUTTLE_CFLAGS) -o $@ t/unit/zone-poke.c
-
+	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ $< $(BUILDER_LIB_SRCS) \
+	    $(BUILDER_LIBS)
 
 # the two commands and friends -------------------------------------------
 
