@@ -53,10 +53,13 @@
 /* a project name is a DNS label: 1..63 of [a-z0-9-], no '-' at either end */
 #define SHUTTLE_ZONE_NAME_MAX     63
 
-/* default capacity: live projects a zone created without a size holds */
+/*
+ * default capacity: live projects a zone created without a size holds;
+ * slots = the power of two at or above capacity * 4 / 3 (load <= 0.75)
+ */
 #define SHUTTLE_ZONE_DEFAULT_CAPACITY  50000
 
-/* slots = the power of two at or above capacity * 4 / 3 (load <= 0.75) */
+/* reads of a slot that is being written before a reader gives up */
 #define SHUTTLE_ZONE_READ_TRIES   64
 
 
