@@ -42,6 +42,17 @@ static char *ngx_http_shuttle_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_shuttle_apps(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static void *ngx_http_shuttle_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_shuttle_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_shuttle_builder(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_shuttle_spool(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_shuttle_deploy(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_shuttle_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_shuttle_init(ngx_conf_t *cf);
 static ngx_int_t ngx_http_shuttle_init_process(ngx_cycle_t *cycle);
 static void ngx_http_shuttle_exit_process(ngx_cycle_t *cycle);
@@ -70,6 +81,48 @@ static ngx_command_t  ngx_http_shuttle_commands[] = {
       0,
       NULL },
 
+    { ngx_string("shuttle_builder"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_shuttle_builder,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("shuttle_builder_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_shuttle_main_conf_t, builder_timeout),
+      NULL },
+
+    { ngx_string("shuttle_spool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_shuttle_spool,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("shuttle_api_keys"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_shuttle_api_keys,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("shuttle_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_shuttle_auth,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_shuttle_loc_conf_t, auth),
+      NULL },
+
+    { ngx_string("shuttle_deploy"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_shuttle_deploy,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -84,8 +137,8 @@ static ngx_http_module_t  ngx_http_shuttle_module_ctx = {
     ngx_http_shuttle_create_srv_conf,      /* create server configuration */
     ngx_http_shuttle_merge_srv_conf,       /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_shuttle_create_loc_conf,      /* create location configuration */
+    ngx_http_shuttle_merge_loc_conf        /* merge location configuration */
 };
 
 
@@ -117,6 +170,10 @@ static ngx_http_variable_t  ngx_http_shuttle_vars[] = {
 
     { ngx_string("shuttle_deployment"), NULL,
       ngx_http_shuttle_deployment_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("shuttle_key"), NULL,
+      ngx_http_shuttle_key_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
@@ -234,18 +291,10 @@ done:
 }
 
 
-/*
- * What the request's Host names, looked up once and kept in the request's
- * ctx for the phase handler, the upstream peer and the variables.
- */
-
 ngx_http_shuttle_ctx_t *
-ngx_http_shuttle_resolve(ngx_http_request_t *r)
+ngx_http_shuttle_get_ctx(ngx_http_request_t *r)
 {
-    ngx_str_t                     *host;
-    ngx_http_shuttle_ctx_t        *ctx;
-    ngx_http_shuttle_srv_conf_t   *sscf;
-    ngx_http_shuttle_main_conf_t  *smcf;
+    ngx_http_shuttle_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_shuttle_module);
     if (ctx != NULL) {
@@ -259,6 +308,29 @@ ngx_http_shuttle_resolve(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_shuttle_module);
 
+    return ctx;
+}
+
+
+/*
+ * What the request's Host names, looked up once and kept in the request's
+ * ctx for the phase handler, the upstream peer and the variables.
+ */
+
+ngx_http_shuttle_ctx_t *
+ngx_http_shuttle_resolve(ngx_http_request_t *r)
+{
+    ngx_str_t                     *host;
+    ngx_http_shuttle_ctx_t        *ctx;
+    ngx_http_shuttle_srv_conf_t   *sscf;
+    ngx_http_shuttle_main_conf_t  *smcf;
+
+    ctx = ngx_http_shuttle_get_ctx(r);
+    if (ctx == NULL || ctx->resolved) {
+        return ctx;
+    }
+
+    ctx->resolved = 1;
     ctx->result = NGX_HTTP_SHUTTLE_BAD_HOST;
 
     sscf = ngx_http_get_module_srv_conf(r, ngx_http_shuttle_module);
@@ -502,9 +574,16 @@ ngx_http_shuttle_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     smcf->zone = { 0 };
+     *     smcf->builder = NULL;
+     *     smcf->spool_name = { 0, NULL };
+     *     smcf->spool = NULL;
      *     smcf->apps = 0;
      *     smcf->route = 0;
+     *     smcf->deploy = 0;
+     *     smcf->auth = 0;
      */
+
+    smcf->builder_timeout = NGX_CONF_UNSET_MSEC;
 
     return smcf;
 }
@@ -515,10 +594,71 @@ ngx_http_shuttle_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_shuttle_main_conf_t  *smcf = conf;
 
+    u_char      *p;
+    ngx_str_t   *zone;
+
     if (smcf->apps && smcf->zone.path.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"shuttle_apps\" needs \"shuttle_zone\" "
                            "in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_conf_init_msec_value(smcf->builder_timeout, 10000);
+
+    if (!smcf->deploy) {
+        return NGX_CONF_OK;
+    }
+
+    if (smcf->builder == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"shuttle_deploy\" needs \"shuttle_builder\" "
+                           "in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    /* the default spool is the "spool" directory beside the zone */
+
+    if (smcf->spool_name.len == 0) {
+        zone = &smcf->zone.path;
+
+        if (zone->len == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"shuttle_deploy\" needs \"shuttle_spool\" "
+                               "(or \"shuttle_zone\", beside which the "
+                               "spool is) in the http block");
+            return NGX_CONF_ERROR;
+        }
+
+        p = zone->data + zone->len;
+        while (p > zone->data && p[-1] != '/') {
+            p--;
+        }
+
+        smcf->spool_name.len = (p - zone->data) + sizeof("spool") - 1;
+        smcf->spool_name.data = ngx_pnalloc(cf->pool,
+                                            smcf->spool_name.len + 1);
+        if (smcf->spool_name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(smcf->spool_name.data, zone->data,
+                              p - zone->data),
+                   "spool", sizeof("spool"));
+    }
+
+    /* created at startup, owned by the workers' user, as temp paths are */
+
+    smcf->spool = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (smcf->spool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    smcf->spool->name = smcf->spool_name;
+    smcf->spool->conf_file = cf->conf_file->file.name.data;
+    smcf->spool->line = cf->conf_file->line;
+
+    if (ngx_add_path(cf, &smcf->spool) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -553,6 +693,63 @@ ngx_http_shuttle_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_shuttle_srv_conf_t  *conf = child;
 
     ngx_conf_merge_str_value(conf->domain, prev->domain, "");
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_shuttle_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_shuttle_loc_conf_t  *slcf;
+
+    slcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_shuttle_loc_conf_t));
+    if (slcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     slcf->keys_file = { 0, NULL };
+     *     slcf->deploy = NULL;
+     */
+
+    slcf->keys = NGX_CONF_UNSET_PTR;
+    slcf->auth = NGX_CONF_UNSET;
+
+    return slcf;
+}
+
+
+static char *
+ngx_http_shuttle_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_shuttle_loc_conf_t  *prev = parent;
+    ngx_http_shuttle_loc_conf_t  *conf = child;
+
+    ngx_http_shuttle_main_conf_t  *smcf;
+
+    ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
+    ngx_conf_merge_str_value(conf->keys_file, prev->keys_file, "");
+    ngx_conf_merge_value(conf->auth, prev->auth, 0);
+
+    if ((conf->auth || conf->deploy) && conf->keys == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" needs \"shuttle_api_keys\"",
+                           conf->deploy ? "shuttle_deploy" : "shuttle_auth");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->deploy) {
+        /*
+         * the core module has merged this location already: its request
+         * bodies are written straight into the builder's spool
+         */
+
+        smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
+        conf->deploy->client_body_temp_path = smcf->spool;
+    }
 
     return NGX_CONF_OK;
 }
@@ -647,6 +844,116 @@ invalid:
 }
 
 
+static char *
+ngx_http_shuttle_builder(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_shuttle_main_conf_t  *smcf = conf;
+
+    ngx_url_t   u;
+    ngx_str_t  *value;
+
+    if (smcf->builder) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "unix:", 5) != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"shuttle_builder\" takes the builder's socket "
+                           "as unix:PATH, not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+    u.url = value[1];
+    u.no_resolve = 1;
+
+    if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s in \"shuttle_builder\" \"%V\"",
+                           u.err ? u.err : "invalid address", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    smcf->builder = &u.addrs[0];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_shuttle_spool(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_shuttle_main_conf_t  *smcf = conf;
+
+    ngx_str_t  *value;
+
+    if (smcf->spool_name.data) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    smcf->spool_name = value[1];
+
+    while (smcf->spool_name.len > 1
+           && smcf->spool_name.data[smcf->spool_name.len - 1] == '/')
+    {
+        smcf->spool_name.len--;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &smcf->spool_name, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_shuttle_deploy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_shuttle_loc_conf_t  *slcf = conf;
+
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_shuttle_main_conf_t  *smcf;
+
+    if (slcf->deploy) {
+        return "is duplicate";
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_shuttle_deploy_handler;
+
+    slcf->deploy = clcf;
+
+    smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
+    smcf->deploy = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_shuttle_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_shuttle_loc_conf_t  *slcf = conf;
+
+    char                          *rv;
+    ngx_http_shuttle_main_conf_t  *smcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+
+    if (rv == NGX_CONF_OK && slcf->auth) {
+        smcf = ngx_http_conf_get_module_main_conf(cf,
+                                                  ngx_http_shuttle_module);
+        smcf->auth = 1;
+    }
+
+    return rv;
+}
+
+
 static ngx_int_t
 ngx_http_shuttle_init(ngx_conf_t *cf)
 {
@@ -655,19 +962,25 @@ ngx_http_shuttle_init(ngx_conf_t *cf)
     ngx_http_shuttle_main_conf_t  *smcf;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
-
-    if (!smcf->apps) {
-        return NGX_OK;
-    }
-
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
+    if (smcf->apps) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_shuttle_apps_handler;
     }
 
-    *h = ngx_http_shuttle_apps_handler;
+    if (smcf->auth) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_shuttle_auth_handler;
+    }
 
     return NGX_OK;
 }

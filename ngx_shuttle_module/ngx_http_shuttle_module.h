@@ -5,6 +5,8 @@
  *   ngx_http_shuttle_module.c   directives, variables, the apps phase handler
  *   ngx_http_shuttle_zone.c     the routing zone, mapped read-only per worker
  *   ngx_http_shuttle_route.c    "shuttle_route": the upstream peer per request
+ *   ngx_http_shuttle_api.c      the API host: keys, "shuttle_auth",
+ *                               "shuttle_deploy" and the hand-off
  */
 
 
@@ -36,14 +38,31 @@ typedef struct {
 typedef struct {
     ngx_http_shuttle_zone_t      zone;
 
+    ngx_addr_t                  *builder;   /* "shuttle_builder unix:PATH" */
+    ngx_msec_t                   builder_timeout;
+    ngx_str_t                    spool_name;
+    ngx_path_t                  *spool;     /* uploads for the builder */
+
     ngx_uint_t                   apps;      /* a "shuttle_apps" is set */
     ngx_uint_t                   route;     /* a "shuttle_route" is set */
+    ngx_uint_t                   deploy;    /* a "shuttle_deploy" is set */
+    ngx_uint_t                   auth;      /* a "shuttle_auth on" is set */
 } ngx_http_shuttle_main_conf_t;
 
 
 typedef struct {
     ngx_str_t                    domain;    /* lowercase, no leading dot */
 } ngx_http_shuttle_srv_conf_t;
+
+
+typedef struct {
+    ngx_array_t                 *keys;      /* ngx_http_shuttle_key_t */
+    ngx_str_t                    keys_file;
+    ngx_flag_t                   auth;
+
+    /* the core conf of a "shuttle_deploy" location, NULL elsewhere */
+    ngx_http_core_loc_conf_t    *deploy;
+} ngx_http_shuttle_loc_conf_t;
 
 
 /* what a request resolved to; found once per request, kept in its ctx */
@@ -56,6 +75,7 @@ typedef struct {
 #define NGX_HTTP_SHUTTLE_FOUND         5
 
 typedef struct {
+    unsigned                     resolved:1;
     ngx_uint_t                   result;
     ngx_str_t                    project;   /* from the Host header */
     shuttle_zone_slot_t          slot;      /* valid when FOUND */
@@ -64,6 +84,9 @@ typedef struct {
     struct sockaddr_in           sin;
     ngx_str_t                    peer_name;
     u_char                       peer_text[NGX_SOCKADDR_STRLEN];
+
+    ngx_str_t                    key;       /* authenticated key's name */
+    void                        *deploy;    /* a POST /deploy in flight */
 } ngx_http_shuttle_ctx_t;
 
 
@@ -73,9 +96,20 @@ ngx_uint_t ngx_http_shuttle_zone_lookup(ngx_http_shuttle_zone_t *zone,
     ngx_str_t *name, shuttle_zone_slot_t *slot, ngx_log_t *log);
 void ngx_http_shuttle_zone_unmap(ngx_http_shuttle_zone_t *zone);
 
+ngx_http_shuttle_ctx_t *ngx_http_shuttle_get_ctx(ngx_http_request_t *r);
 ngx_http_shuttle_ctx_t *ngx_http_shuttle_resolve(ngx_http_request_t *r);
 
+ngx_int_t ngx_http_shuttle_auth_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_shuttle_deploy_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_shuttle_json_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *fmt, ...);
+ngx_int_t ngx_http_shuttle_allow(ngx_http_request_t *r, char *methods);
+ngx_int_t ngx_http_shuttle_key_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+
 char *ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_shuttle_api_keys(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 extern ngx_module_t  ngx_http_shuttle_module;
