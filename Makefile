@@ -70,12 +70,12 @@ $(B)/nginx/Makefile: config $(NGINX_SRC)/src/core/nginx.h
 	    $(B)/nginx-src/
 	cd $(B)/nginx-src && ./configure $(NGX_CONF_FLAGS) \
 	    --with-cc-opt='-O2 -g' \
-	    --add-dynamic-module=$(CURDIR) --builddir=$(CURDIR)/$(B)/nginx \
-	    > $(CURDIR)/$(B)/nginx/configure.log 2>&1 \
-	    || { tail -20 $(CURDIR)/$(B)/nginx/configure.log; exit 1; }
+	    --add-dynamic-module=$(CURDIR) --builddir=$(abspath $(B))/nginx \
+	    > $(abspath $(B))/nginx/configure.log 2>&1 \
+	    || { tail -20 $(abspath $(B))/nginx/configure.log; exit 1; }
 
 $(MODULE): $(B)/nginx/Makefile $(MODULE_SRCS)
-	$(MAKE) -C $(B)/nginx-src -f $(CURDIR)/$(B)/nginx/Makefile modules
+	$(MAKE) -C $(B)/nginx-src -f $(abspath $(B))/nginx/Makefile modules
 	mkdir -p $(B)/modules
 	cp $(B)/nginx/ngx_http_shuttle_module.so $@
 
