@@ -51,7 +51,14 @@ LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_HDRS := $(wildcard loader/*.h) include/shuttle.h
 LOADER_LIBS = $(shell pkg-config --libs libmicrohttpd jansson) -ldl -lpthread
 
-PROGRAMS := $(B)/bin/shuttle-builder $(if $(LOADER_SRCS),$(B)/bin/shuttle-loader)
+# the CLI builds projects for "shuttle run" with the builder's own rules
+CLI_SRCS := $(wildcard cli/*.c)
+CLI_HDRS := $(wildcard cli/*.h) builder/build.h
+CLI_LIBS = $(shell pkg-config --libs libcurl libarchive jansson) -lpthread
+
+PROGRAMS := $(B)/bin/shuttle-builder \
+            $(if $(LOADER_SRCS),$(B)/bin/shuttle-loader) \
+            $(if $(CLI_SRCS),$(B)/bin/shuttle)
 MODULE   := $(B)/modules/ngx_http_shuttle_module.so
 # every t/unit/NAME.c is a test program build/t/NAME
 TESTBINS := $(patsubst t/unit/%.c,$(B)/t/%,$(wildcard t/unit/*.c))
@@ -92,6 +99,11 @@ $(B)/bin/shuttle-loader: $(LOADER_SRCS) $(LOADER_HDRS)
 	$(CC) $(SHUTTLE_CFLAGS) -Iloader -rdynamic -o $@ $(LOADER_SRCS) \
 	    $(LOADER_LIBS)
 
+$(B)/bin/shuttle: $(CLI_SRCS) $(CLI_HDRS) builder/build.c
+	mkdir -p $(B)/bin
+	$(CC) $(SHUTTLE_CFLAGS) -Icli -Ibuilder -o $@ $(CLI_SRCS) \
+	    builder/build.c $(CLI_LIBS)
+
 $(B)/t/%: t/unit/%.c $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
 	mkdir -p $(B)/t
 	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ $< $(BUILDER_LIB_SRCS) \
@@ -120,17 +132,23 @@ bench: deps
 	$(MAKE) all
 	perl t/bench/bench.pl
 
+# PORT=8080: where the local platform listens (127.0.0.1 only)
+PORT ?= 8080
+
 run: deps
 	$(MAKE) all
-	@echo "make run: the local platform arrives with the deploy pipeline"
+	@sh conf/local.sh start $(PORT)
 
 stop:
-	@true
+	@sh conf/local.sh stop
 
 install: all
-	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(MODULES_DIR) $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/include
 	install -m 0644 $(MODULE) $(DESTDIR)$(MODULES_DIR)/
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 include/shuttle.h include/shuttle_zone.h \
+	    $(DESTDIR)$(PREFIX)/include/
 
 clean:
 	rm -rf $(B)
