@@ -1,8 +1,9 @@
 
 /*
  * shuttle-builder: the platform's builder and the one writer of the
- * routing zone.  Commands dispatch from builder_commands[]; for now there
- * is "zone", the operators' and tests' tool to edit and print a zone.
+ * routing zone.  Commands dispatch from builder_commands[]: "serve", the
+ * daemon (serve.c); "keys", the API keys file (keys.c); "zone", the
+ * operators' and tests' tool to edit and print a zone.
  */
 
 
@@ -13,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
+#include "proc.h"
+#include "serve.h"
 #include "zone.h"
 
 
@@ -86,6 +90,10 @@ static int builder_project_cmp(const void *one, const void *two);
 
 
 static const builder_command_t  builder_commands[] = {
+    { "serve", shuttle_serve_main, "run the builder daemon "
+                                   "(shuttle-builder serve --help)" },
+    { "keys", shuttle_keys_main, "add, list or delete API keys "
+                                 "(shuttle-builder keys --help)" },
     { "zone", builder_zone, "edit or print a routing zone "
                             "(shuttle-builder zone --help)" },
     { NULL, NULL, NULL }
@@ -297,7 +305,8 @@ static int
 builder_zone_edit(builder_zone_args_t *a, uint32_t capacity,
     shuttle_zone_t *z)
 {
-    char  err[BUILDER_ERRLEN];
+    char   err[BUILDER_ERRLEN], cmd[256];
+    pid_t  owner;
 
     if (shuttle_zone_open(z, a->path, capacity, err, sizeof(err)) != 0) {
         builder_error("%s", err);
@@ -305,7 +314,21 @@ builder_zone_edit(builder_zone_args_t *a, uint32_t capacity,
     }
 
     if (shuttle_zone_lock(z, 0, err, sizeof(err)) != 0) {
-        builder_error("%s", err);
+        owner = shuttle_proc_lock_owner(a->path);
+
+        if (owner > 0) {
+            if (shuttle_proc_cmdline(owner, cmd, sizeof(cmd)) != 0) {
+                strcpy(cmd, "?");
+            }
+
+            builder_error("zone %s is in use by a running builder, pid %d "
+                          "(%s): it alone writes the zone while it runs; "
+                          "stop it first", a->path, (int) owner, cmd);
+
+        } else {
+            builder_error("%s", err);
+        }
+
         shuttle_zone_close(z);
         return -1;
     }

@@ -17,6 +17,8 @@ use File::Spec;
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
+use IO::Socket::UNIX;
+use JSON::PP ();
 use POSIX qw(WNOHANG);
 use Scalar::Util qw(blessed refaddr weaken);
 use Time::HiRes qw(sleep time);
@@ -71,6 +73,8 @@ sub new {
         port_locks => [],            # lock file handles, held for life
         spawned  => [],              # pids of spawn()
         nginx_pid => undef,
+        builder_pid => undef,        # builder_start()'s
+        builder_ports => undef,      # [lo, hi], builder_start()'s range
         conf     => undef,
         keep     => $ENV{SHUTTLE_TEST_KEEP} ? 1 : 0,
     }, $class;
@@ -181,6 +185,43 @@ sub _release_ports {
     my ($self) = @_;
     close $_ for values %{ $self->{port_socks} };
     $self->{port_socks} = {};
+}
+
+# $n consecutive free ports, each locked as port() locks one, for the life
+# of the test (not held bound: a builder binds them)
+sub port_range {
+    my ($self, $n) = @_;
+
+    $n //= 20;
+    unless (-d $LOCKDIR) {
+        mkdir $LOCKDIR;
+        chmod 01777, $LOCKDIR;
+    }
+
+    my ($lo, $hi) = _port_range();
+
+    TRY: for (1 .. 200) {
+        my $base = $lo + int(rand($hi - $lo - $n));
+        my @locks;
+        for my $port ($base .. $base + $n - 1) {
+            my $lock;
+            my $ok = sysopen($lock, "$LOCKDIR/$port", O_RDWR | O_CREAT, 0666)
+                     && flock($lock, LOCK_EX | LOCK_NB)
+                     && IO::Socket::INET->new(
+                            LocalAddr => '127.0.0.1', LocalPort => $port,
+                            Proto => 'tcp', ReuseAddr => 0);
+            unless ($ok) {
+                close $lock if $lock;
+                close $_->[0] for @locks;
+                next TRY;
+            }
+            push @locks, [$lock, "$LOCKDIR/$port"];
+        }
+        push @{ $self->{port_locks} }, @locks;
+        return ($base, $base + $n - 1);
+    }
+
+    die "port_range: no $n free ports in a row in $lo..$hi";
 }
 
 
@@ -529,6 +570,8 @@ sub stop {
         }
     }
 
+    $self->builder_stop if $self->{builder_pid};
+    $self->kill_loaders;
     $self->stop_spawned;
     return $self;
 }
@@ -610,6 +653,239 @@ END {
 # SIGINT and SIGTERM end the test through END, so nginx is stopped too
 for my $sig (qw(INT TERM HUP)) {
     $SIG{$sig} //= sub { exit 128 + ($sig eq 'INT' ? 2 : $sig eq 'TERM' ? 15 : 1) };
+}
+
+
+# the builder ------------------------------------------------------------
+
+sub builder_socket { "$_[0]{dir}/builder.sock" }
+sub builder_data   { "$_[0]{dir}/data" }
+sub builder_spool  { "$_[0]{dir}/spool" }
+sub builder_log_file { "$_[0]{dir}/builder.log" }
+sub builder_log    { $_[0]->read_file('builder.log') }
+sub builder_pid    { $_[0]{builder_pid} }
+sub builder_ports  { @{ $_[0]{builder_ports} // [] } }
+
+# the builder's options for this prefix: the zone and the spool where the
+# module expects them (<testdir>/zone, <testdir>/spool)
+sub _builder_cmd {
+    my ($self, @args) = @_;
+    $self->{builder_ports} //= [ $self->port_range(20) ];
+    my ($lo, $hi) = @{ $self->{builder_ports} };
+    my @cmd = (builder(), 'serve',
+               '--data', $self->builder_data,
+               '--zone', $self->zone,
+               '--spool', $self->builder_spool,
+               '--socket', $self->builder_socket,
+               '--ports', "$lo-$hi",
+               '--log', $self->builder_log_file);
+    push @cmd, '--nginx-user', 'nobody' if $> == 0;
+    return (@cmd, @args);
+}
+
+sub builder_start {
+    my ($self, @args) = @_;
+
+    die "builder_start: a builder runs already (pid $self->{builder_pid})"
+        if $self->{builder_pid} && _alive($self->{builder_pid});
+
+    my @cmd = $self->_builder_cmd(@args);
+    my $mark = -s $self->builder_log_file // 0;
+
+    my $pid = fork // die "builder_start: fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>>', $self->builder_log_file;
+        open STDERR, '>&', \*STDOUT;
+        { no warnings q(exec); exec { $cmd[0] } @cmd; }
+        print STDERR "builder_start: exec $cmd[0]: $!\n";
+        POSIX::_exit(127);
+    }
+    $self->{builder_pid} = $pid;
+
+    # ready: the socket takes connections
+    my $ok = _wait('builder', $TIMEOUT, sub {
+        return -1 if waitpid($pid, WNOHANG) == $pid;
+        my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(),
+                                      Peer => $self->builder_socket);
+        return $s ? 1 : 0;
+    });
+
+    if (!$ok || $ok == -1) {
+        my $log = substr($self->builder_log // '', $mark);
+        kill 'KILL', $pid unless $ok;
+        waitpid($pid, 0);
+        $self->{builder_pid} = undef;
+        die "builder_start: @cmd: "
+            . ($ok ? "exited (status " . ($? >> 8) . ")"
+                   : "no socket in ${TIMEOUT}s") . ":\n$log";
+    }
+
+    return $pid;
+}
+
+# (status, output) of a builder run in the foreground with this prefix's
+# options: one that should refuse to start
+sub builder_run {
+    my ($self, @args) = @_;
+    # without --log: its messages are what is wanted
+    my @c;
+    my @all = $self->_builder_cmd(@args);
+    while (@all) {
+        my $a = shift @all;
+        if ($a eq '--log') { shift @all; next }
+        push @c, $a;
+    }
+    return _capture(@c);
+}
+
+# sends $sig (TERM) to the builder and waits for it to exit; returns its
+# wait status
+sub builder_stop {
+    my ($self, $sig, $timeout) = @_;
+    my $pid = $self->{builder_pid} or return;
+    return if $$ != $self->{owner};
+
+    kill $sig // 'TERM', $pid;
+    my $status;
+    my $gone = _wait('builder stop', $timeout // 30, sub {
+        my $r = waitpid($pid, WNOHANG);
+        $status = $?, return 1 if $r == $pid;
+        return $r == -1;
+    });
+    unless ($gone) {
+        kill 'KILL', $pid;
+        waitpid($pid, 0);
+        $status = $?;
+        warn "builder_stop: builder $pid ignored SIG" . ($sig // 'TERM')
+             . ", killed\n";
+    }
+    $self->{builder_pid} = undef;
+    return $status;
+}
+
+# the loaders of this prefix: their service.so is under it
+sub loader_pids {
+    my ($self) = @_;
+    my $dir = $self->{dir};
+    opendir my $dh, '/proc' or return;
+    return sort { $a <=> $b } grep {
+        _alive($_) && _cmdline($_) =~ m{^\S*shuttle-loader .*\Q$dir\E/}
+    } grep { /^\d+$/ } readdir $dh;
+}
+
+sub pid_alive { _alive($_[1]) }
+
+# stops the loaders a builder left (a killed builder leaves them; this
+# process is their subreaper then)
+sub kill_loaders {
+    my ($self) = @_;
+    return if $$ != $self->{owner};
+    my @pids = $self->loader_pids or return;
+    kill 'KILL', @pids;
+    _wait('loaders', $TIMEOUT, sub { !grep { _alive($_) } @pids });
+}
+
+# one request to the builder's socket; %opts: key (X-Shuttle-Key),
+# headers, body, timeout.  The response gets json, the decoded body, when
+# it is JSON.
+sub builder_connect {
+    my ($self) = @_;
+    my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(),
+                                  Peer => $self->builder_socket)
+        or die "builder: connect " . $self->builder_socket . ": $!\n";
+    binmode $s;
+    return $s;
+}
+
+# reads from $s into $$buf until it matches $re; true, or false at EOF or
+# after $timeout (5 s)
+sub read_until {
+    my ($self, $s, $buf, $re, $timeout) = @_;
+    my $end = time + ($timeout // $TIMEOUT);
+    until ($$buf =~ $re) {
+        return 0 if time > $end;
+        my $n = eval { _read_some($s, $buf, $end, 'the stream') };
+        return 0 unless $n;
+    }
+    return 1;
+}
+
+sub builder_request {
+    my ($self, $method, $path, %opts) = @_;
+
+    my $s = $self->builder_connect;
+
+    my @h = @{ $opts{headers} // [] };
+    push @h, 'X-Shuttle-Key' => $opts{key} if defined $opts{key};
+
+    _write_all($s, http_request('builder', $path, method => $method,
+                                headers => \@h, body => $opts{body}),
+               $opts{timeout});
+    my $buf = '';
+    my $r = read_response($s, \$buf, method => $method,
+                          timeout => $opts{timeout});
+    close $s;
+
+    if (($r->{headers}{'content-type'} // '') =~ m{^application/json}) {
+        $r->{json} = eval { JSON::PP::decode_json($r->{body}) };
+    }
+    return $r;
+}
+
+# GET with a key: the response (json decoded)
+sub api {
+    my ($self, $key, $method, $path, %opts) = @_;
+    return $self->builder_request($method, $path, key => $key, %opts);
+}
+
+# what nginx does on POST /deploy: the upload put in the spool, then the
+# hand-off.  $what is a directory (packed with tar czf) or a .tar.gz
+# file; %opts: key (alice), file (the spool name).  Returns the response.
+my $SPOOLED = 0;
+
+sub deploy {
+    my ($self, $project, $what, %opts) = @_;
+
+    my $key = $opts{key} // 'alice';
+    my $file = $opts{file} // sprintf('%010d', ++$SPOOLED);
+    my $spool = $self->builder_spool;
+    my $path = "$spool/$file";
+
+    if (-d $what) {
+        my ($rc, $out) = _capture('tar', 'czf', $path, '-C', $what, '.');
+        die "deploy: tar czf $what: $out" if $rc;
+    } else {
+        my ($rc, $out) = _capture('cp', $what, $path);
+        die "deploy: cp $what $path: $out" if $rc;
+    }
+
+    my $q = 'project=' . ($project // '') . "&key=$key&file=$file";
+    return $self->builder_request('POST', "/deploy?$q");
+}
+
+# polls GET /v1/deployments/ID until its state matches $re; returns the
+# deployment (json), or dies with the build log after $timeout (10 s)
+sub wait_deployment {
+    my ($self, $key, $id, $re, $timeout) = @_;
+    my $d;
+    _wait('deployment', $timeout // 10, sub {
+        my $r = $self->api($key, 'GET', "/v1/deployments/$id");
+        $d = $r->{json};
+        return $d && ($d->{state} // '') =~ $re;
+    }) and return $d;
+
+    my $log = $self->api($key, 'GET', "/v1/deployments/$id/logs")->{body};
+    die "wait_deployment: #$id is " . ($d->{state} // '?')
+        . ", not $re after " . ($timeout // 10) . "s\nbuild log:\n"
+        . ($log // '') . "builder log:\n" . ($self->builder_log // '');
+}
+
+# waits until $cond->() is true (polling, 20 ms); returns its value or
+# undef after $timeout seconds (5)
+sub wait_until {
+    my ($self, $cond, $timeout) = @_;
+    return _wait('condition', $timeout, $cond);
 }
 
 
@@ -1068,8 +1344,9 @@ or C</tmp>; C<SHUTTLE_TEST_TMPDIR> overrides), mode 0755 so that workers
 running as C<nobody> can traverse it.  nginx's prefix (C<-p>) is that
 directory; in it: C<nginx.conf>, C<nginx.pid>, C<error.log>, C<access.log>,
 C<tmp/> (mode 01777: client body, proxy, fastcgi, uwsgi and scgi temp
-paths), C<zone> (the routing zone, once written), C<spawn-N.log>.  It is
-removed at the end unless C<SHUTTLE_TEST_KEEP=1>.
+paths), C<zone> (the routing zone, once written), C<spawn-N.log>, and for a
+builder (L</THE BUILDER>) C<data/>, C<spool/>, C<builder.sock> and
+C<builder.log>.  It is removed at the end unless C<SHUTTLE_TEST_KEEP=1>.
 
 =head1 CONFIGURATION
 
@@ -1157,7 +1434,9 @@ log when nginx refuses the configuration (C<[emerg]>).
 =item C<< $t->stop >>
 
 QUIT to the master started by C<run>, then TERM, then KILL (5 s each; only
-while the process's title still names this prefix), then the same for
+while the process's title still names this prefix), then TERM to the
+builder of C<builder_start> and KILL to every loader left running this
+prefix's deployments (C<kill_loaders>), then the same as for nginx for
 everything C<spawn> started.  Called by C<DESTROY> and by an C<END> block for
 every live harness, so nginx stops when the test dies too; SIGINT, SIGTERM
 and SIGHUP (when the test has not set handlers) exit through C<END>.  A
@@ -1186,6 +1465,96 @@ Runs C<< build/bin/shuttle-builder zone [--capacity N] <testdir>/zone @args >>
 stderr on a non-zero exit, returns its stdout.
 C<< ($status, $out, $err) = $t->zone_run(@args) >> does not die.
 C<SHUTTLE_BUILDER> overrides the binary.
+
+=back
+
+=head1 THE BUILDER
+
+The real C<shuttle-builder serve> (C<SHUTTLE_BUILDER> overrides the
+binary), driven as nginx drives it: uploads written into its spool, then
+C<POST /deploy?project=..&key=..&file=..> on its unix socket, and the
+management API with C<X-Shuttle-Key>.
+
+    $t->builder_start('--jobs', '1');
+    my $r = $t->deploy('hello', "$repo/examples/hello");      # 202
+    my $d = $t->wait_deployment('alice', $r->{json}{id}, qr/^running$/);
+    http_get($d->{port}, 'localhost', '/hello');               # the loader
+    $t->zone_cmd('list');                                      # its zone
+    $t->builder_stop;                                          # SIGTERM
+
+=over
+
+=item C<< $pid = $t->builder_start(@args) >>
+
+Starts the builder with this prefix's options, then C<@args>:
+
+    --data <testdir>/data --zone <testdir>/zone --spool <testdir>/spool
+    --socket <testdir>/builder.sock --ports LO-HI --log <testdir>/builder.log
+    --nginx-user nobody           (only when running as root)
+
+The zone and the spool are where the module looks by default
+(C<shuttle_zone %%ZONE%%>, the spool beside it), so a test's nginx and
+builder meet.  LO-HI are 20 ports of C<port_range>, the same for every
+start.  Returns once the socket takes connections (5 s); dies with the
+builder's log otherwise.  stdout and stderr go to C<builder.log> too.
+
+=item C<< ($status, $output) = $t->builder_run(@args) >>
+
+Runs a builder with the same options but C<--log>, in the foreground, and
+returns its wait status and output: for one that refuses to start.
+
+=item C<< $status = $t->builder_stop($signal, $timeout) >>
+
+Sends C<$signal> (C<TERM>) to the builder and reaps it (30 s, then
+KILL); returns its wait status.  C<QUIT> and C<KILL> leave its loaders
+running.
+
+=item C<< $t->builder_pid >>, C<< $t->builder_socket >>, C<< $t->builder_data >>, C<< $t->builder_spool >>, C<< $t->builder_ports >>, C<< $t->builder_log >>, C<< $t->builder_log_file >>
+
+=item C<< ($lo, $hi) = $t->port_range($n) >>
+
+C<$n> (20) consecutive free ports, each locked as C<port> locks one, not
+held bound.
+
+=item C<< $r = $t->builder_request($method, $path, %opts) >>
+
+One request on the builder's socket (C<Host: builder>, C<Connection:
+close>); options C<key> (sets C<X-Shuttle-Key>), C<headers>, C<body>,
+C<timeout>.  The response is as L</HTTP> describes, plus C<json>, the body
+decoded, when it is C<application/json>.
+
+=item C<< $r = $t->api($key, $method, $path, %opts) >>
+
+The same with C<< key => $key >>.
+
+=item C<< $r = $t->deploy($project, $dir_or_tarball, key => 'alice', file => NAME) >>
+
+What nginx does for C<POST /deploy>: packs C<$dir> with C<tar czf> (or
+copies a C<.tar.gz>) into the spool as C<NAME> (a fresh number by
+default), then hands it to the builder; returns the builder's answer.
+
+=item C<< $d = $t->wait_deployment($key, $id, qr/^running$/, $timeout) >>
+
+Polls C<GET /v1/deployments/ID> until its state matches; returns the
+deployment, or dies after C<$timeout> (10 s) with its build log and the
+builder's log.
+
+=item C<< $s = $t->builder_connect >>, C<< $t->read_until($s, \$buf, qr/.../, $timeout) >>
+
+A raw connection to the socket, and reading from it until the bytes read
+match (for a streamed response, read the rest with C<read_response($s,
+\$buf)>).
+
+=item C<< @pids = $t->loader_pids >>, C<< $t->kill_loaders >>, C<< $t->pid_alive($pid) >>
+
+The live C<shuttle-loader> processes whose service is under this prefix,
+whoever their parent (a killed builder's loaders are this process's
+children: it is their subreaper); KILL to all of them.
+
+=item C<< $value = $t->wait_until(sub { ... }, $timeout) >>
+
+Polls the condition (every 20 ms) until it returns true; its value, or
+undef after C<$timeout> (5 s).
 
 =back
 

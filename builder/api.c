@@ -1,0 +1,1495 @@
+
+/*
+ * The builder's HTTP API (see api.h).
+ */
+
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "deploy.h"
+#include "log.h"
+
+
+#define API_SEGMENTS       5
+#define API_URL_MAX        1024
+#define API_FOLLOW_WAIT_MS 100
+#define API_FOLLOW_BLOCK   16384
+#define API_TIMEOUT_S      120
+#define API_BODY_MAX       4096
+#define API_ROLLBACK_SLACK 5000        /* ms past --start-timeout */
+
+
+struct shuttle_api_s {
+    shuttle_serve_t        *s;
+    struct MHD_Daemon      *mhd;
+};
+
+
+/* a request's body, read before the request is handled */
+typedef struct {
+    size_t                  len;
+    unsigned                too_long:1;
+    char                    data[API_BODY_MAX + 1];
+} api_body_t;
+
+
+typedef struct {
+    shuttle_api_t          *api;
+    shuttle_serve_t        *s;
+    struct MHD_Connection  *c;
+    const char             *method;
+    const char             *url;
+    const char             *key;
+    api_body_t             *body;
+    char                    path[API_URL_MAX];
+    char                   *seg[API_SEGMENTS];
+    int                     nseg;
+} api_req_t;
+
+
+/* GET .../logs?follow=1 */
+typedef struct {
+    shuttle_serve_t        *s;
+    int64_t                 id;
+    int                     fd;
+    int                     runtime;    /* runtime.log: on while it runs */
+    int                     last;       /* settled: what is left, then end */
+    uint64_t                seen;
+    char                    path[SHUTTLE_PATH_MAX];
+} api_follow_t;
+
+
+/* GET /v1/projects collects rows, then builds each project's JSON */
+typedef struct {
+    shuttle_project_t      *elts;
+    size_t                  nelts;
+    size_t                  nalloc;
+} api_projects_t;
+
+
+typedef struct {
+    shuttle_api_t          *api;
+    json_t                 *array;
+} api_list_t;
+
+
+/* the deployment a rollback without an id goes back to */
+typedef struct {
+    const char             *data;
+    int64_t                 current;
+    int64_t                 id;
+    int64_t                 updated;
+    shuttle_deploy_tag_t    latest;     /* the newest one's state */
+    int64_t                 latest_id;
+} api_previous_t;
+
+
+static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c,
+    const char *url, const char *method, const char *version,
+    const char *upload_data, size_t *upload_data_size, void **req_cls);
+static enum MHD_Result api_route(api_req_t *r);
+static enum MHD_Result api_deploy(api_req_t *r);
+static enum MHD_Result api_projects(api_req_t *r);
+static enum MHD_Result api_project(api_req_t *r);
+static enum MHD_Result api_project_delete(api_req_t *r);
+static enum MHD_Result api_project_deployments(api_req_t *r);
+static enum MHD_Result api_project_rollback(api_req_t *r);
+static int api_previous(const shuttle_deployment_t *d, void *data);
+static enum MHD_Result api_deployment(api_req_t *r);
+static enum MHD_Result api_logs(api_req_t *r);
+static int api_own_project(api_req_t *r, const char *name,
+    shuttle_project_t *p, enum MHD_Result *ret);
+static int api_own_deployment(api_req_t *r, const char *id,
+    shuttle_deployment_t *d, enum MHD_Result *ret);
+static json_t *api_project_json(shuttle_api_t *api,
+    const shuttle_project_t *p);
+static json_t *api_deployment_json(shuttle_api_t *api,
+    const shuttle_deployment_t *d, int transitions);
+static int api_add_transition(const shuttle_transition_t *t, void *data);
+static int api_add_deployment(const shuttle_deployment_t *d, void *data);
+static int api_add_project(const shuttle_project_t *p, void *data);
+static json_t *api_time(int64_t ms);
+static json_t *api_url(shuttle_api_t *api, const char *name);
+static ssize_t api_follow_read(void *cls, uint64_t pos, char *buf,
+    size_t max);
+static void api_follow_free(void *cls);
+static enum MHD_Result api_json(struct MHD_Connection *c, unsigned status,
+    json_t *j);
+static enum MHD_Result api_error(struct MHD_Connection *c, unsigned status,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static enum MHD_Result api_method(api_req_t *r, const char *allow);
+static enum MHD_Result api_text(struct MHD_Connection *c,
+    struct MHD_Response *resp);
+static int api_valid_spool_name(const char *name);
+static int api_parse_id(const char *s, int64_t *id);
+static int api_mkdirs(const char *path, size_t from);
+static void api_mhd_log(void *cls, const char *fmt, va_list ap);
+static void api_completed(void *cls, struct MHD_Connection *c,
+    void **req_cls, enum MHD_RequestTerminationCode toe);
+
+
+shuttle_api_t *
+shuttle_api_start(shuttle_serve_t *s, int fd, char *err, size_t errlen)
+{
+    shuttle_api_t  *api;
+
+    api = calloc(1, sizeof(shuttle_api_t));
+    if (api == NULL) {
+        snprintf(err, errlen, "api: %s", strerror(ENOMEM));
+        return NULL;
+    }
+
+    api->s = s;
+
+    api->mhd = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION
+                                | MHD_USE_INTERNAL_POLLING_THREAD
+                                | MHD_USE_POLL | MHD_USE_ITC
+                                | MHD_USE_ERROR_LOG,
+                                0, NULL, NULL, api_handler, api,
+                                MHD_OPTION_EXTERNAL_LOGGER, api_mhd_log,
+                                NULL,
+                                MHD_OPTION_LISTEN_SOCKET, fd,
+                                MHD_OPTION_NOTIFY_COMPLETED, api_completed,
+                                NULL,
+                                MHD_OPTION_CONNECTION_TIMEOUT,
+                                (unsigned int) API_TIMEOUT_S,
+                                MHD_OPTION_END);
+
+    if (api->mhd == NULL) {
+        snprintf(err, errlen, "socket %s: libmicrohttpd did not start",
+                 s->conf.socket);
+        free(api);
+        return NULL;
+    }
+
+    return api;
+}
+
+
+void
+shuttle_api_stop(shuttle_api_t *api)
+{
+    if (api == NULL) {
+        return;
+    }
+
+    MHD_stop_daemon(api->mhd);
+    free(api);
+}
+
+
+int
+shuttle_api_valid_key(const char *key)
+{
+    size_t  i;
+    char    c;
+
+    for (i = 0; key[i] != '\0'; i++) {
+        c = key[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return i >= 1 && i <= SHUTTLE_KEY_MAX;
+}
+
+
+static enum MHD_Result
+api_handler(void *cls, struct MHD_Connection *c, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **req_cls)
+{
+    char        *p, *save, *tok;
+    size_t       n;
+    api_req_t    r;
+    api_body_t  *body;
+
+    if (*req_cls == NULL) {
+        /* the headers: the body, if any, comes in the next calls */
+        body = calloc(1, sizeof(api_body_t));
+        if (body == NULL) {
+            return MHD_NO;
+        }
+
+        *req_cls = body;
+        return MHD_YES;
+    }
+
+    body = *req_cls;
+
+    if (*upload_data_size != 0) {
+        n = *upload_data_size;
+
+        if (body->len + n > API_BODY_MAX) {
+            body->too_long = 1;
+
+        } else {
+            memcpy(body->data + body->len, upload_data, n);
+            body->len += n;
+        }
+
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    memset(&r, 0, sizeof(api_req_t));
+    r.body = body;
+    r.api = cls;
+    r.s = r.api->s;
+    r.c = c;
+    r.method = method;
+    r.url = url;
+
+    if (strlen(url) >= sizeof(r.path)) {
+        return api_error(c, MHD_HTTP_URI_TOO_LONG, "path too long");
+    }
+
+    strcpy(r.path, url);
+
+    for (p = r.path, tok = strtok_r(p, "/", &save);
+         tok != NULL;
+         tok = strtok_r(NULL, "/", &save))
+    {
+        if (r.nseg == API_SEGMENTS) {
+            return api_error(c, MHD_HTTP_NOT_FOUND, "not found: %s", url);
+        }
+
+        r.seg[r.nseg++] = tok;
+    }
+
+    return api_route(&r);
+}
+
+
+static enum MHD_Result
+api_route(api_req_t *r)
+{
+    char  **seg;
+
+    seg = r->seg;
+
+    if (r->nseg == 1 && strcmp(seg[0], "deploy") == 0) {
+        return strcmp(r->method, "POST") == 0 ? api_deploy(r)
+                                               : api_method(r, "POST");
+    }
+
+    if (r->nseg == 0 || strcmp(seg[0], "v1") != 0) {
+        return api_error(r->c, MHD_HTTP_NOT_FOUND, "not found: %s", r->url);
+    }
+
+    r->key = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND,
+                                         "X-Shuttle-Key");
+
+    if (r->key == NULL || !shuttle_api_valid_key(r->key)) {
+        return api_error(r->c, MHD_HTTP_UNAUTHORIZED,
+                         "no key: the API answers requests that nginx "
+                         "authenticated (X-Shuttle-Key)");
+    }
+
+    if (r->nseg >= 2 && strcmp(seg[1], "projects") == 0) {
+
+        switch (r->nseg) {
+
+        case 2:
+            return strcmp(r->method, "GET") == 0 ? api_projects(r)
+                                                  : api_method(r, "GET");
+
+        case 3:
+            if (strcmp(r->method, "GET") == 0) {
+                return api_project(r);
+            }
+
+            if (strcmp(r->method, "DELETE") == 0) {
+                return api_project_delete(r);
+            }
+
+            return api_method(r, "GET, DELETE");
+
+        case 4:
+            if (strcmp(seg[3], "deployments") == 0) {
+                return strcmp(r->method, "GET") == 0
+                       ? api_project_deployments(r) : api_method(r, "GET");
+            }
+
+            if (strcmp(seg[3], "rollback") == 0) {
+                return strcmp(r->method, "POST") == 0
+                       ? api_project_rollback(r) : api_method(r, "POST");
+            }
+
+            break;
+        }
+
+    } else if (r->nseg >= 3 && strcmp(seg[1], "deployments") == 0) {
+
+        if (r->nseg == 3) {
+            return strcmp(r->method, "GET") == 0 ? api_deployment(r)
+                                                  : api_method(r, "GET");
+        }
+
+        if (r->nseg == 4 && strcmp(seg[3], "logs") == 0) {
+            return strcmp(r->method, "GET") == 0 ? api_logs(r)
+                                                  : api_method(r, "GET");
+        }
+    }
+
+    return api_error(r->c, MHD_HTTP_NOT_FOUND, "not found: %s", r->url);
+}
+
+
+/* POST /deploy?project=NAME&key=KEY&file=SPOOLFILE */
+
+static enum MHD_Result
+api_deploy(api_req_t *r)
+{
+    int               rc;
+    char              spool[SHUTTLE_PATH_MAX], upload[SHUTTLE_PATH_MAX];
+    char              err[SHUTTLE_REASON_MAX];
+    json_t           *j;
+    int64_t           id, superseded, by;
+    const char       *project, *key, *file;
+    struct stat       st;
+    shuttle_serve_t  *s;
+
+    s = r->s;
+
+    project = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                          "project");
+    key = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "key");
+    file = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "file");
+
+    /* the file first: refusals remove it, when it is one of the spool's */
+
+    if (file == NULL || !api_valid_spool_name(file)
+        || snprintf(spool, sizeof(spool), "%s/%s", s->conf.spool, file)
+           >= (int) sizeof(spool))
+    {
+        return api_error(r->c, MHD_HTTP_BAD_REQUEST,
+                         "file \"%s\" is not the name of a file in the "
+                         "spool directory", file ? file : "");
+    }
+
+    if (lstat(spool, &st) == -1) {
+        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "spool file %s: %s",
+                         file, strerror(errno));
+    }
+
+    if (!S_ISREG(st.st_mode)) {
+        (void) unlink(spool);
+        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "spool file %s is not "
+                         "a regular file", file);
+    }
+
+    if (project == NULL || !shuttle_valid_name(project, strlen(project))) {
+        (void) unlink(spool);
+        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "project name \"%s\" is "
+                         "not a DNS label (1-63 of a-z, 0-9 and '-', no '-' "
+                         "at either end)", project ? project : "");
+    }
+
+    if (key == NULL || !shuttle_api_valid_key(key)) {
+        (void) unlink(spool);
+        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "key name \"%s\" is "
+                         "not 1-64 of A-Z, a-z, 0-9, '_', '.' and '-'",
+                         key ? key : "");
+    }
+
+    if (s->stopping) {
+        (void) unlink(spool);
+        return api_error(r->c, MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "the builder is stopping");
+    }
+
+    rc = shuttle_store_enqueue(s->store, project, key, &id, err, sizeof(err));
+
+    if (rc != 0) {
+        (void) unlink(spool);
+
+        if (rc == SHUTTLE_STORE_FORBIDDEN) {
+            return api_error(r->c, MHD_HTTP_FORBIDDEN,
+                             "project %s belongs to another key", project);
+        }
+
+        shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s: %s", project, err);
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         "deploy %s: %s", project, err);
+    }
+
+    if (shuttle_deploy_path(upload, sizeof(upload), s->conf.data, project,
+                            id, "upload.tar.gz") != 0
+        || api_mkdirs(upload, strlen(s->conf.data)) != 0
+        || rename(spool, upload) != 0)
+    {
+        snprintf(err, sizeof(err), "upload: moving spool file %.255s into "
+                 "the deployment: %s", file, strerror(errno));
+        (void) unlink(spool);
+        (void) shuttle_deploy_fail(s, project, id, err, -1);
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         "deploy %s #%lld: %s", project, (long long) id, err);
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: queued (key %s, %lld "
+                "bytes)", project, (long long) id, key,
+                (long long) st.st_size);
+
+    if (shuttle_queue_push(s->queue, id, project, &superseded, &by) != 0) {
+        (void) shuttle_deploy_fail(s, project, id, "out of memory", -1);
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         "deploy %s #%lld: out of memory", project,
+                         (long long) id);
+    }
+
+    if (superseded != 0) {
+        shuttle_deploy_supersede(s, project, superseded, by);
+    }
+
+    shuttle_serve_zone_sync(s, project);
+    shuttle_serve_changed(s);
+
+    j = json_pack("{sIsss" "s}", "id", (json_int_t) id, "project", project,
+                  "state", superseded == id ? "superseded" : "queued");
+
+    return api_json(r->c, MHD_HTTP_ACCEPTED, j);
+}
+
+
+static enum MHD_Result
+api_projects(api_req_t *r)
+{
+    char             err[512];
+    json_t          *list;
+    size_t           i;
+    api_projects_t   all;
+
+    memset(&all, 0, sizeof(api_projects_t));
+
+    if (shuttle_store_each_project(r->s->store, r->key, api_add_project,
+                                   &all, err, sizeof(err))
+        != 0)
+    {
+        free(all.elts);
+        shuttle_log(SHUTTLE_LOG_ERROR, "GET /v1/projects: %s", err);
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+    }
+
+    list = json_array();
+
+    for (i = 0; i < all.nelts; i++) {
+        json_array_append_new(list, api_project_json(r->api, &all.elts[i]));
+    }
+
+    free(all.elts);
+
+    return api_json(r->c, MHD_HTTP_OK, json_pack("{so}", "projects", list));
+}
+
+
+static enum MHD_Result
+api_project(api_req_t *r)
+{
+    enum MHD_Result    ret;
+    shuttle_project_t  p;
+
+    if (api_own_project(r, r->seg[2], &p, &ret) != 0) {
+        return ret;
+    }
+
+    return api_json(r->c, MHD_HTTP_OK, api_project_json(r->api, &p));
+}
+
+
+static enum MHD_Result
+api_project_delete(api_req_t *r)
+{
+    enum MHD_Result    ret;
+    shuttle_msg_t      m;
+    shuttle_project_t  p;
+
+    if (api_own_project(r, r->seg[2], &p, &ret) != 0) {
+        return ret;
+    }
+
+    /* loaders are main's: it stops them, and answers */
+
+    memset(&m, 0, sizeof(shuttle_msg_t));
+    m.type = SHUTTLE_MSG_DELETE;
+    m.wait = 1;
+    snprintf(m.project, sizeof(m.project), "%s", p.name);
+
+    shuttle_serve_post(r->s, &m);
+
+    if (m.rc == SHUTTLE_STORE_NOT_FOUND) {
+        return api_error(r->c, MHD_HTTP_NOT_FOUND, "project %s not found",
+                         p.name);
+    }
+
+    if (m.rc != 0) {
+        return api_error(r->c, m.rc == -2 ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                          : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         "delete %s: %s", p.name, m.err);
+    }
+
+    return api_json(r->c, MHD_HTTP_OK,
+                    json_pack("{sssb}", "project", p.name, "deleted", 1));
+}
+
+
+static enum MHD_Result
+api_project_deployments(api_req_t *r)
+{
+    char               err[512], *end;
+    long               limit;
+    api_list_t         list;
+    const char        *arg;
+    enum MHD_Result    ret;
+    shuttle_project_t  p;
+
+    if (api_own_project(r, r->seg[2], &p, &ret) != 0) {
+        return ret;
+    }
+
+    limit = SHUTTLE_API_LIST_LIMIT;
+    arg = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "limit");
+
+    if (arg != NULL) {
+        errno = 0;
+        limit = strtol(arg, &end, 10);
+
+        if (errno || *end != '\0' || end == arg || limit < 1
+            || limit > SHUTTLE_API_LIST_MAX)
+        {
+            return api_error(r->c, MHD_HTTP_BAD_REQUEST, "limit \"%s\" is "
+                             "not a number in 1-%d", arg,
+                             SHUTTLE_API_LIST_MAX);
+        }
+    }
+
+    list.api = r->api;
+    list.array = json_array();
+
+    if (shuttle_store_each_deployment(r->s->store, p.id, (unsigned) limit,
+                                      api_add_deployment, &list, err,
+                                      sizeof(err))
+        != 0)
+    {
+        json_decref(list.array);
+        shuttle_log(SHUTTLE_LOG_ERROR, "GET %s: %s", r->url, err);
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+    }
+
+    return api_json(r->c, MHD_HTTP_OK,
+                    json_pack("{ssso}", "project", p.name, "deployments",
+                              list.array));
+}
+
+
+/*
+ * POST /v1/projects/NAME/rollback, body {} or {"deployment": ID}: a
+ * superseded deployment (by default the one replaced last) runs again,
+ * from its kept service.so, no build.  Answers once it serves:
+ * {"id": ID, "project": NAME, "state": "running"}; 409 when there is
+ * nothing to go back to or a deployment is on its way.
+ */
+
+static enum MHD_Result
+api_project_rollback(api_req_t *r)
+{
+    int                    rc;
+    char                   so[SHUTTLE_PATH_MAX], reason[128];
+    json_t                *j, *v;
+    int64_t                id, end;
+    uint64_t               seen;
+    json_error_t           jerr;
+    api_previous_t         prev;
+    shuttle_msg_t          m;
+    enum MHD_Result        ret;
+    shuttle_project_t      p;
+    shuttle_deploy_tag_t   tag;
+    shuttle_deployment_t  *d;
+
+    if (api_own_project(r, r->seg[2], &p, &ret) != 0) {
+        return ret;
+    }
+
+    id = 0;
+
+    if (r->body->too_long) {
+        return api_error(r->c, MHD_HTTP_CONTENT_TOO_LARGE, "rollback %s: "
+                         "the body is over %d bytes", p.name, API_BODY_MAX);
+    }
+
+    if (r->body->len > 0) {
+        j = json_loadb(r->body->data, r->body->len, 0, &jerr);
+
+        if (j == NULL || !json_is_object(j)) {
+            json_decref(j);
+            return api_error(r->c, MHD_HTTP_BAD_REQUEST, "rollback %s: the "
+                             "body is not a JSON object", p.name);
+        }
+
+        v = json_object_get(j, "deployment");
+
+        if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1))
+        {
+            json_decref(j);
+            return api_error(r->c, MHD_HTTP_BAD_REQUEST, "rollback %s: "
+                             "\"deployment\" is not a deployment id",
+                             p.name);
+        }
+
+        id = v ? json_integer_value(v) : 0;
+        json_decref(j);
+    }
+
+    memset(&prev, 0, sizeof(api_previous_t));
+    prev.data = r->s->conf.data;
+    prev.current = p.current;
+
+    if (shuttle_store_each_deployment(r->s->store, p.id,
+                                      SHUTTLE_API_LIST_MAX, api_previous,
+                                      &prev, so, sizeof(so))
+        != 0)
+    {
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", so);
+    }
+
+    if (!shuttle_deploy_settled(prev.latest)) {
+        return api_error(r->c, MHD_HTTP_CONFLICT, "rollback %s: deployment "
+                         "#%lld is %s; try again once it settles", p.name,
+                         (long long) prev.latest_id,
+                         shuttle_deploy_name(prev.latest));
+    }
+
+    if (id == 0) {
+        if (prev.id == 0) {
+            return api_error(r->c, MHD_HTTP_CONFLICT, "project %s has no "
+                             "earlier deployment to roll back to", p.name);
+        }
+
+        id = prev.id;
+    }
+
+    d = malloc(sizeof(shuttle_deployment_t));
+    if (d == NULL) {
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
+                         strerror(ENOMEM));
+    }
+
+    rc = shuttle_store_deployment(r->s->store, id, d, so, sizeof(so));
+    tag = d->state.tag;
+
+    if (rc != 0 || d->project_id != p.id) {
+        free(d);
+        return api_error(r->c, MHD_HTTP_NOT_FOUND, "deployment %lld of %s "
+                         "not found", (long long) id, p.name);
+    }
+
+    free(d);
+
+    if (tag == SHUTTLE_DEPLOY_RUNNING && p.current == id) {
+        return api_json(r->c, MHD_HTTP_OK,
+                        json_pack("{sIssss}", "id", (json_int_t) id,
+                                  "project", p.name, "state", "running"));
+    }
+
+    if (tag != SHUTTLE_DEPLOY_SUPERSEDED && tag != SHUTTLE_DEPLOY_STOPPED) {
+        return api_error(r->c, MHD_HTTP_CONFLICT, "rollback %s: deployment "
+                         "#%lld is %s; only one that was replaced can run "
+                         "again", p.name, (long long) id,
+                         shuttle_deploy_name(tag));
+    }
+
+    if (shuttle_deploy_path(so, sizeof(so), r->s->conf.data, p.name, id,
+                            "service.so") != 0
+        || access(so, R_OK) != 0)
+    {
+        return api_error(r->c, MHD_HTTP_CONFLICT, "rollback %s: deployment "
+                         "#%lld has no service.so any more", p.name,
+                         (long long) id);
+    }
+
+    /* main starts it; then it is this thread's to wait for */
+
+    snprintf(reason, sizeof(reason), "rollback with key %s", r->key);
+
+    memset(&m, 0, sizeof(shuttle_msg_t));
+    m.type = SHUTTLE_MSG_ROLLBACK;
+    m.id = id;
+    m.wait = 1;
+    m.reason = reason;
+    snprintf(m.project, sizeof(m.project), "%s", p.name);
+
+    seen = 0;
+    shuttle_serve_wait(r->s, &seen, 0);
+
+    shuttle_serve_post(r->s, &m);
+
+    if (m.rc != 0) {
+        return api_error(r->c, m.rc == -2 ? MHD_HTTP_SERVICE_UNAVAILABLE
+                                          : MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         "rollback %s to #%lld: %s", p.name, (long long) id,
+                         m.err);
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: %s", p.name,
+                (long long) id, reason);
+
+    end = shuttle_mono_ms() + r->s->conf.start_timeout_ms
+          + API_ROLLBACK_SLACK;
+
+    while (shuttle_mono_ms() < end) {
+        if (shuttle_store_state(r->s->store, id, &tag) != 0) {
+            break;
+        }
+
+        if (tag == SHUTTLE_DEPLOY_RUNNING
+            && shuttle_store_project(r->s->store, p.name, &p, so,
+                                     sizeof(so)) == 0
+            && p.current == id)
+        {
+            return api_json(r->c, MHD_HTTP_OK,
+                            json_pack("{sIssss}", "id", (json_int_t) id,
+                                      "project", p.name, "state",
+                                      "running"));
+        }
+
+        if (tag != SHUTTLE_DEPLOY_LOADING && tag != SHUTTLE_DEPLOY_RUNNING) {
+            break;
+        }
+
+        shuttle_serve_wait(r->s, &seen, API_FOLLOW_WAIT_MS);
+    }
+
+    d = malloc(sizeof(shuttle_deployment_t));
+
+    if (d != NULL
+        && shuttle_store_deployment(r->s->store, id, d, so, sizeof(so)) == 0
+        && d->state.tag == SHUTTLE_DEPLOY_FAILED)
+    {
+        ret = api_error(r->c, MHD_HTTP_BAD_GATEWAY, "rollback %s to #%lld: "
+                        "%s", p.name, (long long) id, d->reason);
+        free(d);
+        return ret;
+    }
+
+    free(d);
+
+    return api_error(r->c, MHD_HTTP_GATEWAY_TIMEOUT, "rollback %s to #%lld: "
+                     "not running in time", p.name, (long long) id);
+}
+
+
+/* newest first: the latest's state, and the superseded one replaced last */
+
+static int
+api_previous(const shuttle_deployment_t *d, void *data)
+{
+    char             so[SHUTTLE_PATH_MAX];
+    api_previous_t  *prev;
+
+    prev = data;
+
+    if (prev->latest_id == 0) {
+        prev->latest_id = d->id;
+        prev->latest = d->state.tag;
+    }
+
+    /* superseded once it ran, not while it waited for a build */
+
+    if (d->id != prev->current
+        && d->state.tag == SHUTTLE_DEPLOY_SUPERSEDED
+        && d->updated > prev->updated
+        && shuttle_deploy_path(so, sizeof(so), prev->data, d->project, d->id,
+                               "service.so") == 0
+        && access(so, F_OK) == 0)
+    {
+        prev->id = d->id;
+        prev->updated = d->updated;
+    }
+
+    return 0;
+}
+
+
+static enum MHD_Result
+api_deployment(api_req_t *r)
+{
+    json_t                *j;
+    enum MHD_Result        ret;
+    shuttle_deployment_t  *d;
+
+    d = malloc(sizeof(shuttle_deployment_t));
+    if (d == NULL) {
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
+                         strerror(ENOMEM));
+    }
+
+    if (api_own_deployment(r, r->seg[2], d, &ret) != 0) {
+        free(d);
+        return ret;
+    }
+
+    j = api_deployment_json(r->api, d, 1);
+    free(d);
+
+    return api_json(r->c, MHD_HTTP_OK, j);
+}
+
+
+static enum MHD_Result
+api_logs(api_req_t *r)
+{
+    int                    fd, runtime;
+    char                   path[SHUTTLE_PATH_MAX];
+    const char            *follow, *arg;
+    struct stat            st;
+    api_follow_t          *f;
+    enum MHD_Result        ret;
+    struct MHD_Response   *resp;
+    shuttle_deployment_t  *d;
+
+    d = malloc(sizeof(shuttle_deployment_t));
+    if (d == NULL) {
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
+                         strerror(ENOMEM));
+    }
+
+    if (api_own_deployment(r, r->seg[2], d, &ret) != 0) {
+        free(d);
+        return ret;
+    }
+
+    arg = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                      "runtime");
+    runtime = arg != NULL && strcmp(arg, "0") != 0
+              && strcmp(arg, "false") != 0;
+
+    if (shuttle_deploy_path(path, sizeof(path), r->s->conf.data, d->project,
+                            d->id, runtime ? "runtime.log" : "build.log")
+        != 0)
+    {
+        free(d);
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         "data path too long");
+    }
+
+    follow = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                         "follow");
+
+    if (follow != NULL && strcmp(follow, "0") != 0
+        && strcmp(follow, "false") != 0)
+    {
+        f = calloc(1, sizeof(api_follow_t));
+        if (f == NULL) {
+            free(d);
+            return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
+                             strerror(ENOMEM));
+        }
+
+        f->s = r->s;
+        f->id = d->id;
+        f->fd = -1;
+        f->runtime = runtime;
+        memcpy(f->path, path, sizeof(path));
+        free(d);
+
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN,
+                                                 API_FOLLOW_BLOCK,
+                                                 api_follow_read, f,
+                                                 api_follow_free);
+        if (resp == NULL) {
+            api_follow_free(f);
+            return MHD_NO;
+        }
+
+        return api_text(r->c, resp);
+    }
+
+    free(d);
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd != -1 && fstat(fd, &st) == 0) {
+        resp = MHD_create_response_from_fd((uint64_t) st.st_size, fd);
+
+        if (resp == NULL) {
+            close(fd);
+        }
+
+    } else {
+        if (fd != -1) {
+            close(fd);
+        }
+
+        resp = MHD_create_response_from_buffer(0, (void *) "",
+                                               MHD_RESPMEM_PERSISTENT);
+    }
+
+    if (resp == NULL) {
+        return MHD_NO;
+    }
+
+    return api_text(r->c, resp);
+}
+
+
+/* 0: the key's project in *p; else the answer is queued in *ret */
+
+static int
+api_own_project(api_req_t *r, const char *name, shuttle_project_t *p,
+    enum MHD_Result *ret)
+{
+    int   rc;
+    char  err[512];
+
+    if (!shuttle_valid_name(name, strlen(name))) {
+        *ret = api_error(r->c, MHD_HTTP_BAD_REQUEST, "project name \"%s\" is "
+                         "not a DNS label", name);
+        return -1;
+    }
+
+    rc = shuttle_store_project(r->s->store, name, p, err, sizeof(err));
+
+    if (rc == 0 && strcmp(p->owner, r->key) == 0) {
+        return 0;
+    }
+
+    if (rc == -1) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "%s %s: %s", r->method, r->url, err);
+        *ret = api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+        return -1;
+    }
+
+    *ret = api_error(r->c, MHD_HTTP_NOT_FOUND, "project %s not found", name);
+
+    return -1;
+}
+
+
+static int
+api_own_deployment(api_req_t *r, const char *id, shuttle_deployment_t *d,
+    enum MHD_Result *ret)
+{
+    int      rc;
+    char     err[512];
+    int64_t  n;
+
+    if (api_parse_id(id, &n) != 0) {
+        *ret = api_error(r->c, MHD_HTTP_NOT_FOUND, "deployment %s not found",
+                         id);
+        return -1;
+    }
+
+    rc = shuttle_store_deployment(r->s->store, n, d, err, sizeof(err));
+
+    if (rc == 0 && strcmp(d->owner, r->key) == 0) {
+        return 0;
+    }
+
+    if (rc == -1) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "%s %s: %s", r->method, r->url, err);
+        *ret = api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+        return -1;
+    }
+
+    *ret = api_error(r->c, MHD_HTTP_NOT_FOUND, "deployment %lld not found",
+                     (long long) n);
+
+    return -1;
+}
+
+
+static json_t *
+api_project_json(shuttle_api_t *api, const shuttle_project_t *p)
+{
+    char                   err[512];
+    json_t                *j, *latest;
+    shuttle_deployment_t  *d;
+    shuttle_serve_view_t   v;
+
+    memset(&v, 0, sizeof(shuttle_serve_view_t));
+    (void) shuttle_serve_view(api->s, p, &v);
+
+    latest = json_null();
+
+    if (p->latest != 0) {
+        d = malloc(sizeof(shuttle_deployment_t));
+
+        if (d != NULL
+            && shuttle_store_deployment(api->s->store, p->latest, d, err,
+                                        sizeof(err)) == 0)
+        {
+            latest = api_deployment_json(api, d, 0);
+        }
+
+        free(d);
+    }
+
+    j = json_object();
+
+    json_object_set_new(j, "name", json_string(p->name));
+    json_object_set_new(j, "owner", json_string(p->owner));
+    json_object_set_new(j, "state",
+                        json_string(shuttle_zone_state_name(v.state)));
+    json_object_set_new(j, "url", api_url(api, p->name));
+    json_object_set_new(j, "current",
+                        p->current ? json_integer(p->current) : json_null());
+    json_object_set_new(j, "latest", latest);
+    json_object_set_new(j, "created", api_time(p->created));
+    json_object_set_new(j, "updated", api_time(p->updated));
+
+    return j;
+}
+
+
+static json_t *
+api_deployment_json(shuttle_api_t *api, const shuttle_deployment_t *d,
+    int transitions)
+{
+    char                           err[512];
+    json_t                        *j, *list;
+    unsigned                       port;
+    const shuttle_deploy_state_t  *st;
+
+    st = &d->state;
+
+    switch (st->tag) {
+
+    case SHUTTLE_DEPLOY_LOADING:
+        port = st->u.loading.port;
+        break;
+
+    case SHUTTLE_DEPLOY_RUNNING:
+        port = st->u.running.port;
+        break;
+
+    default:
+        port = 0;
+    }
+
+    j = json_object();
+
+    json_object_set_new(j, "id", json_integer(d->id));
+    json_object_set_new(j, "project", json_string(d->project));
+    json_object_set_new(j, "state",
+                        json_string(shuttle_deploy_name(st->tag)));
+    json_object_set_new(j, "reason", d->reason[0] ? json_string(d->reason)
+                                                  : json_null());
+    json_object_set_new(j, "created", api_time(d->created));
+    json_object_set_new(j, "updated", api_time(d->updated));
+    json_object_set_new(j, "build_ms", d->build_ms >= 0
+                                       ? json_integer(d->build_ms)
+                                       : json_null());
+    json_object_set_new(j, "start_ms", d->start_ms >= 0
+                                       ? json_integer(d->start_ms)
+                                       : json_null());
+    json_object_set_new(j, "port", port ? json_integer(port) : json_null());
+
+    if (st->tag == SHUTTLE_DEPLOY_SUPERSEDED) {
+        json_object_set_new(j, "superseded_by",
+                            json_integer(st->u.superseded.by));
+    }
+
+    if (!transitions) {
+        return j;
+    }
+
+    list = json_array();
+
+    if (shuttle_store_each_transition(api->s->store, d->id,
+                                      api_add_transition, list, err,
+                                      sizeof(err))
+        != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_ERROR, "deployment %lld: %s",
+                    (long long) d->id, err);
+    }
+
+    json_object_set_new(j, "transitions", list);
+
+    return j;
+}
+
+
+static int
+api_add_transition(const shuttle_transition_t *t, void *data)
+{
+    json_t  *list;
+
+    list = data;
+
+    json_array_append_new(list,
+        json_pack("{ssso}", "state", shuttle_deploy_name(t->state),
+                  "at", api_time(t->at)));
+
+    json_object_set_new(json_array_get(list, json_array_size(list) - 1),
+                        "reason", t->reason ? json_string(t->reason)
+                                            : json_null());
+
+    return 0;
+}
+
+
+static int
+api_add_deployment(const shuttle_deployment_t *d, void *data)
+{
+    api_list_t  *list;
+
+    list = data;
+
+    json_array_append_new(list->array,
+                          api_deployment_json(list->api, d, 0));
+
+    return 0;
+}
+
+
+static int
+api_add_project(const shuttle_project_t *p, void *data)
+{
+    size_t              n;
+    api_projects_t     *all;
+    shuttle_project_t  *elts;
+
+    all = data;
+
+    if (all->nelts == all->nalloc) {
+        n = all->nalloc ? all->nalloc * 2 : 16;
+        elts = realloc(all->elts, n * sizeof(shuttle_project_t));
+
+        if (elts == NULL) {
+            return -1;
+        }
+
+        all->elts = elts;
+        all->nalloc = n;
+    }
+
+    all->elts[all->nelts++] = *p;
+
+    return 0;
+}
+
+
+static json_t *
+api_time(int64_t ms)
+{
+    char  buf[SHUTTLE_ISO_TIME_LEN];
+
+    if (ms <= 0) {
+        return json_null();
+    }
+
+    return json_string(shuttle_iso_time(ms, buf));
+}
+
+
+/* --apps-url with {name} replaced, or null */
+
+static json_t *
+api_url(shuttle_api_t *api, const char *name)
+{
+    char        url[1024];
+    size_t      n, len;
+    const char *t, *p;
+
+    t = api->s->conf.apps_url;
+
+    if (t == NULL) {
+        return json_null();
+    }
+
+    n = 0;
+    len = strlen(name);
+
+    for (p = t; *p != '\0' && n < sizeof(url) - 1; p++) {
+        if (strncmp(p, "{name}", 6) == 0 && n + len < sizeof(url) - 1) {
+            memcpy(url + n, name, len);
+            n += len;
+            p += 5;
+            continue;
+        }
+
+        url[n++] = *p;
+    }
+
+    url[n] = '\0';
+
+    return json_string(url);
+}
+
+
+static ssize_t
+api_follow_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    ssize_t                n;
+    api_follow_t          *f;
+    shuttle_deploy_tag_t   tag;
+
+    f = cls;
+
+    for ( ;; ) {
+        if (f->fd == -1) {
+            f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+        }
+
+        if (f->fd != -1) {
+            n = pread(f->fd, buf, max, (off_t) pos);
+
+            if (n > 0) {
+                return n;
+            }
+        }
+
+        if (f->last) {
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        }
+
+        /*
+         * nothing new: the end once the deployment settles, or for its
+         * runtime log, once it no longer runs
+         */
+
+        if (f->s->stopping
+            || shuttle_store_state(f->s->store, f->id, &tag) != 0
+            || (f->runtime ? tag > SHUTTLE_DEPLOY_RUNNING
+                           : shuttle_deploy_settled(tag)))
+        {
+            f->last = 1;
+            continue;
+        }
+
+        shuttle_serve_wait(f->s, &f->seen, API_FOLLOW_WAIT_MS);
+    }
+}
+
+
+static void
+api_follow_free(void *cls)
+{
+    api_follow_t  *f;
+
+    f = cls;
+
+    if (f->fd != -1) {
+        close(f->fd);
+    }
+
+    free(f);
+}
+
+
+static enum MHD_Result
+api_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char                 *body;
+    size_t                len;
+    enum MHD_Result       ret;
+    struct MHD_Response  *resp;
+
+    body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+
+    if (body == NULL) {
+        return MHD_NO;
+    }
+
+    len = strlen(body);
+
+    resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                   "application/json");
+
+    ret = MHD_queue_response(c, status, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
+}
+
+
+static enum MHD_Result
+api_error(struct MHD_Connection *c, unsigned status, const char *fmt, ...)
+{
+    char     msg[SHUTTLE_REASON_MAX];
+    va_list  args;
+
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, args);
+    va_end(args);
+
+    return api_json(c, status, json_pack("{ss}", "error", msg));
+}
+
+
+static enum MHD_Result
+api_method(api_req_t *r, const char *allow)
+{
+    char                 *body;
+    char                  msg[API_URL_MAX + 128];
+    json_t               *j;
+    enum MHD_Result       ret;
+    struct MHD_Response  *resp;
+
+    snprintf(msg, sizeof(msg), "%s %s: method not allowed (allowed: %s)",
+             r->method, r->url, allow);
+
+    j = json_pack("{ss}", "error", msg);
+    body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+
+    if (body == NULL) {
+        return MHD_NO;
+    }
+
+    resp = MHD_create_response_from_buffer(strlen(body), body,
+                                           MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                   "application/json");
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+
+    ret = MHD_queue_response(r->c, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
+}
+
+
+static enum MHD_Result
+api_text(struct MHD_Connection *c, struct MHD_Response *resp)
+{
+    enum MHD_Result  ret;
+
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                   "text/plain; charset=utf-8");
+
+    ret = MHD_queue_response(c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
+}
+
+
+/* a base name of the spool: no '/', no leading '.' */
+
+static int
+api_valid_spool_name(const char *name)
+{
+    size_t  len;
+
+    len = strlen(name);
+
+    return len > 0 && len <= 255 && name[0] != '.'
+           && strchr(name, '/') == NULL;
+}
+
+
+static int
+api_parse_id(const char *s, int64_t *id)
+{
+    size_t   i;
+    int64_t  n;
+
+    n = 0;
+
+    for (i = 0; s[i] != '\0'; i++) {
+        if (s[i] < '0' || s[i] > '9' || i == 18) {
+            return -1;
+        }
+
+        n = n * 10 + (s[i] - '0');
+    }
+
+    if (i == 0 || n == 0) {
+        return -1;
+    }
+
+    *id = n;
+
+    return 0;
+}
+
+
+/* creates the directories of path (a file's) below its first from bytes */
+
+static int
+api_mkdirs(const char *path, size_t from)
+{
+    char    dir[SHUTTLE_PATH_MAX];
+    char   *p, *slash;
+    size_t  len;
+
+    slash = strrchr(path, '/');
+    len = slash ? (size_t) (slash - path) : 0;
+
+    if (len <= from || len >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+
+    for (p = strchr(dir + from + 1, '/'); p != NULL; p = strchr(p + 1, '/')) {
+        *p = '\0';
+
+        if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+            return -1;
+        }
+
+        *p = '/';
+    }
+
+    if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static void
+api_completed(void *cls, struct MHD_Connection *c, void **req_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+    free(*req_cls);
+    *req_cls = NULL;
+}
+
+
+static void
+api_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char  msg[1024];
+    int   n;
+
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+
+    while (n > 0 && (size_t) n < sizeof(msg) && msg[n - 1] == '\n') {
+        msg[--n] = '\0';
+    }
+
+    shuttle_log(SHUTTLE_LOG_WARN, "api: %s", msg);
+}

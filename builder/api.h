@@ -1,0 +1,80 @@
+
+/*
+ * The builder's HTTP API on its unix socket (libmicrohttpd, a thread per
+ * connection).  Every answer but a log is JSON, errors {"error": "..."}.
+ *
+ * From nginx's shuttle_deploy, the hand-off of an upload it wrote into
+ * the spool directory (the key already checked by nginx):
+ *
+ *   POST /deploy?project=NAME&key=KEY&file=SPOOLFILE
+ *       202 {"id": ID, "project": NAME, "state": "queued"}
+ *       400 bad project, key or file name; 403 the project is another
+ *       key's.  The spool file is renamed into the deployment, or removed
+ *       when the upload is refused.
+ *
+ * The management API, proxied by nginx after shuttle_auth, which sets
+ * X-Shuttle-Key to the key's name (401 without it); a key sees its own
+ * projects only (404 for the others'):
+ *
+ *   GET    /v1/projects                     {"projects": [PROJECT...]}
+ *   GET    /v1/projects/NAME                PROJECT
+ *   DELETE /v1/projects/NAME                {"project": NAME,
+ *                                            "deleted": true}
+ *   GET    /v1/projects/NAME/deployments    {"project": NAME,
+ *                                            "deployments": [DEPLOYMENT...]}
+ *                                           newest first, ?limit=N (100)
+ *   POST   /v1/projects/NAME/rollback       body {} or {"deployment": ID}:
+ *                                           a superseded deployment (the
+ *                                           one replaced last) serves
+ *                                           again, no build; answers once
+ *                                           it does: {"id", "project",
+ *                                           "state": "running"}; 409 when
+ *                                           there is none, or a deploy is
+ *                                           under way
+ *   GET    /v1/deployments/ID               DEPLOYMENT, with transitions
+ *   GET    /v1/deployments/ID/logs          the build log, text/plain;
+ *                                           ?follow=1 streams it as it
+ *                                           grows until the deployment
+ *                                           settles; ?runtime=1: its
+ *                                           runtime log (the loader's
+ *                                           output), followed while the
+ *                                           deployment is on its way to
+ *                                           running or runs
+ *
+ *   PROJECT     {name, owner, state (its zone state: queued building
+ *               loading running failed stopped), url (with --apps-url),
+ *               current (the running deployment's id or null), latest
+ *               (DEPLOYMENT or null), created, updated}
+ *   DEPLOYMENT  {id, project, state, reason, created, updated, build_ms,
+ *               start_ms, port, superseded_by,
+ *               transitions: [{state, at, reason}]}
+ *
+ * Times are ISO 8601 UTC strings with milliseconds; unknown values null.
+ */
+
+
+#ifndef SHUTTLE_BUILDER_API_H
+#define SHUTTLE_BUILDER_API_H
+
+
+#include <stddef.h>
+
+#include "serve.h"
+
+
+#define SHUTTLE_API_LIST_LIMIT  100
+#define SHUTTLE_API_LIST_MAX    1000
+
+
+/* serves on fd, a listening unix socket */
+shuttle_api_t *shuttle_api_start(shuttle_serve_t *s, int fd, char *err,
+    size_t errlen);
+
+/* closes the socket and waits for the connections to end */
+void shuttle_api_stop(shuttle_api_t *api);
+
+/* [A-Za-z0-9_.-]{1,64} */
+int shuttle_api_valid_key(const char *key);
+
+
+#endif /* SHUTTLE_BUILDER_API_H */

@@ -1,0 +1,318 @@
+
+/*
+ * Extract and build a deployment, in a worker thread.
+ */
+
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "build.h"
+#include "deploy.h"
+#include "extract.h"
+#include "log.h"
+
+
+static int deploy_path(shuttle_serve_t *s, const char *project, int64_t id,
+    const char *file, char *buf);
+static void deploy_upload_error(char *err, const char *upload);
+
+
+void
+shuttle_deploy_run(shuttle_job_t *job, void *data)
+{
+    int                     rc, fd;
+    char                    err[SHUTTLE_REASON_MAX];
+    char                    upload[SHUTTLE_PATH_MAX], src[SHUTTLE_PATH_MAX];
+    char                    log[SHUTTLE_PATH_MAX], so[SHUTTLE_PATH_MAX];
+    int64_t                 t0, build_ms;
+    shuttle_serve_t        *s;
+    shuttle_msg_t          *m;
+    shuttle_store_note_t    note;
+    shuttle_build_opts_t    o;
+    shuttle_deploy_state_t  to;
+
+    s = data;
+    fd = -1;
+    t0 = shuttle_mono_ms();
+    build_ms = -1;
+    upload[0] = '\0';
+    src[0] = '\0';
+
+    if (deploy_path(s, job->project, job->id, "upload.tar.gz", upload) != 0
+        || deploy_path(s, job->project, job->id, "src", src) != 0
+        || deploy_path(s, job->project, job->id, "build.log", log) != 0
+        || deploy_path(s, job->project, job->id, "service.so", so) != 0)
+    {
+        snprintf(err, sizeof(err), "data path too long");
+        goto failed;
+    }
+
+    if (job->cancel) {
+        snprintf(err, sizeof(err), "%s", s->stopping ? "builder stopped"
+                                                     : "cancelled");
+        goto failed;
+    }
+
+    memset(&note, 0, sizeof(shuttle_store_note_t));
+    note.build_ms = -1;
+    note.start_ms = -1;
+
+    to.tag = SHUTTLE_DEPLOY_BUILDING;
+    to.u.building.started = shuttle_now_ms();
+
+    rc = shuttle_store_transition(s->store, job->id, &to, &note, NULL, err,
+                                  sizeof(err));
+    if (rc != 0) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: not built: %s",
+                    job->project, (long long) job->id, err);
+        shuttle_deploy_clean(s, job->project, job->id);
+        shuttle_queue_done(s->queue, job->project, job->id);
+        return;
+    }
+
+    shuttle_serve_zone_sync(s, job->project);
+    shuttle_serve_changed(s);
+
+    fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        snprintf(err, sizeof(err), "build log %s: %s", log, strerror(errno));
+        goto failed;
+    }
+
+    shuttle_serve_note(s, job->project, job->id, "extracting the upload");
+
+    if (shuttle_extract(upload, src, NULL, err, sizeof(err)) != 0) {
+        deploy_upload_error(err, upload);
+        goto failed;
+    }
+
+    (void) unlink(upload);
+
+    if (job->cancel) {
+        snprintf(err, sizeof(err), "%s", s->stopping ? "builder stopped"
+                                                     : "cancelled");
+        goto failed;
+    }
+
+    shuttle_serve_note(s, job->project, job->id, "building");
+
+    memset(&o, 0, sizeof(shuttle_build_opts_t));
+    o.src_dir = src;
+    o.out = so;
+    o.include_dir = s->conf.sdk_include;
+    o.log_fd = fd;
+    o.timeout_ms = s->conf.build_timeout_ms;
+    o.cancel = &job->cancel;
+
+    rc = shuttle_build(&o, err, sizeof(err));
+
+    build_ms = shuttle_mono_ms() - t0;
+
+    (void) shuttle_rmtree(src);
+
+    if (rc != 0) {
+        if (job->cancel && s->stopping) {
+            snprintf(err, sizeof(err), "builder stopped");
+        }
+
+        goto failed;
+    }
+
+    close(fd);
+    fd = -1;
+
+    shuttle_serve_note(s, job->project, job->id, "built in %lld ms",
+                       (long long) build_ms);
+
+    to.tag = SHUTTLE_DEPLOY_BUILT;
+    memcpy(to.u.built.so, so, sizeof(so));
+    note.build_ms = build_ms;
+
+    rc = shuttle_store_transition(s->store, job->id, &to, &note, NULL, err,
+                                  sizeof(err));
+    if (rc != 0) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: built, not started: "
+                    "%s", job->project, (long long) job->id, err);
+        shuttle_deploy_clean(s, job->project, job->id);
+        shuttle_queue_done(s->queue, job->project, job->id);
+        return;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: built in %lld ms",
+                job->project, (long long) job->id, (long long) build_ms);
+
+    shuttle_serve_changed(s);
+
+    m = calloc(1, sizeof(shuttle_msg_t));
+
+    if (m == NULL) {
+        (void) shuttle_deploy_fail(s, job->project, job->id,
+                                   "out of memory", build_ms);
+        shuttle_queue_done(s->queue, job->project, job->id);
+        return;
+    }
+
+    /* main starts it, and ends the project's turn in the queue */
+
+    m->type = SHUTTLE_MSG_BUILT;
+    m->id = job->id;
+    memcpy(m->project, job->project, sizeof(m->project));
+
+    shuttle_serve_post(s, m);
+
+    return;
+
+failed:
+
+    if (fd != -1) {
+        close(fd);
+    }
+
+    if (upload[0] != '\0') {
+        (void) unlink(upload);
+    }
+
+    if (src[0] != '\0') {
+        (void) shuttle_rmtree(src);
+    }
+
+    (void) shuttle_deploy_fail(s, job->project, job->id, err, build_ms);
+    shuttle_queue_done(s->queue, job->project, job->id);
+}
+
+
+int
+shuttle_deploy_fail(shuttle_serve_t *s, const char *project, int64_t id,
+    const char *reason, int64_t build_ms)
+{
+    int                     rc;
+    char                    err[512];
+    shuttle_store_note_t    note;
+    shuttle_deploy_state_t  to;
+
+    /* the log first: a follower that sees the state settle reads it all */
+
+    shuttle_serve_note(s, project, id, "failed: %s", reason);
+
+    to.tag = SHUTTLE_DEPLOY_FAILED;
+    snprintf(to.u.failed.reason, sizeof(to.u.failed.reason), "%s", reason);
+
+    memset(&note, 0, sizeof(shuttle_store_note_t));
+    note.build_ms = build_ms;
+    note.start_ms = -1;
+
+    rc = shuttle_store_transition(s->store, id, &to, &note, NULL, err,
+                                  sizeof(err));
+    if (rc != 0) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s (%s)", project,
+                    (long long) id, reason, err);
+        shuttle_deploy_clean(s, project, id);
+        return -1;
+    }
+
+    shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: %s", project,
+                (long long) id, reason);
+
+    shuttle_serve_zone_sync(s, project);
+    shuttle_serve_changed(s);
+
+    return 0;
+}
+
+
+void
+shuttle_deploy_supersede(shuttle_serve_t *s, const char *project,
+    int64_t id, int64_t by)
+{
+    char                    err[512], upload[SHUTTLE_PATH_MAX];
+    shuttle_store_note_t    note;
+    shuttle_deploy_state_t  to;
+
+    shuttle_serve_note(s, project, id, "superseded by #%lld before it was "
+                       "built", (long long) by);
+
+    snprintf(err, sizeof(err), "superseded by #%lld", (long long) by);
+
+    memset(&note, 0, sizeof(shuttle_store_note_t));
+    note.reason = err;
+    note.build_ms = -1;
+    note.start_ms = -1;
+
+    to.tag = SHUTTLE_DEPLOY_SUPERSEDED;
+    to.u.superseded.by = by;
+
+    if (shuttle_store_transition(s->store, id, &to, &note, NULL, err,
+                                 sizeof(err))
+        != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s", project,
+                    (long long) id, err);
+        return;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: superseded by #%lld "
+                "while queued", project, (long long) id, (long long) by);
+
+    if (deploy_path(s, project, id, "upload.tar.gz", upload) == 0) {
+        (void) unlink(upload);
+    }
+
+    shuttle_serve_changed(s);
+}
+
+
+void
+shuttle_deploy_clean(shuttle_serve_t *s, const char *project, int64_t id)
+{
+    char                  path[SHUTTLE_PATH_MAX];
+    shuttle_deploy_tag_t  tag;
+
+    if (shuttle_store_state(s->store, id, &tag) == 0
+        && tag == SHUTTLE_DEPLOY_DELETED
+        && deploy_path(s, project, id, NULL, path) == 0)
+    {
+        (void) shuttle_rmtree(path);
+        return;
+    }
+
+    if (deploy_path(s, project, id, "upload.tar.gz", path) == 0) {
+        (void) unlink(path);
+    }
+
+    if (deploy_path(s, project, id, "src", path) == 0) {
+        (void) shuttle_rmtree(path);
+    }
+}
+
+
+static int
+deploy_path(shuttle_serve_t *s, const char *project, int64_t id,
+    const char *file, char *buf)
+{
+    return shuttle_deploy_path(buf, SHUTTLE_PATH_MAX, s->conf.data, project,
+                               id, file);
+}
+
+
+/* "tarball /var/lib/.../upload.tar.gz: why" says "upload: why" to users */
+
+static void
+deploy_upload_error(char *err, const char *upload)
+{
+    size_t  len;
+
+    len = strlen(upload);
+
+    if (strncmp(err, "tarball ", 8) == 0
+        && strncmp(err + 8, upload, len) == 0
+        && strncmp(err + 8 + len, ": ", 2) == 0)
+    {
+        memcpy(err, "upload", 6);
+        memmove(err + 6, err + 8 + len, strlen(err + 8 + len) + 1);
+    }
+}

@@ -1,0 +1,132 @@
+
+/*
+ * shuttle-builder serve: the daemon.
+ *
+ * One process, these threads:
+ *
+ *   main      the event loop (serve.c): signals through a signalfd,
+ *             messages from the other threads through an eventfd, the
+ *             loaders' readiness pipes and timers (supervise.c).  It alone
+ *             starts, signals and reaps loaders, and only the pids it
+ *             started: waitpid(-1) is never called, so shuttle_build()
+ *             reaps its own children.
+ *   workers   --jobs of them (queue.c): extract and build a deployment
+ *             (deploy.c), then hand it to main to start.
+ *   api       libmicrohttpd's, one per connection (api.c): the hand-off
+ *             from nginx and the management API.
+ *
+ * Who owns what: the store (SQLite) and the queue lock themselves; the
+ * zone is written under zone_lock, always from the store's view of a
+ * project (shuttle_serve_zone_sync()), so the last writer writes the
+ * latest state; loaders belong to main.
+ */
+
+
+#ifndef SHUTTLE_BUILDER_SERVE_H
+#define SHUTTLE_BUILDER_SERVE_H
+
+
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "queue.h"
+#include "state.h"
+#include "store.h"
+#include "zone.h"
+
+
+typedef struct shuttle_supervise_s  shuttle_supervise_t;
+typedef struct shuttle_api_s        shuttle_api_t;
+
+
+typedef struct {
+    char                   *data;           /* absolute paths */
+    char                   *zone;
+    char                   *socket;
+    char                   *spool;
+    char                   *loader;
+    char                   *sdk_include;
+    char                   *log;
+    const char             *apps_url;       /* "http://{name}.example" */
+    const char             *nginx_user;
+    uid_t                   uid;            /* --nginx-user's, or -1 */
+    gid_t                   gid;
+    uint16_t                port_lo;
+    uint16_t                port_hi;
+    unsigned                jobs;
+    unsigned                build_timeout_ms;
+    unsigned                start_timeout_ms;
+} shuttle_serve_conf_t;
+
+
+typedef enum {
+    SHUTTLE_MSG_BUILT = 1,      /* id is built: start it */
+    SHUTTLE_MSG_DELETE,         /* delete project (the sender waits) */
+    SHUTTLE_MSG_ROLLBACK        /* start id again (the sender waits) */
+} shuttle_msg_type_t;
+
+
+typedef struct shuttle_msg_s {
+    shuttle_msg_type_t      type;
+    int64_t                 id;
+    char                    project[SHUTTLE_NAME_MAX + 1];
+    unsigned                wait:1;     /* on the sender's stack: it waits */
+    unsigned                done:1;
+    const char             *reason;    /* ROLLBACK: for the transition */
+    int                     rc;
+    char                    err[512];
+    struct shuttle_msg_s   *next;
+} shuttle_msg_t;
+
+
+typedef struct {
+    shuttle_serve_conf_t    conf;
+    shuttle_store_t        *store;
+    shuttle_queue_t        *queue;
+    shuttle_supervise_t    *sup;
+    shuttle_api_t          *api;
+
+    pthread_mutex_t         zone_lock;
+    shuttle_zone_t          zone;
+
+    int                     wake_fd;        /* eventfd: msgs for main */
+    pthread_mutex_t         lock;           /* msgs, changes */
+    pthread_cond_t          changed;
+    shuttle_msg_t          *msgs;
+    uint64_t                changes;        /* deployments that changed */
+
+    volatile int            stopping;
+} shuttle_serve_t;
+
+
+/* the zone-level view of a project: what its zone slot says */
+typedef struct {
+    unsigned                state;          /* SHUTTLE_STATE_* */
+    uint16_t                port;
+    int64_t                 deployment;
+} shuttle_serve_view_t;
+
+
+int shuttle_serve_main(int argc, char **argv);
+
+/* writes the project's zone slot from the store (deletes it when the
+ * project is gone) */
+void shuttle_serve_zone_sync(shuttle_serve_t *s, const char *project);
+int shuttle_serve_view(shuttle_serve_t *s, const shuttle_project_t *p,
+    shuttle_serve_view_t *v);
+
+/* a message for main; with m->wait set, returns once main handled it */
+void shuttle_serve_post(shuttle_serve_t *s, shuttle_msg_t *m);
+
+/* a deployment changed: wakes log followers */
+void shuttle_serve_changed(shuttle_serve_t *s);
+/* waits up to ms for a change after *seen */
+void shuttle_serve_wait(shuttle_serve_t *s, uint64_t *seen, unsigned ms);
+
+/* a line in a deployment's build.log ("shuttle: ..." lines are ours) */
+void shuttle_serve_note(shuttle_serve_t *s, const char *project, int64_t id,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+
+#endif /* SHUTTLE_BUILDER_SERVE_H */

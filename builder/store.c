@@ -1,0 +1,1246 @@
+
+/*
+ * The builder's state in SQLite.
+ */
+
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+
+struct shuttle_store_s {
+    sqlite3          *db;
+    char             *path;
+    char             *data;         /* the data directory, for paths */
+    pthread_mutex_t   lock;
+};
+
+
+static const char  store_schema[] =
+    "CREATE TABLE projects ("
+    "    id             INTEGER PRIMARY KEY,"
+    "    name           TEXT NOT NULL,"
+    "    owner          TEXT NOT NULL,"
+    "    created        INTEGER NOT NULL,"
+    "    current        INTEGER REFERENCES deployments (id),"
+    "    deleted        INTEGER"
+    ");"
+    "CREATE UNIQUE INDEX projects_live_name ON projects (name)"
+    "    WHERE deleted IS NULL;"
+    "CREATE TABLE deployments ("
+    "    id             INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "    project        INTEGER NOT NULL REFERENCES projects (id),"
+    "    state          TEXT NOT NULL,"
+    "    reason         TEXT,"
+    "    created        INTEGER NOT NULL,"
+    "    updated        INTEGER NOT NULL,"
+    "    upload         TEXT,"
+    "    build_started  INTEGER,"
+    "    so             TEXT,"
+    "    port           INTEGER,"
+    "    pid            INTEGER,"
+    "    running_since  INTEGER,"
+    "    superseded_by  INTEGER,"
+    "    log            TEXT,"
+    "    build_ms       INTEGER,"
+    "    start_ms       INTEGER"
+    ");"
+    "CREATE INDEX deployments_project ON deployments (project, id);"
+    "CREATE INDEX deployments_state ON deployments (state);"
+    "CREATE TABLE transitions ("
+    "    id             INTEGER PRIMARY KEY,"
+    "    deployment     INTEGER NOT NULL REFERENCES deployments (id),"
+    "    state          TEXT NOT NULL,"
+    "    at             INTEGER NOT NULL,"
+    "    reason         TEXT"
+    ");"
+    "CREATE INDEX transitions_deployment ON transitions (deployment, id);";
+
+
+#define STORE_DEPLOYMENT_COLUMNS                                              \
+    "SELECT d.id, d.project, p.name, p.owner, d.state, d.reason, "          \
+    "d.created, d.updated, d.upload, d.build_started, d.so, d.port, "       \
+    "d.pid, d.running_since, d.superseded_by, d.log, d.build_ms, "          \
+    "d.start_ms FROM deployments d JOIN projects p ON p.id = d.project "
+
+#define STORE_PROJECT_COLUMNS                                                 \
+    "SELECT p.id, p.name, p.owner, p.created, p.current, "                  \
+    "(SELECT max(id) FROM deployments WHERE project = p.id), "              \
+    "(SELECT max(updated) FROM deployments WHERE project = p.id) "          \
+    "FROM projects p "
+
+
+static void store_error(shuttle_store_t *st, char *err, size_t errlen,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int store_exec(shuttle_store_t *st, const char *sql, char *err,
+    size_t errlen);
+static int store_migrate(shuttle_store_t *st, char *err, size_t errlen);
+static sqlite3_stmt *store_prepare(shuttle_store_t *st, const char *sql,
+    char *err, size_t errlen);
+static int store_begin(shuttle_store_t *st, char *err, size_t errlen);
+static int store_commit(shuttle_store_t *st, char *err, size_t errlen);
+static void store_rollback(shuttle_store_t *st);
+static void store_bind_text(sqlite3_stmt *stmt, int i, const char *s);
+static void store_bind_int(sqlite3_stmt *stmt, int i, int64_t v, int set);
+static void store_copy(char *dst, size_t size, sqlite3_stmt *stmt, int i);
+static int64_t store_int(sqlite3_stmt *stmt, int i, int64_t dflt);
+static void store_read_deployment(sqlite3_stmt *stmt,
+    shuttle_deployment_t *d);
+static void store_read_project(sqlite3_stmt *stmt, shuttle_project_t *p);
+static int store_record(shuttle_store_t *st, int64_t id,
+    shuttle_deploy_tag_t tag, int64_t at, const char *reason, char *err,
+    size_t errlen);
+
+
+shuttle_store_t *
+shuttle_store_open(const char *path, const char *data_dir, char *err,
+    size_t errlen)
+{
+    int               rc;
+    shuttle_store_t  *st;
+
+    st = calloc(1, sizeof(shuttle_store_t));
+    if (st == NULL) {
+        snprintf(err, errlen, "store %s: %s", path, strerror(ENOMEM));
+        return NULL;
+    }
+
+    st->path = strdup(path);
+    st->data = strdup(data_dir);
+
+    if (st->path == NULL || st->data == NULL) {
+        snprintf(err, errlen, "store %s: %s", path, strerror(ENOMEM));
+        goto failed;
+    }
+
+    (void) pthread_mutex_init(&st->lock, NULL);
+
+    rc = sqlite3_open_v2(path, &st->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                         | SQLITE_OPEN_FULLMUTEX, NULL);
+
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "store %s: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        goto failed;
+    }
+
+    (void) sqlite3_busy_timeout(st->db, 5000);
+
+    if (store_exec(st, "PRAGMA journal_mode = WAL", err, errlen) != 0
+        || store_exec(st, "PRAGMA synchronous = FULL", err, errlen) != 0
+        || store_exec(st, "PRAGMA foreign_keys = ON", err, errlen) != 0
+        || store_migrate(st, err, errlen) != 0)
+    {
+        goto failed;
+    }
+
+    return st;
+
+failed:
+
+    shuttle_store_close(st);
+    return NULL;
+}
+
+
+void
+shuttle_store_close(shuttle_store_t *st)
+{
+    if (st == NULL) {
+        return;
+    }
+
+    if (st->db != NULL) {
+        (void) sqlite3_close_v2(st->db);
+    }
+
+    free(st->path);
+    free(st->data);
+    free(st);
+}
+
+
+static int
+store_migrate(shuttle_store_t *st, char *err, size_t errlen)
+{
+    int            version;
+    sqlite3_stmt  *stmt;
+
+    stmt = store_prepare(st, "PRAGMA user_version", err, errlen);
+    if (stmt == NULL) {
+        return -1;
+    }
+
+    version = sqlite3_step(stmt) == SQLITE_ROW ? sqlite3_column_int(stmt, 0)
+                                               : 0;
+    sqlite3_finalize(stmt);
+
+    if (version == SHUTTLE_STORE_SCHEMA) {
+        return 0;
+    }
+
+    if (version > SHUTTLE_STORE_SCHEMA) {
+        snprintf(err, errlen, "store %s: schema version %d is newer than "
+                 "this builder's (%d): a newer builder wrote it", st->path,
+                 version, SHUTTLE_STORE_SCHEMA);
+        return -1;
+    }
+
+    /* version 0: a new database */
+
+    if (store_begin(st, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (store_exec(st, store_schema, err, errlen) != 0
+        || store_exec(st, "PRAGMA user_version = 1", err, errlen) != 0
+        || store_commit(st, err, errlen) != 0)
+    {
+        store_rollback(st);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+int
+shuttle_store_enqueue(shuttle_store_t *st, const char *name,
+    const char *owner, int64_t *id, char *err, size_t errlen)
+{
+    int            rc;
+    char           upload[SHUTTLE_PATH_MAX];
+    int64_t        now, project;
+    sqlite3_stmt  *stmt;
+
+    now = shuttle_now_ms();
+    rc = -1;
+    stmt = NULL;
+
+    pthread_mutex_lock(&st->lock);
+
+    if (store_begin(st, err, errlen) != 0) {
+        goto done;
+    }
+
+    stmt = store_prepare(st, "SELECT id, owner FROM projects "
+                         "WHERE name = ?1 AND deleted IS NULL", err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_text(stmt, 1, name);
+
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        project = sqlite3_column_int64(stmt, 0);
+
+        if (strcmp((const char *) sqlite3_column_text(stmt, 1), owner) != 0) {
+            snprintf(err, errlen, "project %s belongs to another key", name);
+            rc = SHUTTLE_STORE_FORBIDDEN;
+            goto failed;
+        }
+
+        sqlite3_finalize(stmt);
+        stmt = NULL;
+
+    } else {
+        sqlite3_finalize(stmt);
+
+        stmt = store_prepare(st, "INSERT INTO projects (name, owner, "
+                             "created) VALUES (?1, ?2, ?3)", err, errlen);
+        if (stmt == NULL) {
+            goto failed;
+        }
+
+        store_bind_text(stmt, 1, name);
+        store_bind_text(stmt, 2, owner);
+        store_bind_int(stmt, 3, now, 1);
+
+        if (sqlite3_step(stmt) != SQLITE_DONE) {
+            store_error(st, err, errlen, "project %s: insert", name);
+            goto failed;
+        }
+
+        sqlite3_finalize(stmt);
+        stmt = NULL;
+
+        project = sqlite3_last_insert_rowid(st->db);
+    }
+
+    stmt = store_prepare(st, "INSERT INTO deployments (project, state, "
+                         "created, updated) VALUES (?1, 'queued', ?2, ?2)",
+                         err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_int(stmt, 1, project, 1);
+    store_bind_int(stmt, 2, now, 1);
+
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        store_error(st, err, errlen, "project %s: new deployment", name);
+        goto failed;
+    }
+
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+
+    *id = sqlite3_last_insert_rowid(st->db);
+
+    if (shuttle_deploy_path(upload, sizeof(upload), st->data, name, *id,
+                            "upload.tar.gz")
+        != 0)
+    {
+        snprintf(err, errlen, "deploy %s #%lld: data path too long", name,
+                 (long long) *id);
+        goto failed;
+    }
+
+    stmt = store_prepare(st, "UPDATE deployments SET upload = ?1 "
+                         "WHERE id = ?2", err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_text(stmt, 1, upload);
+    store_bind_int(stmt, 2, *id, 1);
+
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        store_error(st, err, errlen, "deployment %lld: upload",
+                    (long long) *id);
+        goto failed;
+    }
+
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+
+    snprintf(upload, sizeof(upload), "uploaded with key %s", owner);
+
+    if (store_record(st, *id, SHUTTLE_DEPLOY_QUEUED, now, upload, err, errlen)
+        != 0
+        || store_commit(st, err, errlen) != 0)
+    {
+        goto failed;
+    }
+
+    rc = 0;
+    goto done;
+
+failed:
+
+    if (stmt != NULL) {
+        sqlite3_finalize(stmt);
+    }
+
+    store_rollback(st);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_transition(shuttle_store_t *st, int64_t id,
+    const shuttle_deploy_state_t *to, const shuttle_store_note_t *note,
+    int64_t *prev, char *err, size_t errlen)
+{
+    int                    rc, set;
+    int64_t                now, project, current;
+    const char            *reason;
+    sqlite3_stmt          *stmt;
+    shuttle_deploy_tag_t   from;
+
+    now = shuttle_now_ms();
+    rc = -1;
+
+    switch (to->tag) {
+
+    case SHUTTLE_DEPLOY_FAILED:
+        reason = to->u.failed.reason;
+        break;
+
+    case SHUTTLE_DEPLOY_CRASHED:
+        reason = to->u.crashed.reason;
+        break;
+
+    default:
+        reason = note != NULL ? note->reason : NULL;
+    }
+
+    if (prev != NULL) {
+        *prev = 0;
+    }
+
+    pthread_mutex_lock(&st->lock);
+
+    if (store_begin(st, err, errlen) != 0) {
+        goto done;
+    }
+
+    stmt = store_prepare(st, "SELECT d.state, d.project, p.current "
+                         "FROM deployments d JOIN projects p "
+                         "ON p.id = d.project WHERE d.id = ?1", err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_int(stmt, 1, id, 1);
+
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        sqlite3_finalize(stmt);
+        snprintf(err, errlen, "deployment %lld not found", (long long) id);
+        rc = SHUTTLE_STORE_NOT_FOUND;
+        goto failed;
+    }
+
+    from = shuttle_deploy_tag((const char *) sqlite3_column_text(stmt, 0));
+    project = sqlite3_column_int64(stmt, 1);
+    current = store_int(stmt, 2, 0);
+
+    sqlite3_finalize(stmt);
+
+    if (!shuttle_deploy_can(from, to->tag)) {
+        snprintf(err, errlen, "deployment %lld: no transition from %s to %s",
+                 (long long) id, shuttle_deploy_name(from),
+                 shuttle_deploy_name(to->tag));
+        rc = SHUTTLE_STORE_REFUSED;
+        goto failed;
+    }
+
+    stmt = store_prepare(st,
+        "UPDATE deployments SET state = ?1, reason = ?2, updated = ?3, "
+        "build_started = coalesce(?4, build_started), "
+        "so = coalesce(?5, so), port = coalesce(?6, port), "
+        "pid = coalesce(?7, pid), "
+        "running_since = coalesce(?8, running_since), "
+        "superseded_by = coalesce(?9, superseded_by), "
+        "log = coalesce(?10, log), build_ms = coalesce(?11, build_ms), "
+        "start_ms = coalesce(?12, start_ms) WHERE id = ?13", err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_text(stmt, 1, shuttle_deploy_name(to->tag));
+    store_bind_text(stmt, 2, reason);
+    store_bind_int(stmt, 3, now, 1);
+
+    switch (to->tag) {
+
+    case SHUTTLE_DEPLOY_BUILDING:
+        store_bind_int(stmt, 4, to->u.building.started, 1);
+        break;
+
+    case SHUTTLE_DEPLOY_BUILT:
+        store_bind_text(stmt, 5, to->u.built.so);
+        break;
+
+    case SHUTTLE_DEPLOY_LOADING:
+        store_bind_int(stmt, 6, to->u.loading.port, 1);
+        store_bind_int(stmt, 7, to->u.loading.pid, 1);
+        break;
+
+    case SHUTTLE_DEPLOY_RUNNING:
+        store_bind_int(stmt, 6, to->u.running.port, 1);
+        store_bind_int(stmt, 7, to->u.running.pid, 1);
+        store_bind_int(stmt, 8, to->u.running.started, 1);
+        break;
+
+    case SHUTTLE_DEPLOY_SUPERSEDED:
+        store_bind_int(stmt, 9, to->u.superseded.by, 1);
+        break;
+
+    case SHUTTLE_DEPLOY_CRASHED:
+        store_bind_text(stmt, 10, to->u.crashed.log);
+        break;
+
+    default:
+        break;
+    }
+
+    set = note != NULL && note->build_ms >= 0;
+    store_bind_int(stmt, 11, set ? note->build_ms : 0, set);
+    set = note != NULL && note->start_ms >= 0;
+    store_bind_int(stmt, 12, set ? note->start_ms : 0, set);
+    store_bind_int(stmt, 13, id, 1);
+
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        sqlite3_finalize(stmt);
+        store_error(st, err, errlen, "deployment %lld: %s", (long long) id,
+                    shuttle_deploy_name(to->tag));
+        goto failed;
+    }
+
+    sqlite3_finalize(stmt);
+
+    /* the project's current deployment */
+
+    stmt = NULL;
+
+    if (to->tag == SHUTTLE_DEPLOY_RUNNING && current != id) {
+        stmt = store_prepare(st, "UPDATE projects SET current = ?1 "
+                             "WHERE id = ?2", err, errlen);
+
+    } else if (to->tag != SHUTTLE_DEPLOY_RUNNING && current == id) {
+        stmt = store_prepare(st, "UPDATE projects SET current = NULL "
+                             "WHERE id = ?2 AND ?1 IS NOT NULL", err, errlen);
+
+    } else {
+        goto record;
+    }
+
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_int(stmt, 1, id, 1);
+    store_bind_int(stmt, 2, project, 1);
+
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        sqlite3_finalize(stmt);
+        store_error(st, err, errlen, "deployment %lld: current",
+                    (long long) id);
+        goto failed;
+    }
+
+    sqlite3_finalize(stmt);
+
+record:
+
+    if (store_record(st, id, to->tag, now, reason, err, errlen) != 0
+        || store_commit(st, err, errlen) != 0)
+    {
+        goto failed;
+    }
+
+    if (prev != NULL && to->tag == SHUTTLE_DEPLOY_RUNNING) {
+        *prev = current;
+    }
+
+    rc = 0;
+    goto done;
+
+failed:
+
+    store_rollback(st);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_set_loader(shuttle_store_t *st, int64_t id, uint16_t port,
+    pid_t pid, char *err, size_t errlen)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "UPDATE deployments SET port = ?1, pid = ?2 "
+                         "WHERE id = ?3 AND state IN ('loading', "
+                         "'running')", err, errlen);
+    if (stmt == NULL) {
+        goto done;
+    }
+
+    store_bind_int(stmt, 1, port, 1);
+    store_bind_int(stmt, 2, pid, 1);
+    store_bind_int(stmt, 3, id, 1);
+
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        store_error(st, err, errlen, "deployment %lld: loader",
+                    (long long) id);
+
+    } else {
+        rc = sqlite3_changes(st->db) ? 0 : SHUTTLE_STORE_NOT_FOUND;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_delete_project(shuttle_store_t *st, const char *name,
+    const char *reason, char *err, size_t errlen)
+{
+    int            rc;
+    size_t         i;
+    int64_t        now, project;
+    sqlite3_stmt  *stmt;
+
+    static const char  *sql[] = {
+        "INSERT INTO transitions (deployment, state, at, reason) "
+        "SELECT id, 'deleted', ?2, ?3 FROM deployments "
+        "WHERE project = ?1 AND state <> 'deleted' ORDER BY id",
+
+        "UPDATE deployments SET state = 'deleted', reason = ?3, "
+        "updated = ?2 WHERE project = ?1 AND state <> 'deleted' "
+        "AND ?2 IS NOT NULL",
+
+        "UPDATE projects SET deleted = ?2, current = NULL "
+        "WHERE id = ?1 AND ?3 IS NOT NULL"
+    };
+
+    now = shuttle_now_ms();
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    if (store_begin(st, err, errlen) != 0) {
+        goto done;
+    }
+
+    stmt = store_prepare(st, "SELECT id FROM projects WHERE name = ?1 "
+                         "AND deleted IS NULL", err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_text(stmt, 1, name);
+
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        sqlite3_finalize(stmt);
+        snprintf(err, errlen, "project %s not found", name);
+        rc = SHUTTLE_STORE_NOT_FOUND;
+        goto failed;
+    }
+
+    project = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+
+    for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        stmt = store_prepare(st, sql[i], err, errlen);
+        if (stmt == NULL) {
+            goto failed;
+        }
+
+        store_bind_int(stmt, 1, project, 1);
+        store_bind_int(stmt, 2, now, 1);
+        store_bind_text(stmt, 3, reason);
+
+        if (sqlite3_step(stmt) != SQLITE_DONE) {
+            sqlite3_finalize(stmt);
+            store_error(st, err, errlen, "project %s: delete", name);
+            goto failed;
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    if (store_commit(st, err, errlen) != 0) {
+        goto failed;
+    }
+
+    rc = 0;
+    goto done;
+
+failed:
+
+    store_rollback(st);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_project(shuttle_store_t *st, const char *name,
+    shuttle_project_t *p, char *err, size_t errlen)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, STORE_PROJECT_COLUMNS
+                         "WHERE p.name = ?1 AND p.deleted IS NULL",
+                         err, errlen);
+    if (stmt == NULL) {
+        rc = -1;
+        goto done;
+    }
+
+    store_bind_text(stmt, 1, name);
+
+    rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_ROW) {
+        store_read_project(stmt, p);
+        rc = 0;
+
+    } else if (rc == SQLITE_DONE) {
+        snprintf(err, errlen, "project %s not found", name);
+        rc = SHUTTLE_STORE_NOT_FOUND;
+
+    } else {
+        store_error(st, err, errlen, "project %s", name);
+        rc = -1;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_deployment(shuttle_store_t *st, int64_t id,
+    shuttle_deployment_t *d, char *err, size_t errlen)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, STORE_DEPLOYMENT_COLUMNS "WHERE d.id = ?1",
+                         err, errlen);
+    if (stmt == NULL) {
+        rc = -1;
+        goto done;
+    }
+
+    store_bind_int(stmt, 1, id, 1);
+
+    rc = sqlite3_step(stmt);
+
+    if (rc == SQLITE_ROW) {
+        store_read_deployment(stmt, d);
+        rc = 0;
+
+    } else if (rc == SQLITE_DONE) {
+        snprintf(err, errlen, "deployment %lld not found", (long long) id);
+        rc = SHUTTLE_STORE_NOT_FOUND;
+
+    } else {
+        store_error(st, err, errlen, "deployment %lld", (long long) id);
+        rc = -1;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_state(shuttle_store_t *st, int64_t id,
+    shuttle_deploy_tag_t *tag)
+{
+    int            rc;
+    char           err[256];
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "SELECT state FROM deployments WHERE id = ?1",
+                         err, sizeof(err));
+
+    if (stmt != NULL) {
+        store_bind_int(stmt, 1, id, 1);
+
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            *tag = shuttle_deploy_tag(
+                       (const char *) sqlite3_column_text(stmt, 0));
+            rc = 0;
+
+        } else {
+            rc = SHUTTLE_STORE_NOT_FOUND;
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_each_project(shuttle_store_t *st, const char *owner,
+    shuttle_store_project_pt handler, void *data, char *err, size_t errlen)
+{
+    int                 rc;
+    sqlite3_stmt       *stmt;
+    shuttle_project_t   p;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, STORE_PROJECT_COLUMNS
+                         "WHERE p.deleted IS NULL "
+                         "AND (?1 IS NULL OR p.owner = ?1) ORDER BY p.name",
+                         err, errlen);
+    if (stmt == NULL) {
+        rc = -1;
+        goto done;
+    }
+
+    store_bind_text(stmt, 1, owner);
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        store_read_project(stmt, &p);
+
+        if (handler(&p, data) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+
+    if (rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "projects");
+        rc = -1;
+
+    } else {
+        rc = 0;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_each_deployment(shuttle_store_t *st, int64_t project_id,
+    unsigned limit, shuttle_store_deployment_pt handler, void *data,
+    char *err, size_t errlen)
+{
+    int                    rc;
+    sqlite3_stmt          *stmt;
+    shuttle_deployment_t  *d;
+
+    d = malloc(sizeof(shuttle_deployment_t));
+    if (d == NULL) {
+        snprintf(err, errlen, "deployments: %s", strerror(ENOMEM));
+        return -1;
+    }
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, STORE_DEPLOYMENT_COLUMNS
+                         "WHERE d.project = ?1 ORDER BY d.id DESC "
+                         "LIMIT ?2", err, errlen);
+    if (stmt == NULL) {
+        rc = -1;
+        goto done;
+    }
+
+    store_bind_int(stmt, 1, project_id, 1);
+    store_bind_int(stmt, 2, limit, 1);
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        store_read_deployment(stmt, d);
+
+        if (handler(d, data) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+
+    if (rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "deployments");
+        rc = -1;
+
+    } else {
+        rc = 0;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    free(d);
+
+    return rc;
+}
+
+
+int
+shuttle_store_each_in_state(shuttle_store_t *st, unsigned mask,
+    shuttle_store_deployment_pt handler, void *data, char *err,
+    size_t errlen)
+{
+    int                    rc;
+    sqlite3_stmt          *stmt;
+    shuttle_deployment_t  *d;
+
+    d = malloc(sizeof(shuttle_deployment_t));
+    if (d == NULL) {
+        snprintf(err, errlen, "deployments: %s", strerror(ENOMEM));
+        return -1;
+    }
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, STORE_DEPLOYMENT_COLUMNS
+                         "WHERE d.state <> 'deleted' ORDER BY d.id",
+                         err, errlen);
+    if (stmt == NULL) {
+        rc = -1;
+        goto done;
+    }
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        store_read_deployment(stmt, d);
+
+        if ((mask & (1u << d->state.tag)) == 0) {
+            continue;
+        }
+
+        if (handler(d, data) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+
+    if (rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "deployments");
+        rc = -1;
+
+    } else {
+        rc = 0;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    free(d);
+
+    return rc;
+}
+
+
+int
+shuttle_store_each_transition(shuttle_store_t *st, int64_t id,
+    shuttle_store_transition_pt handler, void *data, char *err,
+    size_t errlen)
+{
+    int                    rc;
+    sqlite3_stmt          *stmt;
+    shuttle_transition_t   t;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "SELECT state, at, reason FROM transitions "
+                         "WHERE deployment = ?1 ORDER BY id", err, errlen);
+    if (stmt == NULL) {
+        rc = -1;
+        goto done;
+    }
+
+    store_bind_int(stmt, 1, id, 1);
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        t.state = shuttle_deploy_tag(
+                      (const char *) sqlite3_column_text(stmt, 0));
+        t.at = sqlite3_column_int64(stmt, 1);
+        t.reason = (const char *) sqlite3_column_text(stmt, 2);
+
+        if (handler(&t, data) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+
+    if (rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "deployment %lld: transitions",
+                    (long long) id);
+        rc = -1;
+
+    } else {
+        rc = 0;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+/* the store's internals, called with the mutex held */
+
+static void
+store_error(shuttle_store_t *st, char *err, size_t errlen, const char *fmt,
+    ...)
+{
+    int      n;
+    va_list  args;
+
+    n = snprintf(err, errlen, "store %s: ", st->path);
+
+    if (n < 0 || (size_t) n >= errlen) {
+        return;
+    }
+
+    va_start(args, fmt);
+    vsnprintf(err + n, errlen - n, fmt, args);
+    va_end(args);
+
+    n = strlen(err);
+
+    if ((size_t) n < errlen) {
+        snprintf(err + n, errlen - n, ": %s", sqlite3_errmsg(st->db));
+    }
+}
+
+
+static int
+store_exec(shuttle_store_t *st, const char *sql, char *err, size_t errlen)
+{
+    char  *msg;
+
+    msg = NULL;
+
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "store %s: %s", st->path,
+                 msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static sqlite3_stmt *
+store_prepare(shuttle_store_t *st, const char *sql, char *err,
+    size_t errlen)
+{
+    sqlite3_stmt  *stmt;
+
+    if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        store_error(st, err, errlen, "prepare");
+        return NULL;
+    }
+
+    return stmt;
+}
+
+
+static int
+store_begin(shuttle_store_t *st, char *err, size_t errlen)
+{
+    return store_exec(st, "BEGIN IMMEDIATE", err, errlen);
+}
+
+
+static int
+store_commit(shuttle_store_t *st, char *err, size_t errlen)
+{
+    return store_exec(st, "COMMIT", err, errlen);
+}
+
+
+static void
+store_rollback(shuttle_store_t *st)
+{
+    if (!sqlite3_get_autocommit(st->db)) {
+        (void) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
+
+static void
+store_bind_text(sqlite3_stmt *stmt, int i, const char *s)
+{
+    if (s == NULL) {
+        (void) sqlite3_bind_null(stmt, i);
+
+    } else {
+        (void) sqlite3_bind_text(stmt, i, s, -1, SQLITE_TRANSIENT);
+    }
+}
+
+
+static void
+store_bind_int(sqlite3_stmt *stmt, int i, int64_t v, int set)
+{
+    if (set) {
+        (void) sqlite3_bind_int64(stmt, i, v);
+
+    } else {
+        (void) sqlite3_bind_null(stmt, i);
+    }
+}
+
+
+static void
+store_copy(char *dst, size_t size, sqlite3_stmt *stmt, int i)
+{
+    const char  *s;
+
+    s = (const char *) sqlite3_column_text(stmt, i);
+
+    snprintf(dst, size, "%s", s ? s : "");
+}
+
+
+static int64_t
+store_int(sqlite3_stmt *stmt, int i, int64_t dflt)
+{
+    if (sqlite3_column_type(stmt, i) == SQLITE_NULL) {
+        return dflt;
+    }
+
+    return sqlite3_column_int64(stmt, i);
+}
+
+
+static void
+store_read_deployment(sqlite3_stmt *stmt, shuttle_deployment_t *d)
+{
+    shuttle_deploy_state_t  *s;
+
+    memset(d, 0, sizeof(shuttle_deployment_t));
+
+    d->id = sqlite3_column_int64(stmt, 0);
+    d->project_id = sqlite3_column_int64(stmt, 1);
+    store_copy(d->project, sizeof(d->project), stmt, 2);
+    store_copy(d->owner, sizeof(d->owner), stmt, 3);
+    store_copy(d->reason, sizeof(d->reason), stmt, 5);
+    d->created = sqlite3_column_int64(stmt, 6);
+    d->updated = sqlite3_column_int64(stmt, 7);
+    d->build_ms = store_int(stmt, 16, -1);
+    d->start_ms = store_int(stmt, 17, -1);
+
+    s = &d->state;
+    s->tag = shuttle_deploy_tag((const char *) sqlite3_column_text(stmt, 4));
+
+    switch (s->tag) {
+
+    case SHUTTLE_DEPLOY_QUEUED:
+        store_copy(s->u.queued.upload, sizeof(s->u.queued.upload), stmt, 8);
+        break;
+
+    case SHUTTLE_DEPLOY_BUILDING:
+        s->u.building.started = store_int(stmt, 9, 0);
+        break;
+
+    case SHUTTLE_DEPLOY_BUILT:
+        store_copy(s->u.built.so, sizeof(s->u.built.so), stmt, 10);
+        break;
+
+    case SHUTTLE_DEPLOY_LOADING:
+        s->u.loading.port = (uint16_t) store_int(stmt, 11, 0);
+        s->u.loading.pid = (pid_t) store_int(stmt, 12, 0);
+        break;
+
+    case SHUTTLE_DEPLOY_RUNNING:
+        s->u.running.port = (uint16_t) store_int(stmt, 11, 0);
+        s->u.running.pid = (pid_t) store_int(stmt, 12, 0);
+        s->u.running.started = store_int(stmt, 13, 0);
+        break;
+
+    case SHUTTLE_DEPLOY_FAILED:
+        memcpy(s->u.failed.reason, d->reason, sizeof(d->reason));
+        break;
+
+    case SHUTTLE_DEPLOY_SUPERSEDED:
+        s->u.superseded.by = store_int(stmt, 14, 0);
+        break;
+
+    case SHUTTLE_DEPLOY_CRASHED:
+        memcpy(s->u.crashed.reason, d->reason, sizeof(d->reason));
+        store_copy(s->u.crashed.log, sizeof(s->u.crashed.log), stmt, 15);
+        break;
+
+    default:
+        break;
+    }
+}
+
+
+static void
+store_read_project(sqlite3_stmt *stmt, shuttle_project_t *p)
+{
+    memset(p, 0, sizeof(shuttle_project_t));
+
+    p->id = sqlite3_column_int64(stmt, 0);
+    store_copy(p->name, sizeof(p->name), stmt, 1);
+    store_copy(p->owner, sizeof(p->owner), stmt, 2);
+    p->created = sqlite3_column_int64(stmt, 3);
+    p->current = store_int(stmt, 4, 0);
+    p->latest = store_int(stmt, 5, 0);
+    p->updated = store_int(stmt, 6, p->created);
+}
+
+
+static int
+store_record(shuttle_store_t *st, int64_t id, shuttle_deploy_tag_t tag,
+    int64_t at, const char *reason, char *err, size_t errlen)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    stmt = store_prepare(st, "INSERT INTO transitions (deployment, state, "
+                         "at, reason) VALUES (?1, ?2, ?3, ?4)", err, errlen);
+    if (stmt == NULL) {
+        return -1;
+    }
+
+    store_bind_int(stmt, 1, id, 1);
+    store_bind_text(stmt, 2, shuttle_deploy_name(tag));
+    store_bind_int(stmt, 3, at, 1);
+    store_bind_text(stmt, 4, reason);
+
+    rc = sqlite3_step(stmt) == SQLITE_DONE ? 0 : -1;
+
+    if (rc != 0) {
+        store_error(st, err, errlen, "deployment %lld: transition",
+                    (long long) id);
+    }
+
+    sqlite3_finalize(stmt);
+
+    return rc;
+}

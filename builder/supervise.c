@@ -1,0 +1,1388 @@
+
+/*
+ * Loaders: start, switch, supervise, stop.
+ */
+
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "deploy.h"
+#include "log.h"
+#include "proc.h"
+#include "supervise.h"
+
+
+#define SUP_BACKLOG        511
+#define SUP_READY_MAX      512
+#define SUP_TAIL_LINES     10
+#define SUP_TAIL_BYTES     1536
+#define SUP_FIRST_FD       5          /* 0-4 are the loader's contract */
+
+
+typedef enum {
+    SUP_STARTING = 0,               /* spawned, waiting for "ready" */
+    SUP_RUNNING,
+    SUP_BACKOFF                     /* died: restarted at the deadline */
+} sup_phase_t;
+
+
+typedef enum {
+    SUP_NEW = 0,                    /* a deployment's first loader */
+    SUP_RESTART,                    /* after a crash, same socket */
+    SUP_TAKEOVER                    /* running before the builder started */
+} sup_purpose_t;
+
+
+typedef struct sup_loader_s {
+    int64_t                 id;
+    char                    project[SHUTTLE_NAME_MAX + 1];
+    char                    so[SHUTTLE_PATH_MAX];
+    char                    dir[SHUTTLE_PATH_MAX];
+    sup_phase_t             phase;
+    sup_purpose_t           purpose;
+    pid_t                   pid;            /* 0: none at the moment */
+    int                     listen_fd;
+    uint16_t                port;
+    int                     ready_fd;       /* -1 unless starting */
+    char                    ready[SUP_READY_MAX];
+    size_t                  nready;
+    int64_t                 spawned;        /* monotonic ms */
+    int64_t                 deadline;       /* start timeout or restart */
+    int64_t                 crashes[SHUTTLE_CRASH_LIMIT];
+    unsigned                ncrashes;       /* within the window */
+    pid_t                   old_pid;        /* takeover: the old loader */
+    struct sup_loader_s    *next;
+} sup_loader_t;
+
+
+/* a loader sent a signal, waited for until it is reaped */
+typedef struct sup_dying_s {
+    pid_t                   pid;
+    int64_t                 id;
+    char                    project[SHUTTLE_NAME_MAX + 1];
+    int64_t                 kill_at;        /* SIGKILL then; 0: sent */
+    struct sup_dying_s     *next;
+} sup_dying_t;
+
+
+struct shuttle_supervise_s {
+    shuttle_serve_t        *s;
+    sup_loader_t           *loaders;
+    sup_dying_t            *dying;
+    uint32_t                next_port;
+};
+
+
+/* the readiness pipe's verdict */
+#define SUP_WAITING   0
+#define SUP_READY     1
+#define SUP_FAILED    2
+
+
+static int sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err,
+    size_t errlen);
+static int sup_high_fd(int fd);
+static int sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
+    size_t errlen);
+static int sup_read_ready(sup_loader_t *l, char *msg, size_t len);
+static void sup_ready(shuttle_supervise_t *sup, sup_loader_t *l);
+static void sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
+    const char *why, int exited, int timeout);
+static void sup_crash(shuttle_supervise_t *sup, sup_loader_t *l,
+    const char *what);
+static void sup_stop(shuttle_supervise_t *sup, sup_loader_t *l, int sig);
+static void sup_signal(shuttle_supervise_t *sup, pid_t pid, int64_t id,
+    const char *project, int sig);
+static void sup_unlink(shuttle_supervise_t *sup, sup_loader_t *l);
+static void sup_free(sup_loader_t *l);
+static sup_loader_t *sup_find(shuttle_supervise_t *sup, int64_t id);
+static void sup_exit_text(int status, char *buf, size_t len);
+static void sup_tail(const char *dir, char *buf, size_t len);
+
+
+shuttle_supervise_t *
+shuttle_supervise_create(shuttle_serve_t *s)
+{
+    shuttle_supervise_t  *sup;
+
+    sup = calloc(1, sizeof(shuttle_supervise_t));
+    if (sup == NULL) {
+        return NULL;
+    }
+
+    sup->s = s;
+    sup->next_port = s->conf.port_lo;
+
+    return sup;
+}
+
+
+void
+shuttle_supervise_destroy(shuttle_supervise_t *sup)
+{
+    sup_loader_t  *l;
+    sup_dying_t   *d;
+
+    if (sup == NULL) {
+        return;
+    }
+
+    while ((l = sup->loaders) != NULL) {
+        sup->loaders = l->next;
+        sup_free(l);
+    }
+
+    while ((d = sup->dying) != NULL) {
+        sup->dying = d->next;
+        free(d);
+    }
+
+    free(sup);
+}
+
+
+int
+shuttle_supervise_start(shuttle_supervise_t *sup, int64_t id,
+    const char *project, const char *reason, char *err, size_t errlen)
+{
+    int                     rc;
+    sup_loader_t           *l;
+    shuttle_serve_t        *s;
+    shuttle_store_note_t    note;
+    shuttle_deploy_tag_t    tag;
+    shuttle_deploy_state_t  to;
+
+    s = sup->s;
+
+    if (s->stopping) {
+        snprintf(err, errlen, "builder stopped");
+        goto refused;
+    }
+
+    l = calloc(1, sizeof(sup_loader_t));
+
+    if (l == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto refused;
+    }
+
+    l->id = id;
+    l->listen_fd = -1;
+    l->ready_fd = -1;
+    l->purpose = SUP_NEW;
+    snprintf(l->project, sizeof(l->project), "%s", project);
+
+    if (shuttle_deploy_path(l->dir, sizeof(l->dir), s->conf.data, project,
+                            id, NULL) != 0
+        || shuttle_deploy_path(l->so, sizeof(l->so), s->conf.data, project,
+                               id, "service.so") != 0)
+    {
+        snprintf(err, errlen, "data path too long");
+        sup_free(l);
+        goto refused;
+    }
+
+    l->listen_fd = sup_bind(sup, &l->port, err, errlen);
+    if (l->listen_fd == -1) {
+        sup_free(l);
+        goto refused;
+    }
+
+    memset(&note, 0, sizeof(shuttle_store_note_t));
+    note.reason = reason;
+    note.build_ms = -1;
+    note.start_ms = -1;
+
+    to.tag = SHUTTLE_DEPLOY_LOADING;
+    to.u.loading.port = l->port;
+    to.u.loading.pid = 0;
+
+    rc = shuttle_store_transition(s->store, id, &to, &note, NULL, err,
+                                  errlen);
+    if (rc != 0) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: not started: %s",
+                    project, (long long) id, err);
+        shuttle_deploy_clean(s, project, id);
+        shuttle_queue_done(s->queue, project, id);
+        sup_free(l);
+        return -1;
+    }
+
+    shuttle_serve_note(s, project, id, "starting on 127.0.0.1:%u%s%s",
+                       (unsigned) l->port, reason ? ": " : "",
+                       reason ? reason : "");
+
+    l->next = sup->loaders;
+    sup->loaders = l;
+
+    if (sup_spawn(sup, l, err, errlen) != 0) {
+        sup_start_failed(sup, l, err, 1, 0);
+        return -1;
+    }
+
+    if (shuttle_store_set_loader(s->store, id, l->port, l->pid, err,
+                                 errlen)
+        != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s", project,
+                    (long long) id, err);
+    }
+
+    shuttle_serve_zone_sync(s, project);
+    shuttle_serve_changed(s);
+
+    return 0;
+
+refused:
+
+    /* before the loading transition: a built one fails, others stay */
+
+    if (shuttle_store_state(s->store, id, &tag) == 0
+        && tag == SHUTTLE_DEPLOY_BUILT)
+    {
+        (void) shuttle_deploy_fail(s, project, id, err, -1);
+    }
+
+    shuttle_queue_done(s->queue, project, id);
+
+    return -1;
+}
+
+
+void
+shuttle_supervise_takeover(shuttle_supervise_t *sup,
+    const shuttle_deployment_t *d, pid_t old_pid)
+{
+    char             err[SHUTTLE_REASON_MAX];
+    sup_loader_t    *l;
+    shuttle_serve_t *s;
+
+    s = sup->s;
+
+    l = calloc(1, sizeof(sup_loader_t));
+    if (l == NULL) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: takeover: %s",
+                    d->project, (long long) d->id, strerror(ENOMEM));
+        return;
+    }
+
+    l->id = d->id;
+    l->listen_fd = -1;
+    l->ready_fd = -1;
+    l->purpose = SUP_TAKEOVER;
+    l->old_pid = old_pid;
+    snprintf(l->project, sizeof(l->project), "%s", d->project);
+
+    if (shuttle_deploy_path(l->dir, sizeof(l->dir), s->conf.data, d->project,
+                            d->id, NULL) != 0
+        || shuttle_deploy_path(l->so, sizeof(l->so), s->conf.data,
+                               d->project, d->id, "service.so") != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: takeover: data "
+                    "path too long", d->project, (long long) d->id);
+        free(l);
+        return;
+    }
+
+    l->next = sup->loaders;
+    sup->loaders = l;
+
+    l->listen_fd = sup_bind(sup, &l->port, err, sizeof(err));
+
+    if (l->listen_fd == -1 || sup_spawn(sup, l, err, sizeof(err)) != 0) {
+        sup_crash(sup, l, err);
+        return;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: taking over: new loader "
+                "pid %d on 127.0.0.1:%u%s", l->project, (long long) l->id,
+                (int) l->pid, (unsigned) l->port,
+                old_pid ? "" : " (no old loader alive)");
+}
+
+
+void
+shuttle_supervise_stop_project(shuttle_supervise_t *sup,
+    const char *project)
+{
+    sup_loader_t  *l, *next;
+
+    for (l = sup->loaders; l != NULL; l = next) {
+        next = l->next;
+
+        if (strcmp(l->project, project) != 0) {
+            continue;
+        }
+
+        if (l->purpose == SUP_NEW && l->phase == SUP_STARTING) {
+            shuttle_queue_done(sup->s->queue, l->project, l->id);
+        }
+
+        sup_stop(sup, l, SIGTERM);
+    }
+}
+
+
+void
+shuttle_supervise_reap(shuttle_supervise_t *sup)
+{
+    int             status, verdict;
+    char            what[128], msg[SUP_READY_MAX + 128];
+    pid_t           pid;
+    int64_t         id;
+    sup_dying_t    *d, **dp;
+    sup_loader_t   *l, *next;
+
+    /*
+     * Handling an exit may free other loaders (a switch stops the old
+     * one): the walk starts over after each; an exit is reaped once.
+     */
+
+    for (l = sup->loaders; l != NULL; l = next) {
+        next = l->next;
+
+        if (l->pid <= 0) {
+            continue;
+        }
+
+        pid = waitpid(l->pid, &status, WNOHANG);
+
+        if (pid != l->pid) {
+            continue;
+        }
+
+        l->pid = 0;
+        sup_exit_text(status, what, sizeof(what));
+
+        if (l->phase == SUP_RUNNING) {
+            snprintf(msg, sizeof(msg), "pid %d %s", (int) pid, what);
+            sup_crash(sup, l, msg);
+            next = sup->loaders;
+            continue;
+        }
+
+        /* starting: what it said on the pipe before it went */
+
+        verdict = sup_read_ready(l, msg, sizeof(msg));
+
+        if (verdict == SUP_READY) {
+            /* ready, and dead already: ready, then a crash */
+            id = l->id;
+            l->pid = pid;
+            sup_ready(sup, l);
+
+            l = sup_find(sup, id);
+
+            if (l != NULL && l->pid == pid) {
+                l->pid = 0;
+                sup_crash(sup, l, what);
+            }
+
+            next = sup->loaders;
+            continue;
+        }
+
+        if (verdict == SUP_FAILED) {
+            snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " (%s)",
+                     what);
+
+        } else {
+            snprintf(msg, sizeof(msg), "loader %s before it was ready",
+                     what);
+        }
+
+        sup_start_failed(sup, l, msg, 1, 0);
+        next = sup->loaders;
+    }
+
+    for (dp = &sup->dying; *dp != NULL; /* void */) {
+        d = *dp;
+
+        pid = waitpid(d->pid, &status, WNOHANG);
+
+        if (pid != d->pid && !(pid == -1 && errno == ECHILD)) {
+            dp = &d->next;
+            continue;
+        }
+
+        if (pid == d->pid) {
+            sup_exit_text(status, what, sizeof(what));
+            shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader pid %d "
+                        "%s", d->project, (long long) d->id, (int) d->pid,
+                        what);
+        }
+
+        *dp = d->next;
+        free(d);
+    }
+}
+
+
+size_t
+shuttle_supervise_nfds(shuttle_supervise_t *sup)
+{
+    size_t         n;
+    sup_loader_t  *l;
+
+    n = 0;
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        n += l->ready_fd != -1;
+    }
+
+    return n;
+}
+
+
+size_t
+shuttle_supervise_fds(shuttle_supervise_t *sup, struct pollfd *pfd,
+    size_t n)
+{
+    size_t         i;
+    sup_loader_t  *l;
+
+    i = 0;
+
+    for (l = sup->loaders; l != NULL && i < n; l = l->next) {
+        if (l->ready_fd != -1) {
+            pfd[i].fd = l->ready_fd;
+            pfd[i].events = POLLIN;
+            pfd[i].revents = 0;
+            i++;
+        }
+    }
+
+    return i;
+}
+
+
+void
+shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
+    size_t n)
+{
+    int            verdict;
+    char           msg[SUP_READY_MAX + 128];
+    size_t         i;
+    sup_loader_t  *l;
+
+    for (i = 0; i < n; i++) {
+        if (pfd[i].revents == 0) {
+            continue;
+        }
+
+        for (l = sup->loaders; l != NULL; l = l->next) {
+            if (l->ready_fd == pfd[i].fd && l->phase == SUP_STARTING) {
+                break;
+            }
+        }
+
+        if (l == NULL) {
+            continue;
+        }
+
+        verdict = sup_read_ready(l, msg, sizeof(msg));
+
+        if (verdict == SUP_READY) {
+            sup_ready(sup, l);
+
+        } else if (verdict == SUP_FAILED) {
+            sup_start_failed(sup, l, msg, 0, 0);
+        }
+    }
+}
+
+
+int
+shuttle_supervise_timeout(shuttle_supervise_t *sup)
+{
+    int64_t        now, next;
+    sup_dying_t   *d;
+    sup_loader_t  *l;
+
+    now = shuttle_mono_ms();
+    next = -1;
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        if (l->phase != SUP_RUNNING
+            && (next == -1 || l->deadline < next))
+        {
+            next = l->deadline;
+        }
+    }
+
+    for (d = sup->dying; d != NULL; d = d->next) {
+        if (d->kill_at && (next == -1 || d->kill_at < next)) {
+            next = d->kill_at;
+        }
+    }
+
+    if (next == -1) {
+        return -1;
+    }
+
+    return next <= now ? 0 : (int) (next - now);
+}
+
+
+void
+shuttle_supervise_timers(shuttle_supervise_t *sup)
+{
+    char           err[SHUTTLE_REASON_MAX];
+    int64_t        now;
+    sup_dying_t   *d;
+    sup_loader_t  *l, *next;
+
+    now = shuttle_mono_ms();
+
+    for (l = sup->loaders; l != NULL; l = next) {
+        next = l->next;
+
+        if (l->phase == SUP_RUNNING || l->deadline > now) {
+            continue;
+        }
+
+        if (l->phase == SUP_STARTING) {
+            snprintf(err, sizeof(err), "loader not ready within %u ms",
+                     sup->s->conf.start_timeout_ms);
+            sup_start_failed(sup, l, err, 0, 1);
+            continue;
+        }
+
+        /* SUP_BACKOFF: again, on the same socket */
+
+        if (l->purpose == SUP_NEW) {
+            l->purpose = SUP_RESTART;
+        }
+
+        if (l->listen_fd == -1) {
+            l->listen_fd = sup_bind(sup, &l->port, err, sizeof(err));
+        }
+
+        if (l->listen_fd == -1 || sup_spawn(sup, l, err, sizeof(err)) != 0) {
+            sup_crash(sup, l, err);
+            continue;
+        }
+
+        shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader restarted, "
+                    "pid %d", l->project, (long long) l->id, (int) l->pid);
+    }
+
+    for (d = sup->dying; d != NULL; d = d->next) {
+        if (d->kill_at && d->kill_at <= now) {
+            shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: loader pid %d "
+                        "still there after SIGTERM: SIGKILL", d->project,
+                        (long long) d->id, (int) d->pid);
+            (void) kill(d->pid, SIGKILL);
+            d->kill_at = 0;
+        }
+    }
+}
+
+
+unsigned
+shuttle_supervise_count(shuttle_supervise_t *sup)
+{
+    unsigned       n;
+    sup_loader_t  *l;
+
+    n = 0;
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        n++;
+    }
+
+    return n;
+}
+
+
+void
+shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms)
+{
+    char              err[512];
+    int64_t           end;
+    sigset_t          chld;
+    sup_dying_t      *d;
+    sup_loader_t     *l;
+    shuttle_serve_t  *s;
+    struct timespec   ts;
+
+    s = sup->s;
+
+    while ((l = sup->loaders) != NULL) {
+
+        if (l->purpose == SUP_NEW && l->phase == SUP_STARTING) {
+            sup_unlink(sup, l);
+
+            if (l->pid > 0) {
+                sup_signal(sup, l->pid, l->id, l->project, SIGKILL);
+            }
+
+            (void) shuttle_deploy_fail(s, l->project, l->id,
+                                       "builder stopped", -1);
+            sup_free(l);
+            continue;
+        }
+
+        /* running: it stays so in the store, with no loader for now */
+
+        if (shuttle_store_set_loader(s->store, l->id, 0, 0, err, sizeof(err))
+            != 0)
+        {
+            shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s", l->project,
+                        (long long) l->id, err);
+        }
+
+        shuttle_serve_zone_sync(s, l->project);
+
+        sup_stop(sup, l, SIGTERM);
+    }
+
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+
+    end = shuttle_mono_ms() + wait_ms;
+
+    for ( ;; ) {
+        shuttle_supervise_reap(sup);
+
+        if (sup->dying == NULL) {
+            return;
+        }
+
+        if (shuttle_mono_ms() >= end) {
+            break;
+        }
+
+        /* SIGCHLD is blocked in every thread: wait for the next one */
+        ts.tv_sec = 0;
+        ts.tv_nsec = 100 * 1000000;
+        (void) sigtimedwait(&chld, NULL, &ts);
+    }
+
+    for (d = sup->dying; d != NULL; d = d->next) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: loader pid %d did "
+                    "not stop in %u ms: SIGKILL", d->project,
+                    (long long) d->id, (int) d->pid, wait_ms);
+        (void) kill(d->pid, SIGKILL);
+        d->kill_at = 0;
+    }
+
+    end = shuttle_mono_ms() + 2000;
+
+    while (sup->dying != NULL && shuttle_mono_ms() < end) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = 50 * 1000000;
+        (void) sigtimedwait(&chld, NULL, &ts);
+        shuttle_supervise_reap(sup);
+    }
+}
+
+
+/* binds and listens on 127.0.0.1:<the next free port of the range> */
+
+static int
+sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err, size_t errlen)
+{
+    int                  fd;
+    uint32_t             lo, hi, n, i, p;
+    struct sockaddr_in   sin;
+
+    lo = sup->s->conf.port_lo;
+    hi = sup->s->conf.port_hi;
+    n = hi - lo + 1;
+
+    for (i = 0; i < n; i++) {
+        p = lo + (sup->next_port - lo + i) % n;
+
+        fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd == -1) {
+            snprintf(err, errlen, "socket: %s", strerror(errno));
+            return -1;
+        }
+
+        memset(&sin, 0, sizeof(struct sockaddr_in));
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons((uint16_t) p);
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+        if (bind(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0) {
+
+            if (listen(fd, SUP_BACKLOG) == -1) {
+                snprintf(err, errlen, "listen 127.0.0.1:%u: %s", p,
+                         strerror(errno));
+                close(fd);
+                return -1;
+            }
+
+            sup->next_port = p + 1 > hi ? lo : p + 1;
+            *port = (uint16_t) p;
+
+            return sup_high_fd(fd);
+        }
+
+        if (errno != EADDRINUSE && errno != EACCES) {
+            snprintf(err, errlen, "bind 127.0.0.1:%u: %s", p,
+                     strerror(errno));
+            close(fd);
+            return -1;
+        }
+
+        close(fd);
+    }
+
+    snprintf(err, errlen, "no free port in %u-%u", lo, hi);
+
+    return -1;
+}
+
+
+/* keeps fds 0-4 clear: the loader's are dup2()ed there */
+
+static int
+sup_high_fd(int fd)
+{
+    int  high;
+
+    if (fd == -1 || fd >= SUP_FIRST_FD) {
+        return fd;
+    }
+
+    high = fcntl(fd, F_DUPFD_CLOEXEC, SUP_FIRST_FD);
+    close(fd);
+
+    return high;
+}
+
+
+static int
+sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
+    size_t errlen)
+{
+    int                         rc, p[2], logfd;
+    char                        log[SHUTTLE_PATH_MAX + 16];
+    char                        env_project[SHUTTLE_NAME_MAX + 32];
+    char                        env_id[64];
+    char                       *argv[9], *envp[5];
+    pid_t                       pid;
+    sigset_t                    mask, dflt;
+    shuttle_serve_t            *s;
+    posix_spawnattr_t           attr;
+    posix_spawn_file_actions_t  fa;
+
+    s = sup->s;
+
+    snprintf(log, sizeof(log), "%s/runtime.log", l->dir);
+
+    logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (logfd == -1) {
+        snprintf(err, errlen, "runtime log %s: %s", log, strerror(errno));
+        return -1;
+    }
+
+    if (pipe2(p, O_CLOEXEC) == -1) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        close(logfd);
+        return -1;
+    }
+
+    logfd = sup_high_fd(logfd);
+    p[0] = sup_high_fd(p[0]);
+    p[1] = sup_high_fd(p[1]);
+
+    if (logfd == -1 || p[0] == -1 || p[1] == -1) {
+        snprintf(err, errlen, "fcntl: %s", strerror(errno));
+        goto failed;
+    }
+
+    (void) fcntl(p[0], F_SETFL, O_NONBLOCK);
+
+    snprintf(env_project, sizeof(env_project), "SHUTTLE_PROJECT=%s",
+             l->project);
+    snprintf(env_id, sizeof(env_id), "SHUTTLE_DEPLOYMENT=%lld",
+             (long long) l->id);
+
+    argv[0] = s->conf.loader;
+    argv[1] = "--listen-fd";
+    argv[2] = "3";
+    argv[3] = "--ready-fd";
+    argv[4] = "4";
+    argv[5] = "--name";
+    argv[6] = l->project;
+    argv[7] = l->so;
+    argv[8] = NULL;
+
+    envp[0] = "PATH=/usr/local/bin:/usr/bin:/bin";
+    envp[1] = "LANG=C.UTF-8";
+    envp[2] = env_project;
+    envp[3] = env_id;
+    envp[4] = NULL;
+
+    (void) posix_spawn_file_actions_init(&fa);
+    (void) posix_spawn_file_actions_adddup2(&fa, l->listen_fd, 3);
+    (void) posix_spawn_file_actions_adddup2(&fa, p[1], 4);
+    (void) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
+                                            0);
+    (void) posix_spawn_file_actions_adddup2(&fa, logfd, 1);
+    (void) posix_spawn_file_actions_adddup2(&fa, logfd, 2);
+    (void) posix_spawn_file_actions_addclosefrom_np(&fa, SUP_FIRST_FD);
+    (void) posix_spawn_file_actions_addchdir_np(&fa, l->dir);
+
+    /* the builder blocks these for its signalfd and ignores SIGPIPE */
+
+    sigemptyset(&mask);
+    sigemptyset(&dflt);
+    sigaddset(&dflt, SIGPIPE);
+    sigaddset(&dflt, SIGCHLD);
+    sigaddset(&dflt, SIGTERM);
+    sigaddset(&dflt, SIGINT);
+    sigaddset(&dflt, SIGQUIT);
+    sigaddset(&dflt, SIGHUP);
+
+    (void) posix_spawnattr_init(&attr);
+    (void) posix_spawnattr_setsigmask(&attr, &mask);
+    (void) posix_spawnattr_setsigdefault(&attr, &dflt);
+    (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK
+                                           | POSIX_SPAWN_SETSIGDEF
+                                           | POSIX_SPAWN_SETSID);
+
+    rc = posix_spawn(&pid, s->conf.loader, &fa, &attr, argv, envp);
+
+    (void) posix_spawn_file_actions_destroy(&fa);
+    (void) posix_spawnattr_destroy(&attr);
+
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot run %s: %s", s->conf.loader,
+                 strerror(rc));
+        goto failed;
+    }
+
+    close(p[1]);
+    close(logfd);
+
+    l->pid = pid;
+    l->ready_fd = p[0];
+    l->nready = 0;
+    l->phase = SUP_STARTING;
+    l->spawned = shuttle_mono_ms();
+    l->deadline = l->spawned + s->conf.start_timeout_ms;
+
+    return 0;
+
+failed:
+
+    if (p[0] != -1) {
+        close(p[0]);
+    }
+
+    if (p[1] != -1) {
+        close(p[1]);
+    }
+
+    if (logfd != -1) {
+        close(logfd);
+    }
+
+    return -1;
+}
+
+
+/*
+ * Reads what the loader wrote on its pipe: SUP_READY, SUP_FAILED with the
+ * reason in msg, or SUP_WAITING for more.
+ */
+
+static int
+sup_read_ready(sup_loader_t *l, char *msg, size_t len)
+{
+    char     *nl;
+    ssize_t   n;
+
+    msg[0] = '\0';
+
+    if (l->ready_fd == -1) {
+        return SUP_WAITING;
+    }
+
+    for ( ;; ) {
+        n = read(l->ready_fd, l->ready + l->nready,
+                 sizeof(l->ready) - 1 - l->nready);
+
+        if (n > 0) {
+            l->nready += n;
+            l->ready[l->nready] = '\0';
+
+            if (l->nready < sizeof(l->ready) - 1) {
+                continue;
+            }
+        }
+
+        if (n == -1 && errno == EINTR) {
+            continue;
+        }
+
+        break;
+    }
+
+    nl = memchr(l->ready, '\n', l->nready);
+
+    if (nl == NULL && n != 0 && l->nready < sizeof(l->ready) - 1) {
+        /* EAGAIN: a line to come */
+        return SUP_WAITING;
+    }
+
+    if (nl != NULL) {
+        *nl = '\0';
+    }
+
+    close(l->ready_fd);
+    l->ready_fd = -1;
+
+    if (nl != NULL && strcmp(l->ready, "ready") == 0) {
+        return SUP_READY;
+    }
+
+    if (strncmp(l->ready, "error: ", 7) == 0) {
+        snprintf(msg, len, "%s", l->ready + 7);
+
+    } else if (l->nready == 0) {
+        snprintf(msg, len, "loader closed its readiness pipe without a "
+                 "word");
+
+    } else {
+        snprintf(msg, len, "loader said \"%s\" instead of ready", l->ready);
+    }
+
+    return SUP_FAILED;
+}
+
+
+static void
+sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
+{
+    int                     rc;
+    char                    err[512], reason[128];
+    int64_t                 prev, start_ms;
+    sup_loader_t           *old;
+    shuttle_serve_t        *s;
+    shuttle_store_note_t    note;
+    shuttle_deploy_state_t  to;
+
+    s = sup->s;
+    start_ms = shuttle_mono_ms() - l->spawned;
+
+    if (l->ready_fd != -1) {
+        close(l->ready_fd);
+        l->ready_fd = -1;
+    }
+
+    memset(&note, 0, sizeof(shuttle_store_note_t));
+    note.build_ms = -1;
+    note.start_ms = l->purpose == SUP_NEW ? start_ms : -1;
+
+    if (l->purpose == SUP_NEW) {
+        shuttle_serve_note(s, l->project, l->id, "running on 127.0.0.1:%u",
+                           (unsigned) l->port);
+
+    } else {
+        snprintf(reason, sizeof(reason), "%s: pid %d on 127.0.0.1:%u",
+                 l->purpose == SUP_RESTART ? "loader restarted"
+                                           : "taken over by a new builder",
+                 (int) l->pid, (unsigned) l->port);
+        note.reason = reason;
+    }
+
+    to.tag = SHUTTLE_DEPLOY_RUNNING;
+    to.u.running.port = l->port;
+    to.u.running.pid = l->pid;
+    to.u.running.started = shuttle_now_ms();
+
+    rc = shuttle_store_transition(s->store, l->id, &to, &note, &prev, err,
+                                  sizeof(err));
+    if (rc != 0) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: ready, but %s: "
+                    "stopping its loader", l->project, (long long) l->id,
+                    err);
+
+        if (l->purpose == SUP_NEW) {
+            shuttle_queue_done(s->queue, l->project, l->id);
+        }
+
+        sup_stop(sup, l, SIGTERM);
+        return;
+    }
+
+    l->phase = SUP_RUNNING;
+
+    shuttle_serve_zone_sync(s, l->project);
+
+    if (l->purpose != SUP_NEW) {
+        shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: %s", l->project,
+                    (long long) l->id, reason);
+
+        if (l->old_pid > 0) {
+            if (shuttle_proc_is_loader(l->old_pid, l->so)) {
+                shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: SIGTERM to "
+                            "the old loader pid %d", l->project,
+                            (long long) l->id, (int) l->old_pid);
+                (void) kill(l->old_pid, SIGTERM);
+            }
+
+            l->old_pid = 0;
+        }
+
+        l->purpose = SUP_RESTART;
+        shuttle_serve_changed(s);
+        return;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: running on 127.0.0.1:%u "
+                "(loader pid %d, ready in %lld ms)", l->project,
+                (long long) l->id, (unsigned) l->port, (int) l->pid,
+                (long long) start_ms);
+
+    l->purpose = SUP_RESTART;
+
+    if (prev != 0 && prev != l->id) {
+        snprintf(reason, sizeof(reason), "superseded by #%lld",
+                 (long long) l->id);
+
+        memset(&note, 0, sizeof(shuttle_store_note_t));
+        note.reason = reason;
+        note.build_ms = -1;
+        note.start_ms = -1;
+
+        to.tag = SHUTTLE_DEPLOY_SUPERSEDED;
+        to.u.superseded.by = l->id;
+
+        if (shuttle_store_transition(s->store, prev, &to, &note, NULL, err,
+                                     sizeof(err))
+            != 0)
+        {
+            shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s", l->project,
+                        (long long) prev, err);
+        }
+
+        old = sup_find(sup, prev);
+
+        if (old != NULL) {
+            shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: superseded by "
+                        "#%lld, SIGTERM to its loader pid %d", l->project,
+                        (long long) prev, (long long) l->id, (int) old->pid);
+            sup_stop(sup, old, SIGTERM);
+        }
+    }
+
+    shuttle_queue_done(s->queue, l->project, l->id);
+    shuttle_serve_changed(s);
+}
+
+
+/* the loader did not come up; exited: it is gone (reaped, or never ran) */
+
+static void
+sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
+    const char *why, int exited, int timeout)
+{
+    char              tail[SUP_TAIL_BYTES + 1];
+    char              reason[SHUTTLE_REASON_MAX];
+    char              project[SHUTTLE_NAME_MAX + 1];
+    pid_t             pid;
+    int64_t           id;
+    shuttle_serve_t  *s;
+
+    s = sup->s;
+
+    if (l->ready_fd != -1) {
+        close(l->ready_fd);
+        l->ready_fd = -1;
+    }
+
+    /* the state first, then the signal to what is left of the loader */
+
+    pid = exited ? 0 : l->pid;
+    id = l->id;
+    memcpy(project, l->project, sizeof(project));
+
+    l->pid = 0;
+
+    if (l->purpose != SUP_NEW) {
+        sup_crash(sup, l, why);
+
+    } else {
+        sup_tail(l->dir, tail, sizeof(tail));
+
+        snprintf(reason, sizeof(reason), "start failed: %s%s%s", why,
+                 tail[0] ? "\nlast lines of runtime.log:\n" : "", tail);
+
+        sup_unlink(sup, l);
+
+        (void) shuttle_deploy_fail(s, project, id, reason, -1);
+        shuttle_queue_done(s->queue, project, id);
+
+        sup_free(l);
+    }
+
+    if (pid > 0) {
+        /* it said why and is on its way out; not ready in time: no mercy */
+        sup_signal(sup, pid, id, project, timeout ? SIGKILL : SIGTERM);
+    }
+}
+
+
+/* a running loader died, or a restart did not come up */
+
+static void
+sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
+{
+    int                     cut;
+    char                    err[512], project[SHUTTLE_NAME_MAX + 1];
+    int64_t                 now;
+    unsigned                i, n, backoff;
+    shuttle_serve_t        *s;
+    shuttle_deploy_state_t *to;
+
+    s = sup->s;
+    now = shuttle_mono_ms();
+
+    for (i = 0, n = 0; i < l->ncrashes; i++) {
+        if (now - l->crashes[i] < SHUTTLE_CRASH_WINDOW_MS) {
+            l->crashes[n++] = l->crashes[i];
+        }
+    }
+
+    l->crashes[n < SHUTTLE_CRASH_LIMIT ? n++ : SHUTTLE_CRASH_LIMIT - 1] = now;
+    l->ncrashes = n;
+
+    if (n < SHUTTLE_CRASH_LIMIT) {
+        backoff = SHUTTLE_BACKOFF_MIN_MS << (n - 1);
+
+        if (backoff > SHUTTLE_BACKOFF_MAX_MS) {
+            backoff = SHUTTLE_BACKOFF_MAX_MS;
+        }
+
+        l->phase = SUP_BACKOFF;
+        l->deadline = now + backoff;
+
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: loader %s; restart "
+                    "in %u ms (crash %u of %u in %d s)", l->project,
+                    (long long) l->id, what, backoff, n, SHUTTLE_CRASH_LIMIT,
+                    SHUTTLE_CRASH_WINDOW_MS / 1000);
+        return;
+    }
+
+    to = malloc(sizeof(shuttle_deploy_state_t));
+
+    if (to != NULL) {
+        to->tag = SHUTTLE_DEPLOY_CRASHED;
+        sup_tail(l->dir, to->u.crashed.log, SUP_TAIL_BYTES + 1);
+
+        /* cut to fit if it must */
+        cut = snprintf(to->u.crashed.reason, sizeof(to->u.crashed.reason),
+                 "loader crashed %u times within %d s, last: %s%s%s",
+                 SHUTTLE_CRASH_LIMIT, SHUTTLE_CRASH_WINDOW_MS / 1000, what,
+                 to->u.crashed.log[0] ? "\nlast lines of runtime.log:\n"
+                                      : "",
+                 to->u.crashed.log);
+
+        if (cut < 0) {
+            to->u.crashed.reason[0] = '\0';
+        }
+
+        if (shuttle_store_transition(s->store, l->id, to, NULL, NULL, err,
+                                     sizeof(err))
+            != 0)
+        {
+            shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s", l->project,
+                        (long long) l->id, err);
+        }
+
+        free(to);
+    }
+
+    shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: crashed: loader died "
+                "%u times within %d s, last %s", l->project,
+                (long long) l->id, SHUTTLE_CRASH_LIMIT,
+                SHUTTLE_CRASH_WINDOW_MS / 1000, what);
+
+    memcpy(project, l->project, sizeof(project));
+
+    sup_stop(sup, l, SIGTERM);
+
+    shuttle_serve_zone_sync(s, project);
+    shuttle_serve_changed(s);
+}
+
+
+/* stops a loader on purpose: its socket closes, its process gets sig */
+
+static void
+sup_stop(shuttle_supervise_t *sup, sup_loader_t *l, int sig)
+{
+    sup_unlink(sup, l);
+
+    if (l->pid > 0) {
+        sup_signal(sup, l->pid, l->id, l->project, sig);
+    }
+
+    if (l->old_pid > 0 && shuttle_proc_is_loader(l->old_pid, l->so)) {
+        (void) kill(l->old_pid, SIGTERM);
+    }
+
+    sup_free(l);
+}
+
+
+static void
+sup_signal(shuttle_supervise_t *sup, pid_t pid, int64_t id,
+    const char *project, int sig)
+{
+    sup_dying_t  *d;
+
+    (void) kill(pid, sig);
+
+    d = calloc(1, sizeof(sup_dying_t));
+    if (d == NULL) {
+        return;
+    }
+
+    d->pid = pid;
+    d->id = id;
+    snprintf(d->project, sizeof(d->project), "%s", project);
+    d->kill_at = sig == SIGKILL ? 0
+                                : shuttle_mono_ms() + SHUTTLE_STOP_GRACE_MS;
+
+    d->next = sup->dying;
+    sup->dying = d;
+}
+
+
+static void
+sup_unlink(shuttle_supervise_t *sup, sup_loader_t *l)
+{
+    sup_loader_t  **p;
+
+    for (p = &sup->loaders; *p != NULL; p = &(*p)->next) {
+        if (*p == l) {
+            *p = l->next;
+            l->next = NULL;
+            return;
+        }
+    }
+}
+
+
+static void
+sup_free(sup_loader_t *l)
+{
+    if (l->listen_fd != -1) {
+        close(l->listen_fd);
+    }
+
+    if (l->ready_fd != -1) {
+        close(l->ready_fd);
+    }
+
+    free(l);
+}
+
+
+static sup_loader_t *
+sup_find(shuttle_supervise_t *sup, int64_t id)
+{
+    sup_loader_t  *l;
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        if (l->id == id) {
+            return l;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+sup_exit_text(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status)) {
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+
+    } else if (WIFSIGNALED(status)) {
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+
+    } else {
+        snprintf(buf, len, "ended (status 0x%x)", (unsigned) status);
+    }
+}
+
+
+/* the last lines of DIR/runtime.log, at most len - 1 bytes */
+
+static void
+sup_tail(const char *dir, char *buf, size_t len)
+{
+    int       fd, lines;
+    char      path[SHUTTLE_PATH_MAX + 16], *p, *start;
+    off_t     size, from;
+    ssize_t   n;
+
+    buf[0] = '\0';
+
+    snprintf(path, sizeof(path), "%s/runtime.log", dir);
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return;
+    }
+
+    size = lseek(fd, 0, SEEK_END);
+    from = size > (off_t) (len - 1) ? size - (off_t) (len - 1) : 0;
+
+    n = pread(fd, buf, len - 1, from);
+    close(fd);
+
+    if (n <= 0) {
+        buf[0] = '\0';
+        return;
+    }
+
+    while (n > 0 && buf[n - 1] == '\n') {
+        n--;
+    }
+
+    buf[n] = '\0';
+
+    /* from the start of the SUP_TAIL_LINES-th line from the end */
+
+    start = buf;
+    lines = 0;
+
+    for (p = buf + n; p > buf; p--) {
+        if (p[-1] == '\n' && ++lines == SUP_TAIL_LINES) {
+            start = p;
+            break;
+        }
+    }
+
+    if (start == buf && from > 0) {
+        /* a cut first line: drop it */
+        p = strchr(buf, '\n');
+        start = p ? p + 1 : buf;
+    }
+
+    memmove(buf, start, strlen(start) + 1);
+}

@@ -1,0 +1,99 @@
+
+/*
+ * Loaders: starting a built deployment, switching the project to it,
+ * restarting a loader that dies, stopping loaders.  Main thread only.
+ *
+ * Start: the builder binds 127.0.0.1:<a free port of --ports> and listens
+ * itself, then spawns
+ *
+ *     shuttle-loader --listen-fd 3 --ready-fd 4 --name PROJECT SO
+ *
+ * in a new session (it outlives the builder), cwd the deployment's
+ * directory, stdin /dev/null, stdout and stderr appended to its
+ * runtime.log, no other descriptor.  It answers on the pipe at fd 4:
+ * "ready\n", or "error: <why>\n" and exit.  Ready within --start-timeout:
+ * the deployment becomes running, the zone slot points at the new port,
+ * the previous running deployment becomes superseded and its loader gets
+ * SIGTERM (it drains, then exits).  Anything else fails the deployment
+ * with the loader's message and the last lines of its runtime.log, and
+ * the previous deployment keeps serving.
+ *
+ * The builder keeps its copy of each running deployment's listening
+ * socket: a loader that dies is restarted on the same socket, so the zone
+ * does not change and connections wait in the backlog meanwhile.
+ * Restarts back off from 100 ms, doubling, up to 5 s; the fifth crash
+ * within 60 s makes the deployment crashed (zone: failed).  A loader
+ * stopped on purpose has its socket closed.
+ *
+ * Takeover: a deployment running when the builder starts gets a fresh
+ * loader on a new port; once it is ready, the zone moves to it and the
+ * old loader (the pid in the store, if /proc shows it is a shuttle-loader
+ * of that service.so) gets SIGTERM.
+ */
+
+
+#ifndef SHUTTLE_BUILDER_SUPERVISE_H
+#define SHUTTLE_BUILDER_SUPERVISE_H
+
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "serve.h"
+
+
+#define SHUTTLE_BACKOFF_MIN_MS     100
+#define SHUTTLE_BACKOFF_MAX_MS     5000
+#define SHUTTLE_CRASH_LIMIT        5          /* crashes ... */
+#define SHUTTLE_CRASH_WINDOW_MS    60000      /* ... within this: crashed */
+#define SHUTTLE_STOP_GRACE_MS      15000      /* SIGTERM, then SIGKILL */
+
+
+shuttle_supervise_t *shuttle_supervise_create(shuttle_serve_t *s);
+void shuttle_supervise_destroy(shuttle_supervise_t *sup);
+
+/*
+ * Starts deployment id of project, built (or superseded: a rollback), and
+ * switches to it once it is ready.  0: it is loading; -1: it did not get
+ * that far, err says why (a built one is failed then).
+ */
+int shuttle_supervise_start(shuttle_supervise_t *sup, int64_t id,
+    const char *project, const char *reason, char *err, size_t errlen);
+
+/* a running deployment found at startup, its old loader old_pid (0: none
+ * alive) */
+void shuttle_supervise_takeover(shuttle_supervise_t *sup,
+    const shuttle_deployment_t *d, pid_t old_pid);
+
+/* the project was deleted: its loaders get SIGTERM, its sockets close */
+void shuttle_supervise_stop_project(shuttle_supervise_t *sup,
+    const char *project);
+
+/* SIGCHLD: reaps the loaders this builder started, only those */
+void shuttle_supervise_reap(shuttle_supervise_t *sup);
+
+/* the readiness pipes to poll */
+size_t shuttle_supervise_nfds(shuttle_supervise_t *sup);
+size_t shuttle_supervise_fds(shuttle_supervise_t *sup, struct pollfd *pfd,
+    size_t n);
+void shuttle_supervise_io(shuttle_supervise_t *sup,
+    const struct pollfd *pfd, size_t n);
+
+/* ms until the next timer, -1: none; then run the timers due */
+int shuttle_supervise_timeout(shuttle_supervise_t *sup);
+void shuttle_supervise_timers(shuttle_supervise_t *sup);
+
+/* loaders this builder runs (starting, running, restarting) */
+unsigned shuttle_supervise_count(shuttle_supervise_t *sup);
+
+/*
+ * The builder stops: starting deployments fail ("builder stopped"),
+ * running ones stay running in the store without a loader, every loader
+ * gets SIGTERM; waits for them up to wait_ms, then SIGKILL.
+ */
+void shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms);
+
+
+#endif /* SHUTTLE_BUILDER_SUPERVISE_H */
