@@ -1,0 +1,137 @@
+#!/usr/bin/perl
+
+# shuttle rollback against a real platform: back to the previous
+# deployment (no ID) and forward again to a given ID, each time without
+# a rebuild and with a client looping on the project's URL meanwhile
+# answered every time; 409 with nothing to roll back to.  Needs the
+# builder's POST /v1/projects/NAME/rollback.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use File::Path qw(make_path);
+use JSON::PP;
+use POSIX qw(WNOHANG);
+use Time::HiRes qw(sleep time);
+use Test::More;
+use Shuttle::Test;
+use Shuttle::Platform;
+
+plan skip_all => Shuttle::Platform::shuttle_bin() . ' is not built (make)'
+    unless -x Shuttle::Platform::shuttle_bin();
+
+my $p = Shuttle::Platform->new;
+my $t = $p->t;
+my $work = $p->testdir . '/work';
+make_path($work);
+
+my ($rc, $out, $err) = $p->cli(['init', 'demo'], dir => $work);
+my $demo = "$work/demo";
+my $main = $t->read_file("$demo/src/main.c");
+
+# two versions: v1, then v2
+my @ids;
+for my $v (1, 2) {
+    $t->write_file("$demo/src/main.c", $main =~ s/Hello from/v$v from/r);
+    ($rc, $out, $err) = $p->cli(['deploy'], dir => $demo);
+    die "deploying version $v: exit $rc\n$err" if $rc;
+    push @ids, $err =~ /^Deployment (\d+)/m;
+}
+
+my $r = http_get($p->port, 'localhost', '/v1/projects/demo/rollback',
+                 method => 'POST', body => '{}',
+                 headers => [Authorization => 'Bearer ' . $p->key,
+                             'Content-Type' => 'application/json']);
+if ($r->{status} =~ /^40[45]$/ && $r->{body} !~ /project demo not found/) {
+    diag "POST /v1/projects/demo/rollback: 404 $r->{body}";
+    plan skip_all => 'the builder has no rollback yet';
+}
+# that probe rolled back already: forward to v2 with the CLI below first
+
+pass("two versions deployed: @ids");
+
+
+# a client loops on the URL all along ------------------------------------------
+
+my $log = $p->testdir . '/client.log';
+my $stop = $p->testdir . '/client.stop';
+
+my $client = fork // die "fork: $!";
+if ($client == 0) {
+    my ($n, @bad) = (0);
+    until (-e $stop) {
+        my $res = eval { $p->app_get('demo', '/', timeout => 5) };
+        $n++;
+        push @bad, $res ? "$res->{status} $res->{body}" : "error: $@"
+            unless $res && $res->{status} == 200
+                   && $res->{body} =~ /^v[12] from demo!/;
+    }
+    open my $fh, '>', $log or POSIX::_exit(1);
+    print $fh "$n\n", map { "$_\n" } @bad;
+    close $fh;
+    POSIX::_exit(0);
+}
+
+END { if ($client) { kill 'KILL', $client; waitpid($client, 0) } }
+
+# at least a few requests before each switch
+sub client_requests { 0 + (() = ($t->read_file('access.log') // '') =~ /^/mg) }
+
+my $before = client_requests();
+ok($t->wait_until(sub { client_requests() > $before + 20 }, 10),
+   'the client loop runs');
+
+($rc, $out, $err) = $p->cli(['rollback', 'demo', $ids[1]]);
+is($rc, 0, "rollback demo $ids[1] (to v2 again): exit 0") or diag $err;
+is($p->app_get('demo', '/')->{body}, "v2 from demo! Try /hello/yourname\n",
+   'v2 answers');
+
+$before = client_requests();
+$t->wait_until(sub { client_requests() > $before + 20 }, 10);
+
+($rc, $out, $err) = $p->cli(['rollback'], dir => $demo);
+is($rc, 0, 'rollback (the previous one): exit 0') or diag $err;
+like($err, qr/^demo now runs deployment $ids[0] again$/m, '... says which');
+is($out, $p->app_url('demo') . "\n", '... the URL on stdout');
+is($p->app_get('demo', '/')->{body}, "v1 from demo! Try /hello/yourname\n",
+   'v1 answers as soon as rollback returns');
+
+$before = client_requests();
+$t->wait_until(sub { client_requests() > $before + 20 }, 10);
+
+($rc, $out, $err) = $p->cli(['rollback', $ids[1]], dir => $demo);
+is($rc, 0, "rollback $ids[1] (an ID alone): exit 0") or diag $err;
+is($p->app_get('demo', '/')->{body}, "v2 from demo! Try /hello/yourname\n",
+   'v2 answers again');
+
+$before = client_requests();
+$t->wait_until(sub { client_requests() > $before + 20 }, 10);
+
+$t->write_file($stop, '');
+my $end = time + 10;
+sleep 0.02 until waitpid($client, WNOHANG) == $client || time > $end;
+$client = 0;
+
+my ($n, @bad) = split /\n/, $t->read_file($log) // "0\nno client log";
+cmp_ok($n, '>', 60, "the client made $n requests across the rollbacks");
+is_deeply(\@bad, [], '... every one answered 200 by v1 or v2');
+
+($rc, $out) = $p->cli(['deployments', 'demo', '--json']);
+like(join(', ', map { "$_->{id} $_->{state}" }
+              @{ JSON::PP::decode_json($out)->{deployments} }),
+     qr/^$ids[1] running, $ids[0] (superseded|stopped)$/,
+     'rollbacks make no new deployment: no rebuild');
+
+
+# nothing to roll back to: 409 ---------------------------------------------------
+
+($rc, $out, $err) = $p->cli(['init', 'solo'], dir => $work);
+($rc, $out, $err) = $p->cli(['deploy'], dir => "$work/solo");
+($rc, $out, $err) = $p->cli(['rollback', 'solo']);
+is($rc, 3, 'rollback with one deployment only: exit 3');
+like($err, qr/^shuttle rollback: solo: .* \(409\)$/m, '... 409, saying why');
+
+done_testing;

@@ -1,0 +1,378 @@
+package Shuttle::Platform;
+
+# A whole shuttle platform for a test: the real nginx with the module
+# (through Shuttle::Test), the real builder serving its API on a unix
+# socket, keys made by the builder, and helpers to run the real CLI
+# against it.  Core Perl only.  Documentation: the POD at the end.
+
+use strict;
+use warnings;
+
+use File::Path qw(make_path);
+use File::Spec;
+use File::Temp;
+use POSIX qw(WNOHANG);
+use Scalar::Util qw(weaken);
+use Time::HiRes qw(sleep time);
+
+use Shuttle::Test;
+
+my $REPO = Shuttle::Test::repo();
+
+sub shuttle_bin { $ENV{SHUTTLE_CLI} // "$REPO/build/bin/shuttle" }
+sub loader_bin  { $ENV{SHUTTLE_LOADER} // "$REPO/build/bin/shuttle-loader" }
+
+# live platforms, for the END block: background CLI processes stopped
+my %LIVE;
+
+sub new {
+    my ($class, %opts) = @_;
+
+    my $t = Shuttle::Test->new;
+    my $dir = $t->testdir;
+
+    my $self = bless {
+        t        => $t,
+        dir      => $dir,
+        keys     => {},
+        bg       => [],          # pids of spawn_cli()
+        owner    => $$,
+        limit    => $opts{client_max_body_size} // '50m',
+        workers  => $opts{worker_processes} // 1,
+    }, $class;
+
+    $LIVE{"$self"} = $self;
+    weaken($LIVE{"$self"});
+
+    make_path("$dir/home", { mode => 0755 });
+
+    $self->add_key($_) for @{ $opts{keys} // ['alice'] };
+
+    $self->start_builder;
+    $self->write_conf;
+    $t->run;
+
+    return $self;
+}
+
+sub t       { $_[0]{t} }
+sub testdir { $_[0]{dir} }
+sub port    { $_[0]{t}->port(1) }
+sub api     { 'http://127.0.0.1:' . $_[0]->port }
+sub key     { $_[0]{keys}{ $_[1] // 'alice' } }
+
+# the URL the builder gives a project (apps under *.localhost)
+sub app_url { 'http://' . $_[1] . '.localhost:' . $_[0]->port }
+
+# a key from "shuttle-builder keys add NAME", kept by name
+sub add_key {
+    my ($self, $name) = @_;
+
+    my @cmd = (Shuttle::Test::builder(), 'keys', '--file',
+               "$self->{dir}/api_keys", 'add', $name);
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDERR, '>', '/dev/null';      # "shown only this once"
+        exec { $cmd[0] } @cmd or POSIX::_exit(127);
+    }
+    my $out = do { local $/; <$fh> } // '';
+    close $fh;
+    die "add_key $name: @cmd: exit " . ($? >> 8) . "\n" if $?;
+
+    my ($key) = $out =~ /^(\S+)\s*$/ or die "add_key $name: no key in '$out'";
+    chmod 0644, "$self->{dir}/api_keys";
+
+    return $self->{keys}{$name} = $key;
+}
+
+# the builder, with Shuttle::Test's builder_start (its prefix's zone,
+# spool, socket and ports), projects' URLs under *.localhost
+sub start_builder {
+    my ($self) = @_;
+    return $self->{t}->builder_start(
+        '--apps-url', 'http://{name}.localhost:' . $self->port,
+        '--loader', loader_bin(),
+        '--sdk-include', "$REPO/include");
+}
+
+sub builder_pid  { $_[0]{t}->builder_pid }
+sub builder_log  { $_[0]{t}->builder_log // '' }
+sub stop_builder { $_[0]{t}->builder_stop }
+
+sub write_conf {
+    my ($self) = @_;
+    my $d = $self->{dir};
+    my $sock = $self->{t}->builder_socket;
+
+    $self->{t}->write_nginx_conf(<<"EOF", worker_processes => $self->{workers});
+    shuttle_zone %%ZONE%%;
+    shuttle_builder unix:$sock;
+
+    upstream shuttle_apps {
+        shuttle_route;
+        keepalive 16;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_1%% default_server;
+        server_name localhost 127.0.0.1;
+
+        shuttle_api_keys $d/api_keys;
+        client_max_body_size $self->{limit};
+
+        location = /deploy {
+            shuttle_deploy;
+        }
+
+        location /v1/ {
+            shuttle_auth on;
+            proxy_set_header X-Shuttle-Key \$shuttle_key;
+            proxy_http_version 1.1;
+            proxy_buffering off;
+            proxy_read_timeout 1h;
+            proxy_pass http://unix:$sock:;
+        }
+
+        location / {
+            return 404 "shuttle: the API is POST /deploy and /v1/\\n";
+        }
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        server_name *.localhost;
+
+        shuttle_apps localhost;
+
+        location / {
+            proxy_pass http://shuttle_apps;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host \$host;
+        }
+    }
+EOF
+}
+
+# GET http://NAME.localhost:PORT/PATH through nginx
+sub app_get {
+    my ($self, $name, $path, %opts) = @_;
+    return http_get($self->port, "$name.localhost", $path // '/', %opts);
+}
+
+
+# the CLI ----------------------------------------------------------------
+
+# The environment of every CLI run: the platform's API and alice's key,
+# a config directory of the test's own, no colors asked for.
+sub cli_env {
+    my ($self, %over) = @_;
+    my %env = (
+        PATH            => $ENV{PATH} // '/usr/bin:/bin',
+        HOME            => "$self->{dir}/home",
+        XDG_CONFIG_HOME => "$self->{dir}/home/config",
+        SHUTTLE_API     => $self->api,
+        SHUTTLE_API_KEY => $self->key('alice') // '',
+        LANG            => 'C',
+    );
+    while (my ($k, $v) = each %over) {
+        if (defined $v) { $env{$k} = $v } else { delete $env{$k} }
+    }
+    return %env;
+}
+
+# runs the CLI to its end: (exit status, stdout, stderr); a signal exit
+# is 128 + the signal.  %opts: env (changes to cli_env; undef deletes),
+# dir (working directory), stdin (text), timeout (s, 60).
+sub cli {
+    my ($self, $args, %opts) = @_;
+    return run_cmd([shuttle_bin(), @$args], %opts,
+                   env => { $self->cli_env(%{ $opts{env} // {} }) });
+}
+
+# the same as a class function, with an environment given whole
+sub run_cmd {
+    my ($cmd, %opts) = @_;
+    my $base = $opts{tmp} // File::Spec->tmpdir;
+    my ($out, $err, $in) = map { File::Temp->new(DIR => $base) } 1 .. 3;
+    print $in $opts{stdin} // '';
+    close $in;
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', $in->filename;
+        open STDOUT, '>', $out->filename;
+        open STDERR, '>', $err->filename;
+        if ($opts{env}) { %ENV = %{ $opts{env} } }
+        chdir $opts{dir} or POSIX::_exit(126) if defined $opts{dir};
+        exec { $cmd->[0] } @$cmd or POSIX::_exit(127);
+    }
+
+    # a CLI that hangs is killed, and the test goes on
+    my $status;
+    {
+        local $SIG{ALRM} = sub { kill 'KILL', $pid };
+        alarm($opts{timeout} // 60);
+        waitpid($pid, 0);
+        $status = $?;
+        alarm 0;
+    }
+    $status = ($status & 127) ? 128 + ($status & 127) : $status >> 8;
+
+    local $/;
+    open my $o, '<', $out->filename; my $so = <$o> // '';
+    open my $e, '<', $err->filename; my $se = <$e> // '';
+    return ($status, $so, $se);
+}
+
+# starts the CLI in the background: its pid; stdout and stderr in files
+# (cli_output(pid) reads them).  Stopped by stop_cli or at the end.
+sub spawn_cli {
+    my ($self, $args, %opts) = @_;
+    my $n = @{ $self->{bg} } + 1;
+    my $out = "$self->{dir}/cli-$n.out";
+    my $err = "$self->{dir}/cli-$n.err";
+    my %env = $self->cli_env(%{ $opts{env} // {} });
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out;
+        open STDERR, '>', $err;
+        %ENV = %env;
+        chdir $opts{dir} or POSIX::_exit(126) if defined $opts{dir};
+        my @cmd = (shuttle_bin(), @$args);
+        exec { $cmd[0] } @cmd or POSIX::_exit(127);
+    }
+
+    push @{ $self->{bg} }, $pid;
+    $self->{bg_files}{$pid} = [$out, $err];
+    return $pid;
+}
+
+sub cli_output {
+    my ($self, $pid) = @_;
+    my ($out, $err) = @{ $self->{bg_files}{$pid} };
+    return map { local $/; open my $fh, '<', $_ or return ''; <$fh> // '' }
+           ($out, $err);
+}
+
+# waits up to $timeout s for the background CLI's stdout (or stderr with
+# stream => 'err') to match $re; returns the match or undef
+sub wait_cli_output {
+    my ($self, $pid, $re, $timeout, %opts) = @_;
+    my $end = time + ($timeout // 10);
+    while (1) {
+        my ($out, $err) = $self->cli_output($pid);
+        my $s = ($opts{stream} // 'out') eq 'err' ? $err : $out;
+        return $1 // $& if $s =~ $re;
+        return undef if time > $end;
+        sleep 0.02;
+    }
+}
+
+# sends $sig to a background CLI and waits for its exit: its exit
+# status (128 + signal when killed), or undef when it did not exit
+sub signal_cli {
+    my ($self, $pid, $sig, $timeout) = @_;
+    kill $sig, $pid;
+    my $end = time + ($timeout // 10);
+    while (time < $end) {
+        my $r = waitpid($pid, WNOHANG);
+        if ($r == $pid) {
+            $self->{bg} = [grep { $_ != $pid } @{ $self->{bg} }];
+            return ($? & 127) ? 128 + ($? & 127) : $? >> 8;
+        }
+        sleep 0.02;
+    }
+    return undef;
+}
+
+sub stop_cli {
+    my ($self) = @_;
+    return if $$ != $self->{owner};
+    for my $pid (@{ $self->{bg} }) {
+        for my $sig ('TERM', 'KILL') {
+            kill $sig, $pid;
+            my $end = time + 5;
+            while (time < $end && waitpid($pid, WNOHANG) == 0) { sleep 0.02 }
+            last if waitpid($pid, WNOHANG) != 0 || !kill(0, $pid);
+        }
+    }
+    $self->{bg} = [];
+}
+
+# stops everything: the background CLIs, nginx, the builder (its loaders)
+sub stop {
+    my ($self) = @_;
+    return if $$ != $self->{owner};
+    $self->stop_cli;
+    $self->{t}->stop;
+}
+
+sub DESTROY {
+    my ($self) = @_;
+    local ($?, $!, $@);
+    $self->stop_cli if $$ == $self->{owner};
+}
+
+END {
+    local $?;
+    for my $p (grep { defined } values %LIVE) {
+        $p->stop_cli;
+    }
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+Shuttle::Platform - a whole shuttle platform for a test: nginx, builder, CLI
+
+=head1 SYNOPSIS
+
+    use Shuttle::Platform;
+
+    my $p = Shuttle::Platform->new(keys => ['alice', 'bob'],
+                                   client_max_body_size => '64k');
+
+    my ($rc, $out, $err) = $p->cli(['deploy'], dir => $project_dir);
+    my $r = $p->app_get('hello', '/hello');   # Host: hello.localhost
+
+    my $pid = $p->spawn_cli(['logs', 'hello', '-f']);
+    $p->wait_cli_output($pid, qr/a line/, 10);
+    $p->signal_cli($pid, 'INT');
+
+=head1 DESCRIPTION
+
+C<new> makes a C<Shuttle::Test> (its prefix, ports, and its end-of-test
+cleanup), creates the keys with C<shuttle-builder keys --file
+PREFIX/api_keys add NAME>, starts the builder with Shuttle::Test's
+C<builder_start> and C<--apps-url http://{name}.localhost:PORT>, then
+nginx with one port serving the API (C</deploy> and C</v1/> proxied to
+the builder, the C<default_server>) and the apps (C<*.localhost>,
+C<shuttle_apps localhost>), like C<conf/local.conf.in>.
+
+Options: C<keys> (names, default C<['alice']>), C<client_max_body_size>
+(default C<50m>), C<worker_processes> (1).
+
+Methods: C<api> (C<http://127.0.0.1:PORT>), C<port>, C<key(NAME)>,
+C<app_url(NAME)>, C<app_get(NAME, PATH)>, C<t> (the C<Shuttle::Test>),
+C<testdir>, C<builder_pid>, C<builder_log>, C<stop_builder>,
+C<start_builder>, C<stop>.  The builder is Shuttle::Test's
+C<builder_start>: its data, zone, spool, socket and log in the prefix.
+
+The CLI (C<build/bin/shuttle>, or C<$SHUTTLE_CLI>) runs with C<cli_env>:
+C<SHUTTLE_API>, C<SHUTTLE_API_KEY> (alice's), C<HOME> and
+C<XDG_CONFIG_HOME> inside the prefix, nothing else of the caller's.
+C<cli(\@args, env =E<gt> {...}, dir =E<gt> DIR, stdin =E<gt> TEXT)> runs it
+to its end and returns C<(status, stdout, stderr)>; C<spawn_cli> starts
+it in the background (C<cli_output>, C<wait_cli_output>, C<signal_cli>);
+those still running are stopped by pid (TERM, then KILL) by C<stop>,
+C<DESTROY> or the C<END> block.  C<run_cmd(\@cmd, env =E<gt> {...}, ...)>
+runs any command the same way.
+
+=cut
