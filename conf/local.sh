@@ -7,7 +7,7 @@
 #   conf/local.sh stop           stops what start started
 #
 #   .run/api_keys  .run/key      the local key (hash, and the key itself)
-#   .run/env                     SHUTTLE_API=... SHUTTLE_API_KEY=...
+#   .run/env                     export SHUTTLE_API=... SHUTTLE_API_KEY=...
 #   .run/data/                   the builder's data (zone, db, projects)
 #   .run/builder.sock .run/builder.pid .run/builder.log
 #   .run/nginx/                  nginx.conf, nginx.pid, error.log, access.log
@@ -30,12 +30,6 @@ live_pid() {
     tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2" \
         || return 1
     echo "$pid"
-}
-
-# a top-level field of the JSON object on stdin
-json_field() {
-    perl -MJSON::PP -e 'my $j = eval { decode_json(join "", <STDIN>) };
-                        print $j->{$ARGV[0]} // "" if ref $j eq "HASH"' "$1"
 }
 
 # waits up to $2 tenths of a second for process $1 to exit
@@ -72,7 +66,7 @@ start() {
     esac
 
     [ -x "$BIN/shuttle-builder" ] && [ -x "$BIN/shuttle-loader" ] \
-        && [ -f "$MODULE" ] || die "not built: run make first"
+        && [ -x "$BIN/shuttle" ] && [ -f "$MODULE" ] || die "not built: run make first"
 
     stop >/dev/null
 
@@ -131,35 +125,15 @@ start() {
         || die "nginx did not start (log: $RUN/nginx/error.log)"
 
     api=http://localhost:$port
-    printf 'SHUTTLE_API=%s\nSHUTTLE_API_KEY=%s\n' "$api" "$key" \
-        > "$RUN/env"
+    (umask 077; printf 'export SHUTTLE_API=%s\nexport SHUTTLE_API_KEY=%s\n' \
+        "$api" "$key" > "$RUN/env")
     chmod 0600 "$RUN/env"
 
-    # deploy examples/hello and wait for it
-    answer=$(tar czf - -C "$REPO/examples/hello" . \
-        | curl -sS --max-time 30 -H "Authorization: Bearer $key" \
-               -H 'Content-Type: application/gzip' --data-binary @- \
-               -w '\n%{http_code}' "$api/deploy?project=hello") \
-        || die "POST $api/deploy failed"
-    code=$(echo "$answer" | tail -1)
-    [ "$code" = 202 ] || die "POST $api/deploy: $code $(echo "$answer" | head -1)"
-    id=$(echo "$answer" | head -1 | json_field id)
-
-    n=0
-    while :; do
-        state=$(curl -s -H "Authorization: Bearer $key" \
-                "$api/v1/deployments/$id" | json_field state)
-        case $state in
-            running) break ;;
-            failed|crashed|superseded|deleted|stopped)
-                curl -s -H "Authorization: Bearer $key" \
-                    "$api/v1/deployments/$id/logs" | tail -20 >&2
-                die "deployment $id of hello: $state" ;;
-        esac
-        n=$((n + 1))
-        [ "$n" -lt 600 ] || die "deployment $id of hello: still $state after 60 s"
-        sleep 0.1
-    done
+    # deploy examples/hello the way a developer would: shuttle deploy,
+    # which POSTs the tarball to /deploy and follows the build to Running
+    SHUTTLE_API=$api SHUTTLE_API_KEY=$key NO_COLOR=1 \
+        "$BIN/shuttle" deploy "$REPO/examples/hello" >/dev/null \
+        || die "deploying examples/hello failed (builder log: $RUN/builder.log)"
 
     url=http://hello.localhost:$port/hello
     curl -s --max-time 5 "$url" | grep -q 'Hello' \
