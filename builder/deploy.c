@@ -86,7 +86,7 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
 
     shuttle_serve_note(s, job->project, job->id, "extracting the upload");
 
-    if (shuttle_extract(upload, src, NULL, err, sizeof(err)) != 0) {
+    if (shuttle_extract(upload, src, &s->conf.upload, err, sizeof(err)) != 0) {
         deploy_upload_error(err, upload);
         goto failed;
     }

@@ -67,6 +67,10 @@ typedef struct {
     const char             *sdk_include;
     const char             *build_timeout;
     const char             *start_timeout;
+    const char             *max_files;
+    const char             *max_size;
+    const char             *max_file_size;
+    const char             *max_depth;
 } serve_args_t;
 
 
@@ -94,6 +98,7 @@ static char *serve_join(const char *dir, const char *name);
 static char *serve_exe_dir(void);
 static int serve_number(const char *s, unsigned long min, unsigned long max,
     unsigned long *out);
+static int serve_size(const char *s, uint64_t *out);
 static int serve_mkdirs(const char *path, mode_t mode, char *err,
     size_t errlen);
 static int serve_same_fs(shuttle_serve_t *s, char *err, size_t errlen);
@@ -489,6 +494,12 @@ serve_usage(FILE *f)
 "  --build-timeout SEC   a build's wall clock limit (120)\n"
 "  --start-timeout SEC   a loader's time to be ready (10)\n"
 "\n"
+"what an upload may hold (a SIZE takes a k, m or g suffix):\n"
+"  --max-files N         entries, directories included (10000)\n"
+"  --max-size SIZE       bytes of all files together (256m)\n"
+"  --max-file-size SIZE  bytes of one file (64m)\n"
+"  --max-depth N         path components of an entry (16)\n"
+"\n"
 "signals:\n"
 "  SIGTERM, SIGINT  stop: API closed, builds cancelled, loaders stopped\n"
 "                   (running deployments start again with the builder)\n"
@@ -522,6 +533,10 @@ serve_args(int argc, char **argv, serve_args_t *a)
         { "--sdk-include", &a->sdk_include },
         { "--build-timeout", &a->build_timeout },
         { "--start-timeout", &a->start_timeout },
+        { "--max-files", &a->max_files },
+        { "--max-size", &a->max_size },
+        { "--max-file-size", &a->max_file_size },
+        { "--max-depth", &a->max_depth },
         { NULL, NULL }
     };
 
@@ -661,6 +676,44 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
     }
 
     conf->start_timeout_ms = (unsigned) n * 1000;
+
+    shuttle_extract_defaults(&conf->upload);
+
+    if (a->max_files != NULL) {
+        if (serve_number(a->max_files, 1, 10000000, &n) != 0) {
+            snprintf(err, errlen, "--max-files \"%s\" is not a number in "
+                     "1-10000000", a->max_files);
+            return -1;
+        }
+
+        conf->upload.max_entries = n;
+    }
+
+    if (a->max_size != NULL
+        && serve_size(a->max_size, &conf->upload.max_total) != 0)
+    {
+        snprintf(err, errlen, "--max-size \"%s\" is not a size such as "
+                 "512k, 256m or 2g", a->max_size);
+        return -1;
+    }
+
+    if (a->max_file_size != NULL
+        && serve_size(a->max_file_size, &conf->upload.max_file) != 0)
+    {
+        snprintf(err, errlen, "--max-file-size \"%s\" is not a size such "
+                 "as 512k, 64m or 1g", a->max_file_size);
+        return -1;
+    }
+
+    if (a->max_depth != NULL) {
+        if (serve_number(a->max_depth, 1, 256, &n) != 0) {
+            snprintf(err, errlen, "--max-depth \"%s\" is not a number in "
+                     "1-256", a->max_depth);
+            return -1;
+        }
+
+        conf->upload.max_depth = (unsigned) n;
+    }
 
     if (a->nginx_user != NULL) {
         pw = getpwnam(a->nginx_user);
@@ -803,6 +856,52 @@ serve_number(const char *s, unsigned long min, unsigned long max,
     }
 
     *out = n;
+
+    return 0;
+}
+
+
+/* "4096", "512k", "256m", "2g": 1 byte to 1 TiB */
+
+static int
+serve_size(const char *s, uint64_t *out)
+{
+    char                *end;
+    unsigned             shift;
+    unsigned long long   n;
+
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+
+    errno = 0;
+    n = strtoull(s, &end, 10);
+
+    switch (*end) {
+    case 'k':
+    case 'K':
+        shift = 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        end++;
+        break;
+    default:
+        shift = 0;
+    }
+
+    if (errno != 0 || *end != '\0' || n == 0 || n > (1ULL << 40) >> shift) {
+        return -1;
+    }
+
+    *out = (uint64_t) n << shift;
 
     return 0;
 }

@@ -30,6 +30,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "extract.h"
 #include "queue.h"
 #include "state.h"
 #include "store.h"
@@ -57,6 +58,7 @@ typedef struct {
     unsigned                jobs;
     unsigned                build_timeout_ms;
     unsigned                start_timeout_ms;
+    shuttle_extract_limits_t  upload;       /* what an upload may hold */
 } shuttle_serve_conf_t;
 
 

@@ -39,6 +39,7 @@ sub new {
         owner    => $$,
         limit    => $opts{client_max_body_size} // '50m',
         workers  => $opts{worker_processes} // 1,
+        builder_args => $opts{builder_args} // [],
     }, $class;
 
     $LIVE{"$self"} = $self;
@@ -93,7 +94,8 @@ sub start_builder {
     return $self->{t}->builder_start(
         '--apps-url', 'http://{name}.localhost:' . $self->port,
         '--loader', loader_bin(),
-        '--sdk-include', "$REPO/include");
+        '--sdk-include', "$REPO/include",
+        @{ $self->{builder_args} });
 }
 
 sub builder_pid  { $_[0]{t}->builder_pid }
@@ -357,7 +359,8 @@ the builder, the C<default_server>) and the apps (C<*.localhost>,
 C<shuttle_apps localhost>), like C<conf/local.conf.in>.
 
 Options: C<keys> (names, default C<['alice']>), C<client_max_body_size>
-(default C<50m>), C<worker_processes> (1).
+(default C<50m>), C<worker_processes> (1), C<builder_args> (more options
+of C<shuttle-builder serve>, e.g. C<['--max-files', 50]>).
 
 Methods: C<api> (C<http://127.0.0.1:PORT>), C<port>, C<key(NAME)>,
 C<app_url(NAME)>, C<app_get(NAME, PATH)>, C<t> (the C<Shuttle::Test>),
