@@ -9,10 +9,22 @@
 #                    to the same backend (medians of BENCH_RUNS runs each,
 #                    static and route runs alternating)
 #   route_ratio_10k  the same with 10,000 more projects in the zone
+#   loader_ratio     requests/s of GET /hello served by a shuttle-loader
+#                    running examples/hello directly (no nginx in front)
+#                    over requests/s of nginx's "return 200" (the
+#                    backend), both on the same one CPU: the loader with
+#                    --threads 1 like nginx's one worker
+#   deploy_ms        shuttle deploy of examples/hello as a new project,
+#                    from the CLI's start to the first 200 from its URL,
+#                    against a whole local platform (nginx, builder,
+#                    loaders); median of BENCH_DEPLOYS (7) deploys
+#   deploy_post_ms   the same from POST /deploy of the tarball (curl's
+#                    path, no CLI) to the first 200
 #
 # One nginx, worker_processes 1 (pinned to one CPU when there are two,
 # wrk on the other), serving the backend, the static front and the route
-# front.  The output ends with a block:
+# front; the deploy figures use a second nginx (Shuttle::Platform) after
+# the first one stopped.  The output ends with a block:
 #
 #   == shuttle bench ==
 #   route_ratio 0.987
@@ -22,6 +34,7 @@
 # figure(NAME, VALUE), added to @BENCHES.
 #
 # Environment: BENCH_SECONDS (3) per run, BENCH_RUNS (5) of each kind,
+# BENCH_DEPLOYS (7) deploys of each kind,
 # BENCH_WARMUP (1) seconds of warm-up per front, BENCH_PIN=0 to not pin
 # CPUs, BENCH_STATIC_ONLY=1 (or SHUTTLE_TEST_NO_MODULE=1) to measure the
 # static front alone (no module needed), SHUTTLE_TEST_KEEP=1 to keep the
@@ -33,12 +46,18 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 
+use File::Temp;
+use JSON::PP;
+use Time::HiRes qw(sleep time);
+
 use Shuttle::Test;
+use Shuttle::Platform;
 
 $| = 1;
 
 my $SECONDS = $ENV{BENCH_SECONDS} // 3;
 my $RUNS = $ENV{BENCH_RUNS} // 5;
+my $DEPLOYS = $ENV{BENCH_DEPLOYS} // 7;
 my $WARMUP = $ENV{BENCH_WARMUP} // 1;
 my $STATIC_ONLY = $ENV{BENCH_STATIC_ONLY} || $ENV{SHUTTLE_TEST_NO_MODULE}
                   || grep { $_ eq '--static-only' } @ARGV;
@@ -49,6 +68,7 @@ my $WRK = $ENV{WRK} // 'wrk';
 my @BENCHES = (
     \&bench_route,
     \&bench_route_10k,
+    \&bench_loader,
 );
 
 
@@ -101,10 +121,10 @@ my ($NGINX_CPU, $WRK_CPU) = $PIN ? @CPUS[0, 1] : ();
 
 # one wrk run: requests/s; dies on a non-2xx/3xx response or when wrk fails
 sub wrk {
-    my ($port, $host, $seconds) = @_;
+    my ($port, $host, $seconds, $path) = @_;
 
     my @cmd = ($WRK, '-t1', '-c32', "-d${seconds}s", '-H', "Host: $host",
-               "http://127.0.0.1:$port/");
+               "http://127.0.0.1:$port" . ($path // '/'));
     unshift @cmd, 'taskset', '-c', $WRK_CPU if $PIN;
 
     open my $fh, '-|', @cmd or die "bench: $cmd[0]: $!\n";
@@ -194,6 +214,108 @@ sub bench_route_10k {
     my $name = sprintf 'p%05d', 1 + int rand 10000;
     print "# 10,000 projects loaded; routing $name.$DOMAIN\n";
     compare($t, '_10k', "$name.$DOMAIN");
+}
+
+# examples/hello built as the builder's default rule builds it, run by a
+# loader on the nginx CPU with one thread, against nginx's return 200
+sub bench_loader {
+    my ($t) = @_;
+    my $repo = Shuttle::Test::repo();
+    my $so = $t->testdir . '/hello.so';
+    my $loader = Shuttle::Platform::loader_bin();
+
+    system('cc', '-std=gnu11', '-O2', '-g', '-fPIC', '-shared', '-Wall',
+           "-I$repo/include", "$repo/examples/hello/src/main.c", '-o', $so)
+        == 0 or die "bench: cannot build examples/hello\n";
+
+    my $pl = $t->port('L');
+    $t->_release_ports;     # the loader binds it
+    my @cmd = ($loader, '--listen', "127.0.0.1:$pl", '--threads', 1, $so);
+    unshift @cmd, 'taskset', '-c', $NGINX_CPU if $PIN;
+    my $pid = $t->spawn(@cmd);
+
+    my $r;
+    $t->wait_until(sub { $r = eval { http_get($pl, 'localhost', '/hello') } },
+                   10);
+    die "bench: the loader (@cmd) does not answer:\n" . ($t->spawn_log(1) // '')
+        unless $r && $r->{status} == 200 && $r->{body} eq "Hello, world!\n";
+
+    my $pb = $t->port('B');
+    check_front($t, $pb, 'localhost', 'nginx return 200');
+
+    if ($WARMUP > 0) {
+        wrk($pb, 'localhost', $WARMUP);
+        wrk($pl, 'localhost', $WARMUP, '/hello');
+    }
+
+    my (@n, @l);
+    for my $i (1 .. $RUNS) {
+        push @n, wrk($pb, 'localhost', $SECONDS);
+        push @l, wrk($pl, 'localhost', $SECONDS, '/hello');
+        printf "# run %d/%d: nginx return 200 %.0f, loader %.0f req/s\n",
+               $i, $RUNS, $n[-1], $l[-1];
+    }
+    $t->stop_spawned($pid);
+
+    my ($mn, $ml) = (median(@n), median(@l));
+    figure('loader_ratio', fmt_ratio($ml / $mn));
+    figure('nginx_return_rps', fmt_rps($mn));
+    figure('loader_rps', fmt_rps($ml));
+    figure('nginx_return_rps_runs', join(',', map { fmt_rps($_) } @n));
+    figure('loader_rps_runs', join(',', map { fmt_rps($_) } @l));
+}
+
+# a whole platform; examples/hello deployed as new projects: with the
+# CLI, and with a POST of the tarball; each time until its URL answers
+sub bench_deploy {
+    my $repo = Shuttle::Test::repo();
+    my $p = Shuttle::Platform->new;
+    my $tgz = `tar czf - -C $repo/examples/hello .`;
+    die "bench: tar czf examples/hello failed\n" if $? || !length $tgz;
+
+    my $answers = sub {
+        my ($name) = @_;
+        my $r = eval { $p->app_get($name, '/hello', timeout => 2) };
+        return $r && $r->{status} == 200 && $r->{body} eq "Hello, world!\n";
+    };
+    my $until_answers = sub {
+        my ($name, $t0) = @_;
+        my $end = $t0 + 30;
+        until ($answers->($name)) {
+            die "bench: $name does not answer after 30 s\n"
+                . $p->builder_log if time > $end;
+            sleep 0.002;
+        }
+        return (time - $t0) * 1000;
+    };
+
+    my (@cli, @post);
+    for my $i (1 .. $DEPLOYS) {
+        my $name = "cli$i";
+        my $t0 = time;
+        my ($rc, $out, $err) = $p->cli(['deploy', "$repo/examples/hello",
+                                        '--name', $name]);
+        die "bench: shuttle deploy --name $name: exit $rc\n$err" if $rc;
+        push @cli, $until_answers->($name, $t0);
+
+        $name = "post$i";
+        $t0 = time;
+        my $r = http_get($p->port, 'localhost', "/deploy?project=$name",
+                         method => 'POST', body => $tgz,
+                         headers => [Authorization => 'Bearer ' . $p->key,
+                                     'Content-Type' => 'application/gzip']);
+        die "bench: POST /deploy?project=$name: $r->{status}\n$r->{body}"
+            unless $r->{status} == 202;
+        push @post, $until_answers->($name, $t0);
+        printf "# deploy %d/%d: shuttle deploy %.0f ms, POST /deploy %.0f ms\n",
+               $i, $DEPLOYS, $cli[-1], $post[-1];
+    }
+    $p->stop;
+
+    figure('deploy_ms', sprintf('%.0f', median(@cli)));
+    figure('deploy_post_ms', sprintf('%.0f', median(@post)));
+    figure('deploy_ms_runs', join(',', map { sprintf '%.0f', $_ } @cli));
+    figure('deploy_post_ms_runs', join(',', map { sprintf '%.0f', $_ } @post));
 }
 
 sub bench_static {
@@ -301,4 +423,7 @@ my $alerts = () = ($t->error_log // '') =~ /\[(?:alert|crit|emerg)\]/g;
 figure('nginx_alerts', $alerts);
 
 $t->stop;
+
+bench_deploy() unless $STATIC_ONLY;
+
 print_figures();
