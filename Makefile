@@ -36,25 +36,29 @@ endif
 DEPS_PKGS := gcc make pkg-config perl nginx nginx-dev libpcre2-dev \
              zlib1g-dev libssl-dev libsqlite3-dev sqlite3 libjansson-dev \
              libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev wrk \
-             curl
+             curl libelf-dev libpq-dev postgresql
 
 MODULE_SRCS := $(wildcard ngx_shuttle_module/*.c ngx_shuttle_module/*.h) \
                include/shuttle_zone.h
 BUILDER_SRCS := $(wildcard builder/*.c)
 BUILDER_HDRS := $(wildcard builder/*.h) include/shuttle_zone.h
 BUILDER_LIBS = $(shell pkg-config --libs libarchive sqlite3 libmicrohttpd \
-                 jansson libcrypto) -lpthread
+                 jansson libcrypto libelf libpq) -lpthread
 # the builder's sources but its main(): what the unit tests link with
 BUILDER_LIB_SRCS := $(filter-out builder/main.c,$(BUILDER_SRCS))
 
 LOADER_SRCS := $(wildcard loader/*.c)
 LOADER_HDRS := $(wildcard loader/*.h) include/shuttle.h
-LOADER_LIBS = $(shell pkg-config --libs libmicrohttpd jansson) -ldl -lpthread
+LOADER_LIBS = $(shell pkg-config --libs libmicrohttpd jansson sqlite3 libpq) \
+              -ldl -lpthread
 
-# the CLI builds projects for "shuttle run" with the builder's own rules
+# the CLI builds projects for "shuttle run" with the builder's own rules,
+# and reads their resource declarations as the builder does
+CLI_BUILDER := builder/build.c $(wildcard builder/resources.c)
 CLI_SRCS := $(wildcard cli/*.c)
-CLI_HDRS := $(wildcard cli/*.h) builder/build.h
-CLI_LIBS = $(shell pkg-config --libs libcurl libarchive jansson) -lpthread
+CLI_HDRS := $(wildcard cli/*.h) $(CLI_BUILDER:.c=.h)
+CLI_LIBS = $(shell pkg-config --libs libcurl libarchive jansson libelf) \
+           -lpthread
 
 PROGRAMS := $(B)/bin/shuttle-builder \
             $(if $(LOADER_SRCS),$(B)/bin/shuttle-loader) \
@@ -99,10 +103,10 @@ $(B)/bin/shuttle-loader: $(LOADER_SRCS) $(LOADER_HDRS)
 	$(CC) $(SHUTTLE_CFLAGS) -Iloader -rdynamic -o $@ $(LOADER_SRCS) \
 	    $(LOADER_LIBS)
 
-$(B)/bin/shuttle: $(CLI_SRCS) $(CLI_HDRS) builder/build.c
+$(B)/bin/shuttle: $(CLI_SRCS) $(CLI_HDRS) $(CLI_BUILDER)
 	mkdir -p $(B)/bin
 	$(CC) $(SHUTTLE_CFLAGS) -Icli -Ibuilder -o $@ $(CLI_SRCS) \
-	    builder/build.c $(CLI_LIBS)
+	    $(CLI_BUILDER) $(CLI_LIBS)
 
 $(B)/t/%: t/unit/%.c $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
 	mkdir -p $(B)/t
