@@ -107,7 +107,11 @@ sub write_conf {
     my $d = $self->{dir};
     my $sock = $self->{t}->builder_socket;
 
+    my $static = $self->{t}->builder_data . '/static/';
+
     $self->{t}->write_nginx_conf(<<"EOF", worker_processes => $self->{workers});
+    include /etc/nginx/mime.types;
+
     shuttle_zone %%ZONE%%;
     shuttle_builder unix:$sock;
 
@@ -152,6 +156,14 @@ sub write_conf {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host \$host;
+        }
+
+        # a project's static files, served by nginx when its loader
+        # answers X-Accel-Redirect (docs/resources.md)
+        location /_shuttle_static/ {
+            internal;
+            alias $static;
+            add_header Cache-Control "public, max-age=300";
         }
     }
 EOF
