@@ -49,6 +49,13 @@ sub new {
 
     $self->add_key($_) for @{ $opts{keys} // ['alice'] };
 
+    # a PostgreSQL server of the test's own, the builder's admin connection
+    if ($opts{postgres}) {
+        require Shuttle::Postgres;
+        $self->{pg} = Shuttle::Postgres->new($t);
+        push @{ $self->{builder_args} }, '--postgres', $self->{pg}->admin_dsn;
+    }
+
     $self->start_builder;
     $self->write_conf;
     $t->run;
@@ -57,6 +64,7 @@ sub new {
 }
 
 sub t       { $_[0]{t} }
+sub pg      { $_[0]{pg} }
 sub testdir { $_[0]{dir} }
 sub port    { $_[0]{t}->port(1) }
 sub api     { 'http://127.0.0.1:' . $_[0]->port }
@@ -323,6 +331,7 @@ sub stop {
     return if $$ != $self->{owner};
     $self->stop_cli;
     $self->{t}->stop;
+    $self->{pg}->stop if $self->{pg};
 }
 
 sub DESTROY {
@@ -372,7 +381,9 @@ C<shuttle_apps localhost>), like C<conf/local.conf.in>.
 
 Options: C<keys> (names, default C<['alice']>), C<client_max_body_size>
 (default C<50m>), C<worker_processes> (1), C<builder_args> (more options
-of C<shuttle-builder serve>, e.g. C<['--max-files', 50]>).
+of C<shuttle-builder serve>, e.g. C<['--max-files', 50]>), C<postgres> (true:
+a private PostgreSQL server, C<Shuttle::Postgres>, whose admin connection
+the builder gets with C<--postgres>; C<pg> returns it).
 
 Methods: C<api> (C<http://127.0.0.1:PORT>), C<port>, C<key(NAME)>,
 C<app_url(NAME)>, C<app_get(NAME, PATH)>, C<t> (the C<Shuttle::Test>),
