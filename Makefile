@@ -19,7 +19,8 @@ MODULES_DIR  ?= /usr/lib/nginx/modules
 CC           ?= cc
 CFLAGS       ?= -O2 -g
 SHUTTLE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
-                 -Wno-unused-parameter -Iinclude $(CFLAGS)
+                 -Wno-unused-parameter -Iinclude $(CFLAGS) \
+                 $(shell pkg-config --cflags libpq 2>/dev/null)
 
 B            := build
 DEBIAN_SRC   := /usr/share/nginx/src
@@ -151,7 +152,8 @@ install: all
 	    $(DESTDIR)$(PREFIX)/include
 	install -m 0644 $(MODULE) $(DESTDIR)$(MODULES_DIR)/
 	install -m 0755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 include/shuttle.h include/shuttle_zone.h \
+	install -m 0644 include/shuttle.h include/shuttle_res.h \
+	    include/shuttle_zone.h \
 	    $(DESTDIR)$(PREFIX)/include/
 
 clean:

@@ -18,6 +18,7 @@
 #include "api.h"
 #include "deploy.h"
 #include "log.h"
+#include "provision.h"
 
 
 #define API_SEGMENTS       5
@@ -25,7 +26,7 @@
 #define API_FOLLOW_WAIT_MS 100
 #define API_FOLLOW_BLOCK   16384
 #define API_TIMEOUT_S      120
-#define API_BODY_MAX       4096
+#define API_BODY_MAX       65536     /* secrets: PUT of a few values */
 #define API_ROLLBACK_SLACK 5000        /* ms past --start-timeout */
 
 
@@ -104,6 +105,9 @@ static enum MHD_Result api_project(api_req_t *r);
 static enum MHD_Result api_project_delete(api_req_t *r);
 static enum MHD_Result api_project_deployments(api_req_t *r);
 static enum MHD_Result api_project_rollback(api_req_t *r);
+static enum MHD_Result api_secrets(api_req_t *r);
+static int api_secret_name(const char *key, const char *value, void *data);
+static int api_secret_key(const char *key);
 static int api_previous(const shuttle_deployment_t *d, void *data);
 static enum MHD_Result api_deployment(api_req_t *r);
 static enum MHD_Result api_logs(api_req_t *r);
@@ -330,6 +334,20 @@ api_route(api_req_t *r)
                        ? api_project_rollback(r) : api_method(r, "POST");
             }
 
+            if (strcmp(seg[3], "secrets") == 0) {
+                return strcmp(r->method, "GET") == 0
+                       || strcmp(r->method, "PUT") == 0
+                       ? api_secrets(r) : api_method(r, "GET, PUT");
+            }
+
+            break;
+
+        case 5:
+            if (strcmp(seg[3], "secrets") == 0) {
+                return strcmp(r->method, "DELETE") == 0
+                       ? api_secrets(r) : api_method(r, "DELETE");
+            }
+
             break;
         }
 
@@ -514,6 +532,8 @@ api_project(api_req_t *r)
 static enum MHD_Result
 api_project_delete(api_req_t *r)
 {
+    char               err[512];
+    const char        *purge;
     enum MHD_Result    ret;
     shuttle_msg_t      m;
     shuttle_project_t  p;
@@ -542,8 +562,195 @@ api_project_delete(api_req_t *r)
                          "delete %s: %s", p.name, m.err);
     }
 
+    purge = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                        "purge");
+
+    if (purge != NULL && strcmp(purge, "0") != 0) {
+        if (shuttle_provision_purge(r->s, p.name, err, sizeof(err)) != 0) {
+            shuttle_log(SHUTTLE_LOG_ERROR, "purge %s: %s", p.name, err);
+            return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                             "delete %s: deleted, but its resources were "
+                             "not all removed: %s", p.name, err);
+        }
+
+        shuttle_log(SHUTTLE_LOG_INFO, "project %s purged: its databases "
+                    "and secrets are gone", p.name);
+    }
+
     return api_json(r->c, MHD_HTTP_OK,
-                    json_pack("{sssb}", "project", p.name, "deleted", 1));
+                    json_pack("{sssbsb}", "project", p.name, "deleted", 1,
+                              "purged", purge != NULL
+                                        && strcmp(purge, "0") != 0));
+}
+
+
+/*
+ * GET /v1/projects/NAME/secrets: {"project": NAME, "secrets": [KEY...]},
+ * names only.  PUT with {"KEY": "VALUE", ...} sets them, for a project of
+ * the key's or a name nobody holds (secrets may come before the first
+ * deploy).  DELETE /v1/projects/NAME/secrets/KEY removes one.  Values
+ * never leave the builder but for the loaders.
+ */
+
+static enum MHD_Result
+api_secrets(api_req_t *r)
+{
+    int                rc;
+    char               err[512], owner[SHUTTLE_KEY_MAX + 1];
+    json_t            *j, *v, *names;
+    const char        *name, *key;
+    json_error_t       jerr;
+    shuttle_project_t  p;
+
+    name = r->seg[2];
+
+    if (!shuttle_valid_name(name, strlen(name))) {
+        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "project name \"%s\" "
+                         "is not a DNS label", name);
+    }
+
+    rc = shuttle_store_project(r->s->store, name, &p, err, sizeof(err));
+
+    if (rc == -1) {
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+    }
+
+    if (rc == 0 && strcmp(p.owner, r->key) != 0) {
+        return api_error(r->c, MHD_HTTP_NOT_FOUND, "project %s not found",
+                         name);
+    }
+
+    if (rc != 0) {
+        /* no live project: kept secrets must be the key's */
+        rc = shuttle_store_kept_owner(r->s->store, name, owner,
+                                      sizeof(owner));
+
+        if ((rc == 0 && strcmp(owner, r->key) != 0)
+            || (rc != 0 && strcmp(r->method, "PUT") != 0))
+        {
+            return api_error(r->c, MHD_HTTP_NOT_FOUND, "project %s not "
+                             "found", name);
+        }
+    }
+
+    if (strcmp(r->method, "DELETE") == 0) {
+        key = r->seg[4];
+
+        rc = shuttle_store_secret_del(r->s->store, name, key, err,
+                                      sizeof(err));
+        if (rc == SHUTTLE_STORE_NOT_FOUND) {
+            return api_error(r->c, MHD_HTTP_NOT_FOUND, "project %s has no "
+                             "secret %s", name, key);
+        }
+
+        if (rc != 0) {
+            return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
+                             err);
+        }
+
+        shuttle_log(SHUTTLE_LOG_INFO, "project %s: secret %s removed by "
+                    "key %s", name, key, r->key);
+
+        return api_json(r->c, MHD_HTTP_OK,
+                        json_pack("{sssssb}", "project", name, "secret", key,
+                                  "deleted", 1));
+    }
+
+    if (strcmp(r->method, "PUT") == 0) {
+        if (r->body->too_long) {
+            return api_error(r->c, MHD_HTTP_CONTENT_TOO_LARGE, "secrets of "
+                             "%s: the body is over %d bytes", name,
+                             API_BODY_MAX);
+        }
+
+        j = json_loadb(r->body->data, r->body->len, JSON_REJECT_DUPLICATES,
+                       &jerr);
+
+        if (j == NULL || !json_is_object(j) || json_object_size(j) == 0) {
+            json_decref(j);
+            return api_error(r->c, MHD_HTTP_BAD_REQUEST, "secrets of %s: "
+                             "the body must be a JSON object of "
+                             "\"KEY\": \"VALUE\" pairs", name);
+        }
+
+        json_object_foreach(j, key, v) {
+            if (!api_secret_key(key)) {
+                json_decref(j);
+                return api_error(r->c, MHD_HTTP_BAD_REQUEST, "secret name "
+                                 "\"%.64s\" is not [A-Za-z_][A-Za-z0-9_]"
+                                 "{0,63}", key);
+            }
+
+            if (!json_is_string(v)
+                || strlen(json_string_value(v)) != json_string_length(v))
+            {
+                json_decref(j);
+                return api_error(r->c, MHD_HTTP_BAD_REQUEST, "secret %s: "
+                                 "the value must be a string without NUL "
+                                 "bytes", key);
+            }
+        }
+
+        json_object_foreach(j, key, v) {
+            if (shuttle_store_secret_set(r->s->store, name, r->key, key,
+                                         json_string_value(v), err,
+                                         sizeof(err))
+                != 0)
+            {
+                json_decref(j);
+                return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
+                                 err);
+            }
+
+            shuttle_log(SHUTTLE_LOG_INFO, "project %s: secret %s set by key "
+                        "%s", name, key, r->key);
+        }
+
+        json_decref(j);
+    }
+
+    names = json_array();
+
+    if (shuttle_store_each_secret(r->s->store, name, api_secret_name, names,
+                                  err, sizeof(err))
+        != 0)
+    {
+        json_decref(names);
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+    }
+
+    return api_json(r->c, MHD_HTTP_OK,
+                    json_pack("{ssso}", "project", name, "secrets", names));
+}
+
+
+static int
+api_secret_name(const char *key, const char *value, void *data)
+{
+    return json_array_append_new(data, json_string(key));
+}
+
+
+/* [A-Za-z_][A-Za-z0-9_]{0,63} */
+
+static int
+api_secret_key(const char *key)
+{
+    size_t  i;
+    char    c;
+
+    for (i = 0; key[i] != '\0'; i++) {
+        c = key[i];
+
+        if (i == 64
+            || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_'
+                 || (i > 0 && c >= '0' && c <= '9')))
+        {
+            return 0;
+        }
+    }
+
+    return i > 0;
 }
 
 
@@ -1050,6 +1257,8 @@ api_project_json(shuttle_api_t *api, const shuttle_project_t *p)
     json_object_set_new(j, "latest", latest);
     json_object_set_new(j, "created", api_time(p->created));
     json_object_set_new(j, "updated", api_time(p->updated));
+    json_object_set_new(j, "resources",
+                        shuttle_provision_describe(api->s, p->name));
 
     return j;
 }

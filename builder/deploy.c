@@ -14,6 +14,7 @@
 #include "build.h"
 #include "deploy.h"
 #include "extract.h"
+#include "provision.h"
 #include "log.h"
 
 
@@ -110,6 +111,13 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     o.cancel = &job->cancel;
 
     rc = shuttle_build(&o, err, sizeof(err));
+
+    /* the resources it declares, while the project is still there for
+       its static folder */
+    if (rc == 0 && !job->cancel) {
+        rc = shuttle_provision(s, job->project, job->id, so, src, err,
+                               sizeof(err));
+    }
 
     build_ms = shuttle_mono_ms() - t0;
 

@@ -28,6 +28,7 @@
 #include "deploy.h"
 #include "extract.h"
 #include "log.h"
+#include "provision.h"
 #include "proc.h"
 #include "serve.h"
 #include "supervise.h"
@@ -71,6 +72,8 @@ typedef struct {
     const char             *max_size;
     const char             *max_file_size;
     const char             *max_depth;
+    const char             *postgres;
+    const char             *postgres_file;
 } serve_args_t;
 
 
@@ -99,6 +102,7 @@ static char *serve_exe_dir(void);
 static int serve_number(const char *s, unsigned long min, unsigned long max,
     unsigned long *out);
 static int serve_size(const char *s, uint64_t *out);
+static char *serve_read_line(const char *path, char *err, size_t errlen);
 static int serve_mkdirs(const char *path, mode_t mode, char *err,
     size_t errlen);
 static int serve_same_fs(shuttle_serve_t *s, char *err, size_t errlen);
@@ -500,6 +504,13 @@ serve_usage(FILE *f)
 "  --max-file-size SIZE  bytes of one file (64m)\n"
 "  --max-depth N         path components of an entry (16)\n"
 "\n"
+"PostgreSQL, for services that declare SHUTTLE_POSTGRES():\n"
+"  --postgres DSN        an admin connection (libpq), e.g.\n"
+"                        \"host=/run/postgresql user=postgres\"; each\n"
+"                        project gets a role and databases of its own\n"
+"  --postgres-file FILE  the DSN read from FILE (keeps a password out of\n"
+"                        the process list)\n"
+"\n"
 "signals:\n"
 "  SIGTERM, SIGINT  stop: API closed, builds cancelled, loaders stopped\n"
 "                   (running deployments start again with the builder)\n"
@@ -537,6 +548,8 @@ serve_args(int argc, char **argv, serve_args_t *a)
         { "--max-size", &a->max_size },
         { "--max-file-size", &a->max_file_size },
         { "--max-depth", &a->max_depth },
+        { "--postgres", &a->postgres },
+        { "--postgres-file", &a->postgres_file },
         { NULL, NULL }
     };
 
@@ -705,6 +718,22 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
         return -1;
     }
 
+    if (a->postgres != NULL && a->postgres_file != NULL) {
+        snprintf(err, errlen, "give one of --postgres and --postgres-file");
+        return -1;
+    }
+
+    if (a->postgres != NULL) {
+        conf->postgres = strdup(a->postgres);
+
+    } else if (a->postgres_file != NULL) {
+        conf->postgres = serve_read_line(a->postgres_file, err, errlen);
+
+        if (conf->postgres == NULL) {
+            return -1;
+        }
+    }
+
     if (a->max_depth != NULL) {
         if (serve_number(a->max_depth, 1, 256, &n) != 0) {
             snprintf(err, errlen, "--max-depth \"%s\" is not a number in "
@@ -858,6 +887,48 @@ serve_number(const char *s, unsigned long min, unsigned long max,
     *out = n;
 
     return 0;
+}
+
+
+/* the first line of a small file, without its newline */
+
+static char *
+serve_read_line(const char *path, char *err, size_t errlen)
+{
+    FILE    *f;
+    char     buf[4096], *line;
+    size_t   len;
+
+    f = fopen(path, "re");
+
+    if (f == NULL) {
+        snprintf(err, errlen, "--postgres-file %s: %s", path,
+                 strerror(errno));
+        return NULL;
+    }
+
+    if (fgets(buf, sizeof(buf), f) == NULL) {
+        buf[0] = '\0';
+    }
+
+    fclose(f);
+
+    len = strcspn(buf, "\r\n");
+    buf[len] = '\0';
+
+    if (len == 0) {
+        snprintf(err, errlen, "--postgres-file %s: no DSN on its first line",
+                 path);
+        return NULL;
+    }
+
+    line = strdup(buf);
+
+    if (line == NULL) {
+        snprintf(err, errlen, "--postgres-file %s: out of memory", path);
+    }
+
+    return line;
 }
 
 
@@ -1746,6 +1817,9 @@ serve_delete(shuttle_serve_t *s, shuttle_msg_t *m)
 
         free(dir);
     }
+
+    /* its databases and secrets stay for a redeploy, unless purged */
+    shuttle_provision_unpublish(s, m->project);
 
     shuttle_log(SHUTTLE_LOG_INFO, "project %s deleted", m->project);
 

@@ -59,6 +59,7 @@ typedef struct {
     unsigned                build_timeout_ms;
     unsigned                start_timeout_ms;
     shuttle_extract_limits_t  upload;       /* what an upload may hold */
+    char                   *postgres;       /* the admin DSN, or NULL */
 } shuttle_serve_conf_t;
 
 

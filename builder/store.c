@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "log.h"
 #include "store.h"
@@ -63,6 +64,27 @@ static const char  store_schema[] =
     "    reason         TEXT"
     ");"
     "CREATE INDEX transitions_deployment ON transitions (deployment, id);";
+
+
+/* version 2: resources declared in code, and secrets */
+static const char  store_schema_2[] =
+    "CREATE TABLE resources ("
+    "    project        TEXT NOT NULL,"
+    "    owner          TEXT NOT NULL,"
+    "    kind           TEXT NOT NULL,"
+    "    name           TEXT NOT NULL,"
+    "    info           TEXT NOT NULL,"
+    "    created        INTEGER NOT NULL,"
+    "    PRIMARY KEY (project, kind, name)"
+    ");"
+    "CREATE TABLE secrets ("
+    "    project        TEXT NOT NULL,"
+    "    owner          TEXT NOT NULL,"
+    "    key            TEXT NOT NULL,"
+    "    value          TEXT NOT NULL,"
+    "    updated        INTEGER NOT NULL,"
+    "    PRIMARY KEY (project, key)"
+    ");";
 
 
 #define STORE_DEPLOYMENT_COLUMNS                                              \
@@ -135,6 +157,13 @@ shuttle_store_open(const char *path, const char *data_dir, char *err,
 
     (void) sqlite3_busy_timeout(st->db, 5000);
 
+    /* it holds secrets and database passwords: the builder's alone (the
+       WAL and shm files take the database file's mode) */
+    if (chmod(path, 0600) == -1) {
+        snprintf(err, errlen, "store %s: chmod: %s", path, strerror(errno));
+        goto failed;
+    }
+
     if (store_exec(st, "PRAGMA journal_mode = WAL", err, errlen) != 0
         || store_exec(st, "PRAGMA synchronous = FULL", err, errlen) != 0
         || store_exec(st, "PRAGMA foreign_keys = ON", err, errlen) != 0
@@ -195,14 +224,15 @@ store_migrate(shuttle_store_t *st, char *err, size_t errlen)
         return -1;
     }
 
-    /* version 0: a new database */
+    /* version 0: a new database; 1: before resources */
 
     if (store_begin(st, err, errlen) != 0) {
         return -1;
     }
 
-    if (store_exec(st, store_schema, err, errlen) != 0
-        || store_exec(st, "PRAGMA user_version = 1", err, errlen) != 0
+    if ((version < 1 && store_exec(st, store_schema, err, errlen) != 0)
+        || store_exec(st, store_schema_2, err, errlen) != 0
+        || store_exec(st, "PRAGMA user_version = 2", err, errlen) != 0
         || store_commit(st, err, errlen) != 0)
     {
         store_rollback(st);
@@ -1241,6 +1271,393 @@ store_record(shuttle_store_t *st, int64_t id, shuttle_deploy_tag_t tag,
     }
 
     sqlite3_finalize(stmt);
+
+    return rc;
+}
+
+
+int
+shuttle_store_resource_put(shuttle_store_t *st, const char *project,
+    const char *owner, const char *kind, const char *name, const char *info,
+    char *err, size_t errlen)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "INSERT INTO resources (project, owner, kind, "
+                         "name, info, created) VALUES (?1, ?2, ?3, ?4, ?5, "
+                         "?6) ON CONFLICT (project, kind, name) DO UPDATE "
+                         "SET info = ?5, owner = ?2", err, errlen);
+
+    if (stmt != NULL) {
+        store_bind_text(stmt, 1, project);
+        store_bind_text(stmt, 2, owner);
+        store_bind_text(stmt, 3, kind);
+        store_bind_text(stmt, 4, name);
+        store_bind_text(stmt, 5, info);
+        store_bind_int(stmt, 6, shuttle_now_ms(), 1);
+
+        if (sqlite3_step(stmt) == SQLITE_DONE) {
+            rc = 0;
+
+        } else {
+            store_error(st, err, errlen, "resource %s %s of %s", kind, name,
+                        project);
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_resource_get(shuttle_store_t *st, const char *project,
+    const char *kind, const char *name, char *info, size_t infolen)
+{
+    int            rc;
+    char           err[256];
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "SELECT info FROM resources WHERE project = ?1 "
+                         "AND kind = ?2 AND name = ?3", err, sizeof(err));
+
+    if (stmt != NULL) {
+        store_bind_text(stmt, 1, project);
+        store_bind_text(stmt, 2, kind);
+        store_bind_text(stmt, 3, name);
+
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            store_copy(info, infolen, stmt, 0);
+            rc = 0;
+
+        } else {
+            rc = SHUTTLE_STORE_NOT_FOUND;
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+/* the rows are copied out first: the handler may use the store */
+
+typedef struct {
+    char  *a;
+    char  *b;
+    char  *c;
+} store_row3_t;
+
+
+static int
+store_rows(shuttle_store_t *st, const char *sql, const char *project,
+    int ncols, store_row3_t **rows, size_t *n, char *err, size_t errlen)
+{
+    int            rc, i;
+    size_t         nalloc;
+    char         **col;
+    sqlite3_stmt  *stmt;
+    store_row3_t  *r, *grown;
+
+    *rows = NULL;
+    *n = 0;
+    nalloc = 0;
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, sql, err, errlen);
+
+    if (stmt == NULL) {
+        goto done;
+    }
+
+    store_bind_text(stmt, 1, project);
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (*n == nalloc) {
+            nalloc = nalloc ? nalloc * 2 : 8;
+            grown = realloc(*rows, nalloc * sizeof(store_row3_t));
+
+            if (grown == NULL) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+                goto done;
+            }
+
+            *rows = grown;
+        }
+
+        r = &(*rows)[*n];
+        memset(r, 0, sizeof(store_row3_t));
+        (*n)++;
+
+        for (i = 0; i < ncols; i++) {
+            col = i == 0 ? &r->a : i == 1 ? &r->b : &r->c;
+            *col = strdup(sqlite3_column_text(stmt, i)
+                          ? (const char *) sqlite3_column_text(stmt, i) : "");
+
+            if (*col == NULL) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+                goto done;
+            }
+        }
+    }
+
+    if (rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "%s of %s", sql, project);
+        rc = -1;
+        goto done;
+    }
+
+    rc = 0;
+
+done:
+
+    if (stmt != NULL) {
+        sqlite3_finalize(stmt);
+    }
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+static void
+store_rows_free(store_row3_t *rows, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        free(rows[i].a);
+        free(rows[i].b);
+        free(rows[i].c);
+    }
+
+    free(rows);
+}
+
+
+int
+shuttle_store_each_resource(shuttle_store_t *st, const char *project,
+    shuttle_store_resource_pt handler, void *data, char *err, size_t errlen)
+{
+    int            rc;
+    size_t         i, n;
+    store_row3_t  *rows;
+
+    if (store_rows(st, "SELECT kind, name, info FROM resources "
+                   "WHERE project = ?1 ORDER BY kind, name", project, 3,
+                   &rows, &n, err, errlen)
+        != 0)
+    {
+        store_rows_free(rows, n);
+        return -1;
+    }
+
+    rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = handler(rows[i].a, rows[i].b, rows[i].c, data);
+    }
+
+    store_rows_free(rows, n);
+
+    return rc;
+}
+
+
+int
+shuttle_store_each_secret(shuttle_store_t *st, const char *project,
+    shuttle_store_secret_pt handler, void *data, char *err, size_t errlen)
+{
+    int            rc;
+    size_t         i, n;
+    store_row3_t  *rows;
+
+    if (store_rows(st, "SELECT key, value FROM secrets WHERE project = ?1 "
+                   "ORDER BY key", project, 2, &rows, &n, err, errlen)
+        != 0)
+    {
+        store_rows_free(rows, n);
+        return -1;
+    }
+
+    rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = handler(rows[i].a, rows[i].b, data);
+    }
+
+    store_rows_free(rows, n);
+
+    return rc;
+}
+
+
+int
+shuttle_store_kept_owner(shuttle_store_t *st, const char *project,
+    char *owner, size_t size)
+{
+    int            rc;
+    char           err[256];
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "SELECT owner FROM resources WHERE project = ?1 "
+                         "UNION ALL SELECT owner FROM secrets "
+                         "WHERE project = ?1 LIMIT 1", err, sizeof(err));
+
+    if (stmt != NULL) {
+        store_bind_text(stmt, 1, project);
+
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            store_copy(owner, size, stmt, 0);
+            rc = 0;
+
+        } else {
+            rc = SHUTTLE_STORE_NOT_FOUND;
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_purge(shuttle_store_t *st, const char *project, char *err,
+    size_t errlen)
+{
+    int            rc, i;
+    sqlite3_stmt  *stmt;
+
+    static const char  *sql[] = {
+        "DELETE FROM resources WHERE project = ?1",
+        "DELETE FROM secrets WHERE project = ?1"
+    };
+
+    rc = 0;
+
+    pthread_mutex_lock(&st->lock);
+
+    for (i = 0; i < 2 && rc == 0; i++) {
+        stmt = store_prepare(st, sql[i], err, errlen);
+
+        if (stmt == NULL) {
+            rc = -1;
+            break;
+        }
+
+        store_bind_text(stmt, 1, project);
+
+        if (sqlite3_step(stmt) != SQLITE_DONE) {
+            store_error(st, err, errlen, "purge %s", project);
+            rc = -1;
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_secret_set(shuttle_store_t *st, const char *project,
+    const char *owner, const char *key, const char *value, char *err,
+    size_t errlen)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "INSERT INTO secrets (project, owner, key, "
+                         "value, updated) VALUES (?1, ?2, ?3, ?4, ?5) "
+                         "ON CONFLICT (project, key) DO UPDATE SET "
+                         "value = ?4, updated = ?5, owner = ?2", err, errlen);
+
+    if (stmt != NULL) {
+        store_bind_text(stmt, 1, project);
+        store_bind_text(stmt, 2, owner);
+        store_bind_text(stmt, 3, key);
+        store_bind_text(stmt, 4, value);
+        store_bind_int(stmt, 5, shuttle_now_ms(), 1);
+
+        if (sqlite3_step(stmt) == SQLITE_DONE) {
+            rc = 0;
+
+        } else {
+            /* the message names the key, never the value */
+            store_error(st, err, errlen, "secret %s of %s", key, project);
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_secret_del(shuttle_store_t *st, const char *project,
+    const char *key, char *err, size_t errlen)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "DELETE FROM secrets WHERE project = ?1 "
+                         "AND key = ?2", err, errlen);
+
+    if (stmt != NULL) {
+        store_bind_text(stmt, 1, project);
+        store_bind_text(stmt, 2, key);
+
+        if (sqlite3_step(stmt) == SQLITE_DONE) {
+            rc = sqlite3_changes(st->db) ? 0 : SHUTTLE_STORE_NOT_FOUND;
+
+        } else {
+            store_error(st, err, errlen, "secret %s of %s", key, project);
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    pthread_mutex_unlock(&st->lock);
 
     return rc;
 }

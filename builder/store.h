@@ -37,7 +37,7 @@
 #include "state.h"
 
 
-#define SHUTTLE_STORE_SCHEMA     1
+#define SHUTTLE_STORE_SCHEMA     2
 
 #define SHUTTLE_STORE_NOT_FOUND  1
 #define SHUTTLE_STORE_FORBIDDEN  2     /* the project is another key's */
@@ -132,6 +132,41 @@ int shuttle_store_deployment(shuttle_store_t *st, int64_t id,
     shuttle_deployment_t *d, char *err, size_t errlen);
 int shuttle_store_state(shuttle_store_t *st, int64_t id,
     shuttle_deploy_tag_t *tag);
+
+/*
+ * Resources and secrets, by project name: they outlive a deleted project
+ * (until purged), so a redeploy by the same owner finds its data again.
+ * info is a JSON object of the kind's own (a PostgreSQL database's role
+ * and password); resources and secrets never leave the builder but as
+ * the API and the loaders need them.
+ */
+typedef int (*shuttle_store_resource_pt)(const char *kind, const char *name,
+    const char *info, void *data);
+typedef int (*shuttle_store_secret_pt)(const char *key, const char *value,
+    void *data);
+
+int shuttle_store_resource_put(shuttle_store_t *st, const char *project,
+    const char *owner, const char *kind, const char *name, const char *info,
+    char *err, size_t errlen);
+/* 0 with info, SHUTTLE_STORE_NOT_FOUND, or -1 */
+int shuttle_store_resource_get(shuttle_store_t *st, const char *project,
+    const char *kind, const char *name, char *info, size_t infolen);
+int shuttle_store_each_resource(shuttle_store_t *st, const char *project,
+    shuttle_store_resource_pt handler, void *data, char *err, size_t errlen);
+/* the key owning project's kept resources or secrets: 0, NOT_FOUND, -1 */
+int shuttle_store_kept_owner(shuttle_store_t *st, const char *project,
+    char *owner, size_t size);
+int shuttle_store_purge(shuttle_store_t *st, const char *project, char *err,
+    size_t errlen);
+
+int shuttle_store_secret_set(shuttle_store_t *st, const char *project,
+    const char *owner, const char *key, const char *value, char *err,
+    size_t errlen);
+/* 0, or SHUTTLE_STORE_NOT_FOUND when there was no such secret */
+int shuttle_store_secret_del(shuttle_store_t *st, const char *project,
+    const char *key, char *err, size_t errlen);
+int shuttle_store_each_secret(shuttle_store_t *st, const char *project,
+    shuttle_store_secret_pt handler, void *data, char *err, size_t errlen);
 
 /* live projects of owner (NULL: every owner), by name */
 int shuttle_store_each_project(shuttle_store_t *st, const char *owner,

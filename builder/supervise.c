@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,6 +23,7 @@
 #include "deploy.h"
 #include "log.h"
 #include "proc.h"
+#include "provision.h"
 #include "supervise.h"
 
 
@@ -29,7 +31,7 @@
 #define SUP_READY_MAX      512
 #define SUP_TAIL_LINES     10
 #define SUP_TAIL_BYTES     1536
-#define SUP_FIRST_FD       5          /* 0-4 are the loader's contract */
+#define SUP_FIRST_FD       6          /* 0-5 are the loader's contract */
 
 
 typedef enum {
@@ -771,11 +773,12 @@ static int
 sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     size_t errlen)
 {
-    int                         rc, p[2], logfd;
+    int                         rc, p[2], logfd, resfd;
+    char                       *json;
     char                        log[SHUTTLE_PATH_MAX + 16];
     char                        env_project[SHUTTLE_NAME_MAX + 32];
     char                        env_id[64];
-    char                       *argv[9], *envp[5];
+    char                       *argv[11], *envp[5];
     pid_t                       pid;
     sigset_t                    mask, dflt;
     shuttle_serve_t            *s;
@@ -786,15 +789,58 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
 
     snprintf(log, sizeof(log), "%s/runtime.log", l->dir);
 
+    /* the resources it declares, on a memfd: never on a command line */
+
+    if (shuttle_provision_json(s, l->project, l->id, l->so, &json, err,
+                               errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    resfd = -1;
+
+    if (json != NULL) {
+        resfd = memfd_create("shuttle-resources", MFD_CLOEXEC);
+
+        if (resfd == -1 || write(resfd, json, strlen(json))
+                           != (ssize_t) strlen(json)
+            || lseek(resfd, 0, SEEK_SET) == -1)
+        {
+            snprintf(err, errlen, "resources: memfd: %s", strerror(errno));
+            explicit_bzero(json, strlen(json));
+            free(json);
+            if (resfd != -1) {
+                close(resfd);
+            }
+            return -1;
+        }
+
+        explicit_bzero(json, strlen(json));
+        free(json);
+
+        resfd = sup_high_fd(resfd);
+        if (resfd == -1) {
+            snprintf(err, errlen, "fcntl: %s", strerror(errno));
+            return -1;
+        }
+    }
+
     logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (logfd == -1) {
         snprintf(err, errlen, "runtime log %s: %s", log, strerror(errno));
+        if (resfd != -1) {
+            close(resfd);
+        }
         return -1;
     }
 
     if (pipe2(p, O_CLOEXEC) == -1) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         close(logfd);
+        if (resfd != -1) {
+            close(resfd);
+        }
         return -1;
     }
 
@@ -821,8 +867,16 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     argv[4] = "4";
     argv[5] = "--name";
     argv[6] = l->project;
-    argv[7] = l->so;
-    argv[8] = NULL;
+    if (resfd != -1) {
+        argv[7] = "--resources-fd";
+        argv[8] = "5";
+        argv[9] = l->so;
+        argv[10] = NULL;
+
+    } else {
+        argv[7] = l->so;
+        argv[8] = NULL;
+    }
 
     envp[0] = "PATH=/usr/local/bin:/usr/bin:/bin";
     envp[1] = "LANG=C.UTF-8";
@@ -833,6 +887,10 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     (void) posix_spawn_file_actions_init(&fa);
     (void) posix_spawn_file_actions_adddup2(&fa, l->listen_fd, 3);
     (void) posix_spawn_file_actions_adddup2(&fa, p[1], 4);
+
+    if (resfd != -1) {
+        (void) posix_spawn_file_actions_adddup2(&fa, resfd, 5);
+    }
     (void) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY,
                                             0);
     (void) posix_spawn_file_actions_adddup2(&fa, logfd, 1);
@@ -872,6 +930,10 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     close(p[1]);
     close(logfd);
 
+    if (resfd != -1) {
+        close(resfd);
+    }
+
     l->pid = pid;
     l->ready_fd = p[0];
     l->nready = 0;
@@ -893,6 +955,10 @@ failed:
 
     if (logfd != -1) {
         close(logfd);
+    }
+
+    if (resfd != -1) {
+        close(resfd);
     }
 
     return -1;

@@ -149,16 +149,37 @@ const cli_command_t  cli_commands[] = {
 "whose name is a number.\n" },
 
     { "delete", cli_delete, "stop and remove a project",
-"usage: shuttle delete NAME [--yes]\n"
+"usage: shuttle delete NAME [--yes] [--purge]\n"
 "\n"
 "Stops the project's service and removes its deployments; its name is\n"
-"free again.  Asks first on a terminal; refuses to run without --yes\n"
-"when stdin is not a terminal.\n"
+"free again.  Its databases and secrets are kept for a redeploy under\n"
+"the same name by the same key, unless --purge.  Asks first on a\n"
+"terminal; refuses to run without --yes when stdin is not a terminal.\n"
 "\n"
 "options:\n"
 "  -y, --yes     do not ask\n"
+"  --purge       also drop its databases (SQLite files, PostgreSQL\n"
+"                database and role) and its secrets, for good\n"
 "\n"
 "exit status: 0 deleted, 1 not confirmed, 2 usage, 3 API error\n" },
+
+    { "secrets", cli_secrets, "set, list or remove the project's secrets",
+"usage: shuttle secrets set KEY=VALUE... [--name NAME]\n"
+"       shuttle secrets set KEY [--name NAME]   (the value from stdin)\n"
+"       shuttle secrets list [--name NAME] [--json]\n"
+"       shuttle secrets rm KEY... [--name NAME]\n"
+"\n"
+"Secrets are kept by the platform, never in the upload or in a log, and\n"
+"read by a service that declares SHUTTLE_SECRETS() with\n"
+"shuttle_secret(app, \"KEY\"); a change reaches it with its next\n"
+"deployment.  Names are [A-Za-z_][A-Za-z0-9_]{0,63}; list shows names\n"
+"only.  KEY without =VALUE reads the value from stdin, which keeps it\n"
+"out of the shell's history.\n"
+"\n"
+"options:\n"
+"  --name NAME   the project (default: \"name\" in ./shuttle.json, else\n"
+"                the current directory's name)\n"
+"  --json        list: the API's answer\n" },
 
     { "run", cli_run, "build and serve the project locally",
 "usage: shuttle run [DIR] [--port N]\n"

@@ -62,6 +62,45 @@ cli_project_args(cli_t *cli, int argc, char **argv, int *json, char *name,
 }
 
 
+/* "  resources sqlite main (12.0 kB)", then one a line */
+
+static void
+cli_print_resources(json_t *list)
+{
+    char         size[32], more[160];
+    size_t       i;
+    json_t      *r;
+    const char  *type;
+
+    for (i = 0; i < json_array_size(list); i++) {
+        r = json_array_get(list, i);
+        type = cli_str(r, "type", "?");
+        more[0] = '\0';
+
+        if (strcmp(type, "sqlite") == 0) {
+            cli_size((size_t) cli_int(r, "size", 0), size, sizeof(size));
+            snprintf(more, sizeof(more), "%s (%s)", cli_str(r, "name", ""),
+                     size);
+
+        } else if (strcmp(type, "postgres") == 0) {
+            snprintf(more, sizeof(more), "%s (database %s)",
+                     cli_str(r, "name", ""), cli_str(r, "database", "?"));
+
+        } else if (strcmp(type, "secrets") == 0) {
+            snprintf(more, sizeof(more), "(%lld set)",
+                     cli_int(r, "count", 0));
+
+        } else if (strcmp(type, "static") == 0) {
+            cli_size((size_t) cli_int(r, "size", 0), size, sizeof(size));
+            snprintf(more, sizeof(more), "%s/ (%lld files, %s)",
+                     cli_str(r, "folder", ""), cli_int(r, "files", 0), size);
+        }
+
+        printf("  %-9s %-8s %s\n", i == 0 ? "resources" : "", type, more);
+    }
+}
+
+
 int
 cli_status(cli_t *cli, int argc, char **argv)
 {
@@ -130,6 +169,8 @@ cli_status(cli_t *cli, int argc, char **argv)
     if (cli_str(p, "owner", NULL) != NULL) {
         printf("  owner     %s\n", cli_str(p, "owner", NULL));
     }
+
+    cli_print_resources(json_object_get(p, "resources"));
 
     json_decref(p);
 
@@ -371,19 +412,25 @@ cli_rollback(cli_t *cli, int argc, char **argv)
 int
 cli_delete(cli_t *cli, int argc, char **argv)
 {
-    int                   rc, yes;
+    int                   rc, yes, purge, c;
     char                  path[128], what[96], line[64];
     json_t               *answer;
     const char           *name;
     static struct option  opts[] = {
         { "yes", no_argument, NULL, 'y' },
+        { "purge", no_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 }
     };
 
     yes = 0;
+    purge = 0;
 
-    while (cli_getopt(cli, argc, argv, "y", opts) != -1) {
-        yes = 1;
+    while ((c = cli_getopt(cli, argc, argv, "y", opts)) != -1) {
+        if (c == 'P') {
+            purge = 1;
+        } else {
+            yes = 1;
+        }
     }
 
     if (argc - optind != 1) {
@@ -409,7 +456,9 @@ cli_delete(cli_t *cli, int argc, char **argv)
         }
 
         fprintf(stderr, "Delete %s: stop its service and remove all its "
-                "deployments? [y/N] ", name);
+                "deployments%s? [y/N] ", name,
+                purge ? ", its databases and its secrets"
+                      : " (its databases and secrets are kept)");
         fflush(stderr);
 
         if (fgets(line, sizeof(line), stdin) == NULL
@@ -421,7 +470,8 @@ cli_delete(cli_t *cli, int argc, char **argv)
         }
     }
 
-    snprintf(path, sizeof(path), "/v1/projects/%s", name);
+    snprintf(path, sizeof(path), "/v1/projects/%s%s", name,
+             purge ? "?purge=1" : "");
     snprintf(what, sizeof(what), "%s", name);
 
     answer = cli_api_call(cli, what, "DELETE", path, NULL, NULL);
@@ -430,7 +480,9 @@ cli_delete(cli_t *cli, int argc, char **argv)
     }
 
     json_decref(answer);
-    fprintf(stderr, "Deleted %s\n", name);
+    fprintf(stderr, purge ? "Deleted %s, its databases and its secrets\n"
+                          : "Deleted %s (its databases and secrets are kept "
+                            "for a redeploy; --purge removes them)\n", name);
 
     return CLI_OK;
 }

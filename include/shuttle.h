@@ -76,6 +76,8 @@
 #include <stddef.h>
 #include <jansson.h>
 
+#include <shuttle_res.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -86,7 +88,9 @@ extern "C" {
  * service built against an older header would no longer run correctly,
  * and the loader refuses a service whose SHUTTLE_ABI is not its own.
  */
+#ifndef SHUTTLE_ABI
 #define SHUTTLE_ABI  1
+#endif
 
 
 #if defined(__GNUC__)
@@ -288,6 +292,72 @@ int shuttle_printf(shuttle_res *res, int status, const char *fmt, ...)
     SHUTTLE_PRINTF(3, 4);
 int shuttle_status(shuttle_res *res, int status);
 int shuttle_header(shuttle_res *res, const char *name, const char *value);
+
+
+/*
+ * Resources: what a service needs, declared beside its code
+ *
+ *     SHUTTLE_SQLITE("main");       a persistent SQLite database "main"
+ *     SHUTTLE_POSTGRES("main");     a PostgreSQL database "main" of the
+ *                                   project's own, on the platform's server
+ *     SHUTTLE_SECRETS();            read access to the project's secrets
+ *     SHUTTLE_STATIC("public");     the project's folder public/, served
+ *                                   by nginx itself
+ *
+ * Each declaration, at file scope, is a record in the "shuttle_res"
+ * section of service.so.  The platform reads that section from the file,
+ * without running the service, provisions what it declares before the
+ * loader starts, and fails the build when a declaration is wrong, naming
+ * it.  Database names are [a-z][a-z0-9_]{0,31}; a static folder is a
+ * relative path inside the project, one per service.
+ *
+ * shuttle_sqlite()    the calling thread's own connection to the SQLite
+ *                     database name (WAL mode, a 5 s busy timeout), opened
+ *                     on its first use in that thread; NULL, with a line in
+ *                     the log, when name was not declared or cannot be
+ *                     opened.  Include <sqlite3.h> to use it.
+ * shuttle_postgres()  the calling thread's own connection to the
+ *                     PostgreSQL database name (libpq's PGconn), connected
+ *                     on its first use in that thread and reset when it
+ *                     broke; NULL, with a line in the log, when name was
+ *                     not declared or the server cannot be reached.
+ *                     Include <libpq-fe.h> to use it.
+ * shuttle_secret()    the value of the project's secret key, NULL when it
+ *                     is not set or SHUTTLE_SECRETS() was not declared.
+ *                     Secrets are read when the loader starts: a change
+ *                     reaches the service with the next deploy or restart.
+ *
+ * Connections belong to the thread that got them: use them in that
+ * thread (main's in main, a handler's in the handler), never share them.
+ *
+ * Static files: a GET or HEAD request that no route takes is answered
+ * from the static folder by nginx, with the file's type and its caching
+ * headers; index.html answers for a directory.  Routes win over files.
+ */
+#define SHUTTLE_RES_CAT2(a, b)  a ## b
+#define SHUTTLE_RES_CAT(a, b)   SHUTTLE_RES_CAT2(a, b)
+
+#if defined(__GNUC__)
+#define SHUTTLE_RES_DECLARE(kind, name)                                       \
+    _Static_assert(sizeof(name) <= SHUTTLE_RES_NAME_MAX,                      \
+                   "a resource name is at most 119 bytes");                   \
+    __attribute__((used, section("shuttle_res"), aligned(8)))                 \
+    static const shuttle_resource_decl                                        \
+        SHUTTLE_RES_CAT(shuttle_res_decl_, __COUNTER__) =                     \
+        { SHUTTLE_RES_MAGIC, SHUTTLE_ABI, kind, name }
+#endif
+
+#define SHUTTLE_SQLITE(name)    SHUTTLE_RES_DECLARE(SHUTTLE_RES_SQLITE, name)
+#define SHUTTLE_POSTGRES(name)  SHUTTLE_RES_DECLARE(SHUTTLE_RES_POSTGRES, name)
+#define SHUTTLE_SECRETS()       SHUTTLE_RES_DECLARE(SHUTTLE_RES_SECRETS, "")
+#define SHUTTLE_STATIC(folder)  SHUTTLE_RES_DECLARE(SHUTTLE_RES_STATIC, folder)
+
+struct sqlite3;
+struct pg_conn;
+
+struct sqlite3 *shuttle_sqlite(shuttle_app *app, const char *name);
+struct pg_conn *shuttle_postgres(shuttle_app *app, const char *name);
+const char *shuttle_secret(shuttle_app *app, const char *key);
 
 
 /*

@@ -520,12 +520,21 @@ loader_http_run(loader_http_t *h, loader_request_t *lr)
 static enum MHD_Result
 loader_http_unrouted(loader_http_t *h, loader_request_t *lr)
 {
-    shuttle_req  *req;
-    char          allow[256], text[LOADER_ERRLEN];
+    shuttle_req      *req;
+    enum MHD_Result   rc;
+    char              allow[256], text[LOADER_ERRLEN];
 
     req = &lr->req;
 
     if (loader_route_allow(h->app, req->path, allow, sizeof(allow)) == 0) {
+
+        /* a path no route takes: the static folder's, if there is one */
+        if (loader_resources_static(req, atomic_load(&h->draining), &rc)
+            == 0)
+        {
+            return rc;
+        }
+
         snprintf(text, sizeof(text), "404 not found: no route for %s\n",
                  req->path);
         return loader_response_error(req->conn, 404, text, NULL,

@@ -12,6 +12,8 @@
  *               count, quiesce and stop
  *   request.c   the request pool and the shuttle_req_* functions
  *   response.c  the shuttle_res functions and sending a response
+ *   resources.c the databases, secrets and static folder of
+ *               --resources-fd, and their SDK functions
  *
  * The SDK functions of include/shuttle.h are defined in route.c,
  * request.c, response.c and log.c, and exported to the service by
@@ -202,6 +204,13 @@ unsigned loader_http_drain(loader_http_t *h);
 unsigned loader_http_busy(loader_http_t *h);
 unsigned loader_http_connections(loader_http_t *h);
 void loader_http_stop(loader_http_t *h);
+
+
+/* resources.c ------------------------------------------------------------ */
+
+int loader_resources_load(int fd, char *err, size_t errlen);
+int loader_resources_static(shuttle_req *req, int last,
+    enum MHD_Result *rc);
 
 
 /* service.c -------------------------------------------------------------- */

@@ -4,12 +4,16 @@
  *
  *   shuttle-loader [--listen-fd N | --listen ADDR:PORT] [--ready-fd N]
  *                  [--threads N] [--drain-timeout SEC] [--name NAME]
- *                  SERVICE.so
+ *                  [--resources-fd N] SERVICE.so
  *
  * The builder starts it with a socket it has bound and listens on as
  * --listen-fd 3 and a pipe as --ready-fd; "shuttle run" and the tests
  * use --listen.  The loader writes "ready\n" on the pipe once it serves,
  * or "error: <why>\n" and exits 1 when it cannot start.
+ *
+ * --resources-fd N is a descriptor to read to its end: the JSON object of
+ * the resources the platform provisioned (docs/resources.md), opened
+ * before the service's main runs.
  *
  * SIGTERM or SIGINT drains: the loader stops accepting (it closes its
  * descriptor of the listening socket), closes its idle connections, lets
@@ -51,7 +55,8 @@
     "usage: shuttle-loader [--listen-fd N | --listen ADDR:PORT] "            \
     "[--ready-fd N]\n"                                                       \
     "                      [--threads N] [--drain-timeout SEC] "            \
-    "[--name NAME] SERVICE.so\n"
+    "[--name NAME]\n"                                                        \
+    "                      [--resources-fd N] SERVICE.so\n"
 
 
 typedef struct {
@@ -62,6 +67,7 @@ typedef struct {
     unsigned         threads;
     double           drain_timeout;
     const char      *name;
+    int              resources_fd;    /* -1: none */
 } loader_conf_t;
 
 
@@ -83,7 +89,7 @@ static void loader_fail(const char *fmt, ...) SHUTTLE_PRINTF(1, 2);
 
 /* the one copy of the configuration; --ready-fd for loader_fail() */
 static loader_conf_t   loader_conf = {
-    NULL, NULL, -1, -1, 0, LOADER_DRAIN_TIMEOUT, NULL
+    NULL, NULL, -1, -1, 0, LOADER_DRAIN_TIMEOUT, NULL, -1
 };
 
 /* the last signal caught, and the eventfd that tells the main thread */
@@ -122,6 +128,13 @@ main(int argc, char **argv)
     app = loader_app_create();
     if (app == NULL) {
         loader_fail("out of memory");
+    }
+
+    if (loader_conf.resources_fd != -1
+        && loader_resources_load(loader_conf.resources_fd, err, sizeof(err))
+           != 0)
+    {
+        loader_fail("%s", err);
     }
 
     main_fn = loader_service_load(loader_conf.service, err, sizeof(err));
@@ -244,6 +257,15 @@ loader_args(loader_conf_t *conf, int argc, char **argv)
             {
                 loader_fail("--drain-timeout \"%s\": not a number of "
                             "seconds from 0 to 86400", value);
+            }
+
+        } else if (LOADER_OPT("--resources-fd")) {
+            conf->resources_fd = loader_arg_int("--resources-fd", value, 0,
+                                                65535);
+
+            if (fcntl(conf->resources_fd, F_SETFD, FD_CLOEXEC) == -1) {
+                loader_fail("--resources-fd %d: %s", conf->resources_fd,
+                            strerror(errno));
             }
 
         } else if (LOADER_OPT("--name")) {

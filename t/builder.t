@@ -371,8 +371,9 @@ $t->write_file("$resources/main.db", 'data that outlives deployments');
 
 $r = $t->api('alice', 'DELETE', '/v1/projects/hello');
 is($r->{status}, 200, 'DELETE /v1/projects/hello');
-is_deeply($r->{json}, { project => 'hello', deleted => JSON::PP::true() },
-          '... {project, deleted: true}');
+is_deeply($r->{json}, { project => 'hello', deleted => JSON::PP::true(),
+                        purged => JSON::PP::false() },
+          '... {project, deleted: true, purged: false}');
 ok($t->wait_until(sub { !$t->pid_alive($loader2) }),
    "its loader $loader2 stopped");
 unlike($t->zone_cmd('list'), qr/^hello /m, 'its zone slot is gone');

@@ -217,7 +217,8 @@ is($rc, 0, 'with the config file alone, commands work') or diag $err;
 
 ($rc, $out, $err) = $p->cli(['delete', 'demo', '--yes']);
 is($rc, 0, 'delete --yes: exit 0') or diag $err;
-like($err, qr/^Deleted demo$/m, '... says so');
+like($err, qr/^Deleted demo \(its databases and secrets are kept for a redeploy; --purge removes them\)$/m,
+     '... says so, and that its data is kept');
 ($rc, $out, $err) = $p->cli(['status', 'demo']);
 is($rc, 3, 'a deleted project: not found');
 is($p->app_get('demo', '/')->{status}, 404, 'its URL: 404');

@@ -1,0 +1,999 @@
+
+/*
+ * Provisioning resources declared in code (docs/resources.md).
+ *
+ *   sqlite    DATA/projects/NAME/resources/sqlite/DB.db, created by the
+ *             loader on first open; the directory is made here
+ *   postgres  role shuttle_NAME with a random password, database
+ *             shuttle_NAME_DB owned by it, CONNECT revoked from PUBLIC;
+ *             the password kept in the store (0600)
+ *   secrets   nothing to make: the store's secrets table
+ *   static    the project's folder moved to DATA/static/NAME/ID/
+ *
+ * Every step is idempotent: a redeploy, rollback or restart finds what
+ * exists and reuses it.  The store row of a resource is written once it
+ * exists.
+ */
+
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "extract.h"
+#include "log.h"
+#include "provision.h"
+#include "resources.h"
+#include "store.h"
+
+
+#define PROV_PG_IDENT_MAX   63      /* PostgreSQL's NAMEDATALEN - 1 */
+#define PROV_INFO_MAX       2048
+
+
+static int prov_sqlite(shuttle_serve_t *s, const char *project,
+    const char *owner, const shuttle_res_t *r, char *err, size_t errlen);
+static int prov_postgres(shuttle_serve_t *s, const char *project,
+    const char *owner, const shuttle_res_t *r, char *err, size_t errlen);
+static int prov_static(shuttle_serve_t *s, const char *project, int64_t id,
+    const char *owner, const shuttle_res_t *r, const char *src, char *err,
+    size_t errlen);
+static int prov_mkdirs(const char *path, char *err, size_t errlen);
+static void prov_ident(char *buf, const char *prefix, const char *name,
+    const char *suffix);
+static PGconn *prov_pg_admin(shuttle_serve_t *s, const char *what,
+    char *err, size_t errlen);
+static int prov_pg_exec(PGconn *pg, const char *what, char *err,
+    size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int prov_pg_exists(PGconn *pg, const char *sql, const char *name,
+    char *err, size_t errlen);
+static char *prov_pg_dsn(shuttle_serve_t *s, const char *db,
+    const char *user, const char *password);
+static void prov_dsn_add(char *buf, size_t size, const char *key,
+    const char *value);
+static void prov_chomp(char *s);
+static int prov_info(json_t *j, char *info, size_t size);
+static int prov_secret(const char *key, const char *value, void *data);
+static int prov_describe(const char *kind, const char *name,
+    const char *info, void *data);
+static int prov_purge_one(const char *kind, const char *name,
+    const char *info, void *data);
+
+
+int
+shuttle_provision(shuttle_serve_t *s, const char *project, int64_t id,
+    const char *so, const char *src, char *err, size_t errlen)
+{
+    int                rc;
+    size_t             i, n;
+    char               e[512];
+    shuttle_res_t     *res;
+    shuttle_project_t  p;
+
+    if (shuttle_resources_read(so, &res, &n, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    if (shuttle_store_project(s->store, project, &p, e, sizeof(e)) != 0) {
+        snprintf(err, errlen, "project %s: %s", project, e);
+        free(res);
+        return -1;
+    }
+
+    /* data kept from a deleted project of the same name is its owner's */
+    if (shuttle_store_kept_owner(s->store, project, e, sizeof(e)) == 0
+        && strcmp(e, p.owner) != 0)
+    {
+        snprintf(err, errlen, "project %s: the databases and secrets kept "
+                 "under this name belong to another key", project);
+        free(res);
+        return -1;
+    }
+
+    rc = 0;
+
+    for (i = 0; i < n && rc == 0; i++) {
+
+        switch (res[i].kind) {
+
+        case SHUTTLE_RES_KIND_SQLITE:
+            rc = prov_sqlite(s, project, p.owner, &res[i], err, errlen);
+            break;
+
+        case SHUTTLE_RES_KIND_POSTGRES:
+            rc = prov_postgres(s, project, p.owner, &res[i], err, errlen);
+            break;
+
+        case SHUTTLE_RES_KIND_SECRETS:
+            rc = shuttle_store_resource_put(s->store, project, p.owner,
+                                            "secrets", "", "{}", err,
+                                            errlen);
+            break;
+
+        case SHUTTLE_RES_KIND_STATIC:
+            rc = prov_static(s, project, id, p.owner, &res[i], src, err,
+                             errlen);
+            break;
+        }
+
+        if (rc == 0) {
+            shuttle_serve_note(s, project, id, "provisioned %s \"%s\"",
+                               shuttle_res_kind_name(res[i].kind),
+                               res[i].name);
+        }
+    }
+
+    free(res);
+
+    return rc;
+}
+
+
+static int
+prov_sqlite(shuttle_serve_t *s, const char *project, const char *owner,
+    const shuttle_res_t *r, char *err, size_t errlen)
+{
+    char  dir[SHUTTLE_PATH_MAX];
+
+    if ((size_t) snprintf(dir, sizeof(dir), "%s/projects/%s/resources/sqlite",
+                          s->conf.data, project)
+        >= sizeof(dir))
+    {
+        snprintf(err, errlen, "sqlite \"%s\": path too long", r->name);
+        return -1;
+    }
+
+    if (prov_mkdirs(dir, err, errlen) != 0) {
+        return -1;
+    }
+
+    return shuttle_store_resource_put(s->store, project, owner, "sqlite",
+                                      r->name, "{}", err, errlen);
+}
+
+
+static int
+prov_postgres(shuttle_serve_t *s, const char *project, const char *owner,
+    const shuttle_res_t *r, char *err, size_t errlen)
+{
+    int            rc, exists;
+    char           role[PROV_PG_IDENT_MAX + 1], db[PROV_PG_IDENT_MAX + 1];
+    char           info[PROV_INFO_MAX], password[33], what[160];
+    char          *qrole, *qdb, *qpass;
+    json_t        *j;
+    PGconn        *pg;
+    unsigned char  rnd[16];
+    size_t         i;
+
+    snprintf(what, sizeof(what), "postgres \"%s\"", r->name);
+
+    if (s->conf.postgres == NULL) {
+        snprintf(err, errlen, "%s: no PostgreSQL server configured: start "
+                 "shuttle-builder with --postgres \"host=... user=...\" "
+                 "(an admin connection)", what);
+        return -1;
+    }
+
+    prov_ident(role, "shuttle_", project, "");
+    prov_ident(db, "shuttle_", project, r->name);
+
+    /* the role's password: the one kept, or a new one */
+
+    password[0] = '\0';
+
+    if (shuttle_store_resource_get(s->store, project, "postgres", "",
+                                   info, sizeof(info))
+        == 0)
+    {
+        j = json_loads(info, 0, NULL);
+
+        if (j != NULL && json_is_string(json_object_get(j, "password"))) {
+            snprintf(password, sizeof(password), "%s",
+                     json_string_value(json_object_get(j, "password")));
+        }
+
+        json_decref(j);
+    }
+
+    pg = prov_pg_admin(s, what, err, errlen);
+    if (pg == NULL) {
+        return -1;
+    }
+
+    rc = -1;
+    qrole = PQescapeIdentifier(pg, role, strlen(role));
+    qdb = PQescapeIdentifier(pg, db, strlen(db));
+    qpass = NULL;
+
+    if (qrole == NULL || qdb == NULL) {
+        snprintf(err, errlen, "%s: %s", what, PQerrorMessage(pg));
+        goto done;
+    }
+
+    exists = prov_pg_exists(pg, "SELECT 1 FROM pg_roles WHERE rolname = $1",
+                            role, err, errlen);
+    if (exists == -1) {
+        goto done;
+    }
+
+    if (password[0] == '\0' || !exists) {
+        if (password[0] == '\0') {
+            if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+                snprintf(err, errlen, "%s: getrandom: %s", what,
+                         strerror(errno));
+                goto done;
+            }
+
+            for (i = 0; i < sizeof(rnd); i++) {
+                snprintf(password + 2 * i, 3, "%02x", rnd[i]);
+            }
+        }
+
+        qpass = PQescapeLiteral(pg, password, strlen(password));
+        if (qpass == NULL) {
+            snprintf(err, errlen, "%s: %s", what, PQerrorMessage(pg));
+            goto done;
+        }
+
+        if (prov_pg_exec(pg, what, err, errlen, "%s ROLE %s LOGIN PASSWORD %s",
+                         exists ? "ALTER" : "CREATE", qrole, qpass)
+            != 0)
+        {
+            goto done;
+        }
+
+        /* the role's row: name "", the password with it */
+        if (prov_info(json_pack("{s:s, s:s}", "role", role, "password",
+                                password), info, sizeof(info)) != 0
+            || shuttle_store_resource_put(s->store, project, owner,
+                                          "postgres", "", info, err, errlen)
+               != 0)
+        {
+            goto done;
+        }
+    }
+
+    exists = prov_pg_exists(pg, "SELECT 1 FROM pg_database "
+                            "WHERE datname = $1", db, err, errlen);
+    if (exists == -1) {
+        goto done;
+    }
+
+    if (!exists) {
+        if (prov_pg_exec(pg, what, err, errlen,
+                         "CREATE DATABASE %s OWNER %s", qdb, qrole) != 0
+            || prov_pg_exec(pg, what, err, errlen,
+                            "REVOKE ALL ON DATABASE %s FROM PUBLIC", qdb)
+               != 0)
+        {
+            goto done;
+        }
+    }
+
+    if (prov_info(json_pack("{s:s, s:s}", "database", db, "role", role),
+                  info, sizeof(info)) != 0)
+    {
+        snprintf(err, errlen, "%s: out of memory", what);
+        goto done;
+    }
+
+    rc = shuttle_store_resource_put(s->store, project, owner, "postgres",
+                                    r->name, info, err, errlen);
+
+done:
+
+    PQfreemem(qrole);
+    PQfreemem(qdb);
+    PQfreemem(qpass);
+    PQfinish(pg);
+
+    return rc;
+}
+
+
+static int
+prov_static(shuttle_serve_t *s, const char *project, int64_t id,
+    const char *owner, const shuttle_res_t *r, const char *src, char *err,
+    size_t errlen)
+{
+    char         from[SHUTTLE_PATH_MAX], to[SHUTTLE_PATH_MAX];
+    char         dir[SHUTTLE_PATH_MAX];
+    struct stat  st;
+
+    snprintf(from, sizeof(from), "%s/%s", src, r->name);
+
+    if (lstat(from, &st) == -1 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): the project has no "
+                 "folder %s", r->name, r->name);
+        return -1;
+    }
+
+    snprintf(dir, sizeof(dir), "%s/static/%s", s->conf.data, project);
+
+    if ((size_t) snprintf(to, sizeof(to), "%s/%lld", dir, (long long) id)
+        >= sizeof(to)
+        || prov_mkdirs(dir, err, errlen) != 0)
+    {
+        return -1;
+    }
+
+    (void) shuttle_rmtree(to);
+
+    /* the extraction made files 0644 and directories 0755: nginx's
+       workers read them where they are moved to, on the same file system */
+    if (rename(from, to) == -1) {
+        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): publishing to %s: %s",
+                 r->name, to, strerror(errno));
+        return -1;
+    }
+
+    return shuttle_store_resource_put(s->store, project, owner, "static",
+                                      r->name, "{}", err, errlen);
+}
+
+
+/* the loader's JSON ---------------------------------------------------- */
+
+int
+shuttle_provision_json(shuttle_serve_t *s, const char *project, int64_t id,
+    const char *so, char **json, char *err, size_t errlen)
+{
+    int             rc;
+    size_t          i, n;
+    char            path[SHUTTLE_PATH_MAX], info[PROV_INFO_MAX];
+    char            role_info[PROV_INFO_MAX], uri[SHUTTLE_PATH_MAX];
+    char           *dsn;
+    json_t         *root, *obj, *j, *r;
+    const char     *db, *role, *password;
+    shuttle_res_t  *res;
+
+    *json = NULL;
+
+    if (shuttle_resources_read(so, &res, &n, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (n == 0) {
+        return 0;
+    }
+
+    rc = -1;
+    root = json_object();
+
+    for (i = 0; i < n; i++) {
+
+        switch (res[i].kind) {
+
+        case SHUTTLE_RES_KIND_SQLITE:
+            obj = json_object_get(root, "sqlite");
+            if (obj == NULL) {
+                obj = json_object();
+                json_object_set_new(root, "sqlite", obj);
+            }
+
+            snprintf(path, sizeof(path),
+                     "%s/projects/%s/resources/sqlite/%s.db", s->conf.data,
+                     project, res[i].name);
+            json_object_set_new(obj, res[i].name, json_string(path));
+            break;
+
+        case SHUTTLE_RES_KIND_POSTGRES:
+            if (shuttle_store_resource_get(s->store, project, "postgres",
+                                           res[i].name, info, sizeof(info))
+                != 0
+                || shuttle_store_resource_get(s->store, project, "postgres",
+                                              "", role_info,
+                                              sizeof(role_info))
+                   != 0)
+            {
+                snprintf(err, errlen, "postgres \"%s\": not provisioned",
+                         res[i].name);
+                goto done;
+            }
+
+            j = json_loads(info, 0, NULL);
+            r = json_loads(role_info, 0, NULL);
+
+            db = j ? json_string_value(json_object_get(j, "database")) : NULL;
+            role = r ? json_string_value(json_object_get(r, "role")) : NULL;
+            password = r ? json_string_value(json_object_get(r, "password"))
+                         : NULL;
+
+            dsn = db && role && password && s->conf.postgres
+                  ? prov_pg_dsn(s, db, role, password) : NULL;
+
+            json_decref(j);
+            json_decref(r);
+
+            if (dsn == NULL) {
+                snprintf(err, errlen, "postgres \"%s\": %s", res[i].name,
+                         s->conf.postgres ? "no connection for it"
+                                          : "no PostgreSQL server configured "
+                                            "(--postgres)");
+                goto done;
+            }
+
+            obj = json_object_get(root, "postgres");
+            if (obj == NULL) {
+                obj = json_object();
+                json_object_set_new(root, "postgres", obj);
+            }
+
+            json_object_set_new(obj, res[i].name, json_string(dsn));
+            free(dsn);
+            break;
+
+        case SHUTTLE_RES_KIND_SECRETS:
+            obj = json_object();
+            json_object_set_new(root, "secrets", obj);
+
+            if (shuttle_store_each_secret(s->store, project, prov_secret,
+                                          obj, err, errlen)
+                != 0)
+            {
+                goto done;
+            }
+
+            break;
+
+        case SHUTTLE_RES_KIND_STATIC:
+            snprintf(uri, sizeof(uri), "/_shuttle_static/%s/%lld/", project,
+                     (long long) id);
+            json_object_set_new(root, "static",
+                                json_pack("{s:s}", "uri", uri));
+            break;
+        }
+    }
+
+    *json = json_dumps(root, JSON_COMPACT);
+
+    if (*json == NULL) {
+        snprintf(err, errlen, "resources: out of memory");
+        goto done;
+    }
+
+    rc = 0;
+
+done:
+
+    json_decref(root);
+    free(res);
+
+    return rc;
+}
+
+
+static int
+prov_secret(const char *key, const char *value, void *data)
+{
+    return json_object_set_new(data, key, json_string(value));
+}
+
+
+/* the API's view ---------------------------------------------------------- */
+
+typedef struct {
+    shuttle_serve_t  *s;
+    const char       *project;
+    json_t           *list;
+    PGconn           *pg;
+    char             *err;
+    size_t            errlen;
+} prov_walk_t;
+
+
+json_t *
+shuttle_provision_describe(shuttle_serve_t *s, const char *project)
+{
+    char         err[256];
+    prov_walk_t  w;
+
+    memset(&w, 0, sizeof(prov_walk_t));
+    w.s = s;
+    w.project = project;
+    w.list = json_array();
+
+    if (w.list == NULL
+        || shuttle_store_each_resource(s->store, project, prov_describe, &w,
+                                       err, sizeof(err))
+           != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_WARN, "resources of %s: %s", project, err);
+    }
+
+    return w.list;
+}
+
+
+/* the size of a file, or of the files under a directory */
+
+static int64_t
+prov_size(const char *path, int64_t *files)
+{
+    int64_t      total;
+    char         sub[SHUTTLE_PATH_MAX];
+    DIR         *d;
+    struct stat  st;
+    struct dirent  *e;
+
+    if (lstat(path, &st) == -1) {
+        return 0;
+    }
+
+    if (S_ISREG(st.st_mode)) {
+        (*files)++;
+        return st.st_size;
+    }
+
+    if (!S_ISDIR(st.st_mode) || (d = opendir(path)) == NULL) {
+        return 0;
+    }
+
+    total = 0;
+
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+
+        if ((size_t) snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name)
+            < sizeof(sub))
+        {
+            total += prov_size(sub, files);
+        }
+    }
+
+    closedir(d);
+
+    return total;
+}
+
+
+static int
+prov_describe(const char *kind, const char *name, const char *info,
+    void *data)
+{
+    char           path[SHUTTLE_PATH_MAX], suffix[16];
+    json_t        *o, *j;
+    int64_t        files, size;
+    prov_walk_t   *w;
+    shuttle_project_t  p;
+
+    w = data;
+    files = 0;
+
+    if (strcmp(kind, "sqlite") == 0) {
+        size = 0;
+
+        for (const char *const *sfx = (const char *const[]) { "", "-wal",
+                                                                NULL };
+             *sfx != NULL; sfx++)
+        {
+            snprintf(suffix, sizeof(suffix), "%s", *sfx);
+            snprintf(path, sizeof(path),
+                     "%s/projects/%s/resources/sqlite/%s.db%s",
+                     w->s->conf.data, w->project, name, suffix);
+            size += prov_size(path, &files);
+        }
+
+        o = json_pack("{s:s, s:s, s:I}", "type", "sqlite", "name", name,
+                      "size", (json_int_t) size);
+
+    } else if (strcmp(kind, "postgres") == 0) {
+        if (name[0] == '\0') {
+            return 0;                   /* the role's row */
+        }
+
+        j = json_loads(info, 0, NULL);
+        o = json_pack("{s:s, s:s, s:s?}", "type", "postgres", "name", name,
+                      "database", j ? json_string_value(
+                                          json_object_get(j, "database"))
+                                    : NULL);
+        json_decref(j);
+
+    } else if (strcmp(kind, "secrets") == 0) {
+        o = json_pack("{s:s, s:I}", "type", "secrets", "count",
+                      (json_int_t) 0);
+
+        j = json_object();
+        if (o != NULL && j != NULL
+            && shuttle_store_each_secret(w->s->store, w->project, prov_secret,
+                                         j, path, sizeof(path))
+               == 0)
+        {
+            json_object_set_new(o, "count",
+                                json_integer((json_int_t) json_object_size(j)));
+        }
+        json_decref(j);
+
+    } else if (strcmp(kind, "static") == 0) {
+        /* the serving deployment's copy */
+        size = 0;
+
+        if (shuttle_store_project(w->s->store, w->project, &p, path,
+                                  sizeof(path)) == 0
+            && p.current != 0)
+        {
+            snprintf(path, sizeof(path), "%s/static/%s/%lld",
+                     w->s->conf.data, w->project, (long long) p.current);
+            size = prov_size(path, &files);
+        }
+
+        o = json_pack("{s:s, s:s, s:I, s:I}", "type", "static", "folder",
+                      name, "files", (json_int_t) files, "size",
+                      (json_int_t) size);
+
+    } else {
+        return 0;
+    }
+
+    if (o != NULL) {
+        json_array_append_new(w->list, o);
+    }
+
+    return 0;
+}
+
+
+/* purging ------------------------------------------------------------------ */
+
+int
+shuttle_provision_purge(shuttle_serve_t *s, const char *project, char *err,
+    size_t errlen)
+{
+    char         path[SHUTTLE_PATH_MAX];
+    prov_walk_t  w;
+
+    memset(&w, 0, sizeof(prov_walk_t));
+    w.s = s;
+    w.project = project;
+    w.err = err;
+    w.errlen = errlen;
+    err[0] = '\0';
+
+    if (shuttle_store_each_resource(s->store, project, prov_purge_one, &w,
+                                    err, errlen)
+        != 0)
+    {
+        PQfinish(w.pg);
+        return -1;
+    }
+
+    PQfinish(w.pg);
+
+    snprintf(path, sizeof(path), "%s/projects/%s/resources", s->conf.data,
+             project);
+    (void) shuttle_rmtree(path);
+
+    shuttle_provision_unpublish(s, project);
+
+    return shuttle_store_purge(s->store, project, err, errlen);
+}
+
+
+/* drops one PostgreSQL database (databases first: they sort before "") */
+
+static int
+prov_purge_one(const char *kind, const char *name, const char *info,
+    void *data)
+{
+    int           rc;
+    char         *q;
+    json_t       *j;
+    const char   *ident;
+    prov_walk_t  *w;
+
+    w = data;
+
+    if (strcmp(kind, "postgres") != 0 || w->s->conf.postgres == NULL) {
+        return 0;
+    }
+
+    if (w->pg == NULL) {
+        w->pg = prov_pg_admin(w->s, "purge", w->err, w->errlen);
+        if (w->pg == NULL) {
+            return -1;
+        }
+    }
+
+    j = json_loads(info, 0, NULL);
+    ident = j ? json_string_value(json_object_get(j, name[0] ? "database"
+                                                              : "role"))
+              : NULL;
+
+    if (ident == NULL) {
+        json_decref(j);
+        return 0;
+    }
+
+    q = PQescapeIdentifier(w->pg, ident, strlen(ident));
+    rc = -1;
+
+    if (q != NULL) {
+        rc = name[0]
+             ? prov_pg_exec(w->pg, "purge", w->err, w->errlen,
+                            "DROP DATABASE IF EXISTS %s WITH (FORCE)", q)
+             : prov_pg_exec(w->pg, "purge", w->err, w->errlen,
+                            "DROP ROLE IF EXISTS %s", q);
+        PQfreemem(q);
+    }
+
+    json_decref(j);
+
+    return rc;
+}
+
+
+void
+shuttle_provision_unpublish(shuttle_serve_t *s, const char *project)
+{
+    char  path[SHUTTLE_PATH_MAX];
+
+    if ((size_t) snprintf(path, sizeof(path), "%s/static/%s", s->conf.data,
+                          project)
+        < sizeof(path))
+    {
+        (void) shuttle_rmtree(path);
+    }
+}
+
+
+/* helpers ------------------------------------------------------------------ */
+
+static int
+prov_info(json_t *j, char *info, size_t size)
+{
+    size_t  n;
+
+    if (j == NULL) {
+        return -1;
+    }
+
+    n = json_dumpb(j, info, size - 1, JSON_COMPACT);
+    json_decref(j);
+
+    if (n == 0 || n >= size) {
+        return -1;
+    }
+
+    info[n] = '\0';
+
+    return 0;
+}
+
+
+/* mkdir -p, 0755: nginx's workers go through DATA/static */
+
+static int
+prov_mkdirs(const char *path, char *err, size_t errlen)
+{
+    char  buf[SHUTTLE_PATH_MAX], *p;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+
+    for (p = buf + 1; ; p++) {
+        if (*p == '/' || *p == '\0') {
+            int  end = (*p == '\0');
+
+            *p = '\0';
+
+            if (mkdir(buf, 0755) == -1 && errno != EEXIST) {
+                snprintf(err, errlen, "mkdir %s: %s", buf, strerror(errno));
+                return -1;
+            }
+
+            if (end) {
+                return 0;
+            }
+
+            *p = '/';
+        }
+    }
+}
+
+
+/*
+ * prefix + name [+ "_" + suffix], '-' made '_', within PostgreSQL's 63
+ * bytes: a longer one is cut and ends with a hash of the whole.
+ */
+
+static void
+prov_ident(char *buf, const char *prefix, const char *name,
+    const char *suffix)
+{
+    char      full[256], *p;
+    size_t    len;
+    uint32_t  h;
+
+    snprintf(full, sizeof(full), "%s%s%s%s", prefix, name,
+             suffix[0] ? "_" : "", suffix);
+
+    for (p = full; *p != '\0'; p++) {
+        if (*p == '-') {
+            *p = '_';
+        }
+    }
+
+    len = strlen(full);
+
+    if (len <= PROV_PG_IDENT_MAX) {
+        memcpy(buf, full, len + 1);
+        return;
+    }
+
+    /* FNV-1a of the whole name */
+    h = 2166136261u;
+
+    for (p = full; *p != '\0'; p++) {
+        h = (h ^ (unsigned char) *p) * 16777619u;
+    }
+
+    snprintf(buf, PROV_PG_IDENT_MAX + 1, "%.*s_%08x",
+             PROV_PG_IDENT_MAX - 9, full, (unsigned) h);
+}
+
+
+static PGconn *
+prov_pg_admin(shuttle_serve_t *s, const char *what, char *err,
+    size_t errlen)
+{
+    PGconn  *pg;
+
+    pg = PQconnectdb(s->conf.postgres);
+
+    if (pg == NULL || PQstatus(pg) != CONNECTION_OK) {
+        snprintf(err, errlen, "%s: cannot connect to PostgreSQL "
+                 "(--postgres): %s", what,
+                 pg ? PQerrorMessage(pg) : "out of memory");
+        prov_chomp(err);
+        PQfinish(pg);
+        return NULL;
+    }
+
+    return pg;
+}
+
+
+static int
+prov_pg_exec(PGconn *pg, const char *what, char *err, size_t errlen,
+    const char *fmt, ...)
+{
+    char       sql[1024];
+    va_list    args;
+    PGresult  *r;
+
+    va_start(args, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, args);
+    va_end(args);
+
+    r = PQexec(pg, sql);
+
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        /* the statement is not quoted: it may hold a password */
+        snprintf(err, errlen, "%s: PostgreSQL: %s", what,
+                 PQresultErrorMessage(r));
+        prov_chomp(err);
+        PQclear(r);
+        return -1;
+    }
+
+    PQclear(r);
+
+    return 0;
+}
+
+
+/* 1 when the query with $1 = name has a row, 0 when not, -1 */
+
+static int
+prov_pg_exists(PGconn *pg, const char *sql, const char *name, char *err,
+    size_t errlen)
+{
+    int        rc;
+    PGresult  *r;
+
+    r = PQexecParams(pg, sql, 1, NULL, &name, NULL, NULL, 0);
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "PostgreSQL: %s", PQresultErrorMessage(r));
+        prov_chomp(err);
+        PQclear(r);
+        return -1;
+    }
+
+    rc = PQntuples(r) > 0;
+    PQclear(r);
+
+    return rc;
+}
+
+
+/* the project's DSN: the admin DSN's host and port, its own role */
+
+static char *
+prov_pg_dsn(shuttle_serve_t *s, const char *db, const char *user,
+    const char *password)
+{
+    char               buf[2048];
+    PQconninfoOption  *opts, *o;
+
+    opts = PQconninfoParse(s->conf.postgres, NULL);
+    if (opts == NULL) {
+        return NULL;
+    }
+
+    buf[0] = '\0';
+
+    for (o = opts; o->keyword != NULL; o++) {
+        if (o->val != NULL && o->val[0] != '\0'
+            && (strcmp(o->keyword, "host") == 0
+                || strcmp(o->keyword, "hostaddr") == 0
+                || strcmp(o->keyword, "port") == 0
+                || strcmp(o->keyword, "sslmode") == 0
+                || strcmp(o->keyword, "connect_timeout") == 0))
+        {
+            prov_dsn_add(buf, sizeof(buf), o->keyword, o->val);
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    prov_dsn_add(buf, sizeof(buf), "dbname", db);
+    prov_dsn_add(buf, sizeof(buf), "user", user);
+    prov_dsn_add(buf, sizeof(buf), "password", password);
+
+    return strdup(buf);
+}
+
+
+/* key='value' with ' and \ escaped */
+
+static void
+prov_dsn_add(char *buf, size_t size, const char *key, const char *value)
+{
+    size_t  len;
+
+    len = strlen(buf);
+
+    len += snprintf(buf + len, size - len, "%s%s='", len ? " " : "", key);
+
+    for ( /* void */ ; *value != '\0' && len + 3 < size; value++) {
+        if (*value == '\'' || *value == '\\') {
+            buf[len++] = '\\';
+        }
+
+        buf[len++] = *value;
+    }
+
+    if (len + 2 < size) {
+        buf[len++] = '\'';
+    }
+
+    buf[len] = '\0';
+}
+
+
+static void
+prov_chomp(char *s)
+{
+    size_t  len;
+
+    len = strlen(s);
+
+    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == ' ')) {
+        s[--len] = '\0';
+    }
+}

@@ -1,0 +1,49 @@
+
+/*
+ * Provisioning the resources a service declares (docs/resources.md):
+ * after its build, in the build worker, each declared resource is made
+ * to exist (idempotently) and recorded in the store; when a loader
+ * starts, the JSON it reads on --resources-fd is made from the store.
+ */
+
+
+#ifndef SHUTTLE_BUILDER_PROVISION_H
+#define SHUTTLE_BUILDER_PROVISION_H
+
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "serve.h"
+
+
+/*
+ * Reads the declarations of the built so and provisions them for
+ * deployment id of project: SQLite directories, the PostgreSQL role and
+ * databases, the static folder published from src (the extracted
+ * project, still there).  Lines go to the build log.  0, or -1 with err
+ * naming the declaration and the cause.
+ */
+int shuttle_provision(shuttle_serve_t *s, const char *project, int64_t id,
+    const char *so, const char *src, char *err, size_t errlen);
+
+/*
+ * The loader's --resources-fd JSON for deployment id (its service.so at
+ * so): a malloc'd string, or NULL in *json when it declares nothing.
+ * 0, or -1 with err.
+ */
+int shuttle_provision_json(shuttle_serve_t *s, const char *project,
+    int64_t id, const char *so, char **json, char *err, size_t errlen);
+
+/* the project's resources for the API: [{"type": ...}, ...], no secret */
+json_t *shuttle_provision_describe(shuttle_serve_t *s, const char *project);
+
+/* drops the project's databases, files and secrets; 0, or -1 with err */
+int shuttle_provision_purge(shuttle_serve_t *s, const char *project,
+    char *err, size_t errlen);
+
+/* removes the published static folders of project (all deployments) */
+void shuttle_provision_unpublish(shuttle_serve_t *s, const char *project);
+
+
+#endif /* SHUTTLE_BUILDER_PROVISION_H */
