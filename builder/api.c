@@ -106,6 +106,7 @@ static enum MHD_Result api_project_delete(api_req_t *r);
 static enum MHD_Result api_project_deployments(api_req_t *r);
 static enum MHD_Result api_project_rollback(api_req_t *r);
 static enum MHD_Result api_secrets(api_req_t *r);
+static enum MHD_Result api_project_restart(api_req_t *r);
 static int api_secret_name(const char *key, const char *value, void *data);
 static int api_secret_key(const char *key);
 static int api_previous(const shuttle_deployment_t *d, void *data);
@@ -338,6 +339,11 @@ api_route(api_req_t *r)
                 return strcmp(r->method, "GET") == 0
                        || strcmp(r->method, "PUT") == 0
                        ? api_secrets(r) : api_method(r, "GET, PUT");
+            }
+
+            if (strcmp(seg[3], "restart") == 0) {
+                return strcmp(r->method, "POST") == 0
+                       ? api_project_restart(r) : api_method(r, "POST");
             }
 
             break;
@@ -581,6 +587,106 @@ api_project_delete(api_req_t *r)
                     json_pack("{sssbsb}", "project", p.name, "deleted", 1,
                               "purged", purge != NULL
                                         && strcmp(purge, "0") != 0));
+}
+
+
+/*
+ * POST /v1/projects/NAME/restart: the serving deployment in a fresh
+ * loader (which reads the secrets anew), no build; the old loader serves
+ * until the new one is ready, then drains.  Answers once the new one
+ * serves: {"id": ID, "project": NAME, "state": "running", "pid": PID}.
+ */
+
+static enum MHD_Result
+api_project_restart(api_req_t *r)
+{
+    char                   err[512];
+    pid_t                  old;
+    int64_t                id, end;
+    uint64_t               seen;
+    shuttle_msg_t          m;
+    enum MHD_Result        ret;
+    shuttle_project_t      p;
+    shuttle_deployment_t  *d;
+
+    if (api_own_project(r, r->seg[2], &p, &ret) != 0) {
+        return ret;
+    }
+
+    id = p.current;
+
+    d = malloc(sizeof(shuttle_deployment_t));
+    if (d == NULL) {
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
+                         strerror(ENOMEM));
+    }
+
+    if (id == 0
+        || shuttle_store_deployment(r->s->store, id, d, err, sizeof(err))
+           != 0
+        || d->state.tag != SHUTTLE_DEPLOY_RUNNING)
+    {
+        free(d);
+        return api_error(r->c, MHD_HTTP_CONFLICT, "restart %s: no "
+                         "deployment is running", p.name);
+    }
+
+    old = d->state.u.running.pid;
+
+    memset(&m, 0, sizeof(shuttle_msg_t));
+    m.type = SHUTTLE_MSG_RESTART;
+    m.id = id;
+    m.wait = 1;
+    snprintf(m.project, sizeof(m.project), "%s", p.name);
+
+    seen = 0;
+    shuttle_serve_wait(r->s, &seen, 0);
+
+    shuttle_serve_post(r->s, &m);
+
+    if (m.rc != 0) {
+        free(d);
+        return api_error(r->c, MHD_HTTP_CONFLICT, "restart %s: %s", p.name,
+                         m.err);
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: restart with key %s",
+                p.name, (long long) id, r->key);
+
+    end = shuttle_mono_ms() + r->s->conf.start_timeout_ms
+          + API_ROLLBACK_SLACK;
+
+    while (shuttle_mono_ms() < end) {
+        if (shuttle_store_deployment(r->s->store, id, d, err, sizeof(err))
+            != 0)
+        {
+            break;
+        }
+
+        if (d->state.tag == SHUTTLE_DEPLOY_RUNNING
+            && d->state.u.running.pid != old && d->state.u.running.pid > 0)
+        {
+            ret = api_json(r->c, MHD_HTTP_OK,
+                           json_pack("{sIsssssi}", "id", (json_int_t) id,
+                                     "project", p.name, "state", "running",
+                                     "pid", (int) d->state.u.running.pid));
+            free(d);
+            return ret;
+        }
+
+        if (d->state.tag != SHUTTLE_DEPLOY_RUNNING) {
+            break;
+        }
+
+        shuttle_serve_wait(r->s, &seen, API_FOLLOW_WAIT_MS);
+    }
+
+    free(d);
+
+    return api_error(r->c, MHD_HTTP_GATEWAY_TIMEOUT, "restart %s: the new "
+                     "loader of #%lld did not become ready; the old one "
+                     "goes on serving (see shuttle logs)", p.name,
+                     (long long) id);
 }
 
 

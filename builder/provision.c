@@ -492,6 +492,7 @@ typedef struct {
     PGconn           *pg;
     char             *err;
     size_t            errlen;
+    int               pass;         /* purge: 0 databases, 1 roles */
 } prov_walk_t;
 
 
@@ -664,12 +665,15 @@ shuttle_provision_purge(shuttle_serve_t *s, const char *project, char *err,
     w.errlen = errlen;
     err[0] = '\0';
 
-    if (shuttle_store_each_resource(s->store, project, prov_purge_one, &w,
-                                    err, errlen)
-        != 0)
-    {
-        PQfinish(w.pg);
-        return -1;
+    /* the databases, then the role that owns them */
+    for (w.pass = 0; w.pass < 2; w.pass++) {
+        if (shuttle_store_each_resource(s->store, project, prov_purge_one,
+                                        &w, err, errlen)
+            != 0)
+        {
+            PQfinish(w.pg);
+            return -1;
+        }
     }
 
     PQfinish(w.pg);
@@ -684,7 +688,7 @@ shuttle_provision_purge(shuttle_serve_t *s, const char *project, char *err,
 }
 
 
-/* drops one PostgreSQL database (databases first: they sort before "") */
+/* drops one PostgreSQL database (pass 0) or the project's role (pass 1) */
 
 static int
 prov_purge_one(const char *kind, const char *name, const char *info,
@@ -698,7 +702,9 @@ prov_purge_one(const char *kind, const char *name, const char *info,
 
     w = data;
 
-    if (strcmp(kind, "postgres") != 0 || w->s->conf.postgres == NULL) {
+    if (strcmp(kind, "postgres") != 0 || w->s->conf.postgres == NULL
+        || (name[0] == '\0') != (w->pass == 1))
+    {
         return 0;
     }
 

@@ -1762,6 +1762,16 @@ serve_messages(shuttle_serve_t *s)
             pthread_mutex_unlock(&s->lock);
             break;
 
+        case SHUTTLE_MSG_RESTART:
+            m->rc = shuttle_supervise_renew(s->sup, m->id, m->project,
+                                            m->err, sizeof(m->err));
+
+            pthread_mutex_lock(&s->lock);
+            m->done = 1;
+            pthread_cond_broadcast(&s->changed);
+            pthread_mutex_unlock(&s->lock);
+            break;
+
         case SHUTTLE_MSG_DELETE:
             serve_delete(s, m);
 

@@ -66,7 +66,8 @@ typedef struct {
 typedef enum {
     SHUTTLE_MSG_BUILT = 1,      /* id is built: start it */
     SHUTTLE_MSG_DELETE,         /* delete project (the sender waits) */
-    SHUTTLE_MSG_ROLLBACK        /* start id again (the sender waits) */
+    SHUTTLE_MSG_ROLLBACK,       /* start id again (the sender waits) */
+    SHUTTLE_MSG_RESTART         /* a new loader for running id (waits) */
 } shuttle_msg_type_t;
 
 

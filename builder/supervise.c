@@ -66,6 +66,8 @@ typedef struct sup_loader_s {
     int64_t                 crashes[SHUTTLE_CRASH_LIMIT];
     unsigned                ncrashes;       /* within the window */
     pid_t                   old_pid;        /* takeover: the old loader */
+    pid_t                   replaces;       /* renew: the supervised loader
+                                               stopped once this is ready */
     struct sup_loader_s    *next;
 } sup_loader_t;
 
@@ -313,6 +315,88 @@ shuttle_supervise_takeover(shuttle_supervise_t *sup,
                 "pid %d on 127.0.0.1:%u%s", l->project, (long long) l->id,
                 (int) l->pid, (unsigned) l->port,
                 old_pid ? "" : " (no old loader alive)");
+}
+
+
+/*
+ * A fresh loader for running deployment id, beside the one serving it:
+ * once the new one is ready the zone points to it and the old one
+ * drains.  For secrets changed since the deployment started.
+ */
+
+int
+shuttle_supervise_renew(shuttle_supervise_t *sup, int64_t id,
+    const char *project, char *err, size_t errlen)
+{
+    sup_loader_t     *l, *old;
+    shuttle_serve_t  *s;
+
+    s = sup->s;
+
+    if (s->stopping) {
+        snprintf(err, errlen, "builder stopped");
+        return -1;
+    }
+
+    for (old = sup->loaders; old != NULL; old = old->next) {
+        if (old->id == id && old->phase == SUP_RUNNING && old->pid > 0
+            && old->replaces == 0)
+        {
+            break;
+        }
+    }
+
+    if (old == NULL) {
+        snprintf(err, errlen, "deployment #%lld has no running loader",
+                 (long long) id);
+        return -1;
+    }
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        if (l->id == id && l != old) {
+            snprintf(err, errlen, "deployment #%lld is being restarted "
+                     "already", (long long) id);
+            return -1;
+        }
+    }
+
+    l = calloc(1, sizeof(sup_loader_t));
+    if (l == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    l->id = id;
+    l->listen_fd = -1;
+    l->ready_fd = -1;
+    l->purpose = SUP_TAKEOVER;
+    l->replaces = old->pid;
+    snprintf(l->project, sizeof(l->project), "%s", project);
+    memcpy(l->dir, old->dir, sizeof(l->dir));
+    memcpy(l->so, old->so, sizeof(l->so));
+
+    l->listen_fd = sup_bind(sup, &l->port, err, errlen);
+
+    if (l->listen_fd == -1) {
+        sup_free(l);
+        return -1;
+    }
+
+    l->next = sup->loaders;
+    sup->loaders = l;
+
+    if (sup_spawn(sup, l, err, errlen) != 0) {
+        sup->loaders = l->next;
+        sup_free(l);
+        return -1;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: restarting: new loader "
+                "pid %d on 127.0.0.1:%u beside pid %d", project,
+                (long long) id, (int) l->pid, (unsigned) l->port,
+                (int) old->pid);
+
+    return 0;
 }
 
 
@@ -1065,7 +1149,8 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
     } else {
         snprintf(reason, sizeof(reason), "%s: pid %d on 127.0.0.1:%u",
                  l->purpose == SUP_RESTART ? "loader restarted"
-                                           : "taken over by a new builder",
+                 : l->replaces ? "restarted"
+                               : "taken over by a new builder",
                  (int) l->pid, (unsigned) l->port);
         note.reason = reason;
     }
@@ -1107,6 +1192,21 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
             }
 
             l->old_pid = 0;
+        }
+
+        if (l->replaces > 0) {
+            for (old = sup->loaders; old != NULL; old = old->next) {
+                if (old != l && old->id == l->id && old->pid == l->replaces)
+                {
+                    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: the "
+                                "previous loader pid %d drains", l->project,
+                                (long long) l->id, (int) old->pid);
+                    sup_stop(sup, old, SIGTERM);
+                    break;
+                }
+            }
+
+            l->replaces = 0;
         }
 
         l->purpose = SUP_RESTART;

@@ -64,6 +64,8 @@ int shuttle_supervise_start(shuttle_supervise_t *sup, int64_t id,
 
 /* a running deployment found at startup, its old loader old_pid (0: none
  * alive) */
+int shuttle_supervise_renew(shuttle_supervise_t *sup, int64_t id,
+    const char *project, char *err, size_t errlen);
 void shuttle_supervise_takeover(shuttle_supervise_t *sup,
     const shuttle_deployment_t *d, pid_t old_pid);
 

@@ -194,6 +194,7 @@ int cli_rollback(cli_t *cli, int argc, char **argv);
 int cli_delete(cli_t *cli, int argc, char **argv);
 int cli_run(cli_t *cli, int argc, char **argv);
 int cli_secrets(cli_t *cli, int argc, char **argv);
+int cli_restart(cli_t *cli, int argc, char **argv);
 
 extern const cli_command_t  cli_commands[];
 

@@ -148,6 +148,14 @@ const cli_command_t  cli_commands[] = {
 "argument made of digits is an ID; give both to roll back a project\n"
 "whose name is a number.\n" },
 
+    { "restart", cli_restart, "run the serving deployment in a new loader",
+"usage: shuttle restart [NAME]\n"
+"\n"
+"Starts the deployment serving the project again in a fresh loader,\n"
+"without rebuilding it, with no downtime: the old loader serves until\n"
+"the new one is ready.  The new one reads the project's secrets as\n"
+"they are now.  Prints the URL on stdout.\n" },
+
     { "delete", cli_delete, "stop and remove a project",
 "usage: shuttle delete NAME [--yes] [--purge]\n"
 "\n"
@@ -182,15 +190,22 @@ const cli_command_t  cli_commands[] = {
 "  --json        list: the API's answer\n" },
 
     { "run", cli_run, "build and serve the project locally",
-"usage: shuttle run [DIR] [--port N]\n"
+"usage: shuttle run [DIR] [--port N] [--postgres DSN]\n"
 "\n"
 "Builds the project in DIR (default: the current directory) with the\n"
 "platform's rules into DIR/.shuttle/service.so and serves it with\n"
 "shuttle-loader on http://127.0.0.1:PORT/ in the foreground, no nginx\n"
 "or builder needed.  Ctrl-C stops it, letting requests in flight end.\n"
 "\n"
+"The resources the service declares are provisioned locally: SQLite\n"
+"databases in DIR/.shuttle/sqlite/, secrets from DIR/Secrets.json\n"
+"({\"KEY\": \"VALUE\"}), the static folder served by the loader, and\n"
+"PostgreSQL from --postgres.\n"
+"\n"
 "options:\n"
-"  -p, --port N  the port (default 8000)\n"
+"  -p, --port N      the port (default 8000)\n"
+"  --postgres DSN    the database a SHUTTLE_POSTGRES() gets (libpq\n"
+"                    connection string)\n"
 "\n"
 "exit status: 0 stopped, 1 the build or the start failed, 2 usage\n" },
 

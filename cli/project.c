@@ -410,6 +410,43 @@ cli_rollback(cli_t *cli, int argc, char **argv)
 
 
 int
+cli_restart(cli_t *cli, int argc, char **argv)
+{
+    int      rc, json;
+    char     name[64], path[128], what[96];
+    json_t  *answer, *p;
+
+    rc = cli_project_args(cli, argc, argv, &json, name, sizeof(name));
+    if (rc != CLI_OK) {
+        return rc;
+    }
+
+    snprintf(path, sizeof(path), "/v1/projects/%s/restart", name);
+    snprintf(what, sizeof(what), "%s", name);
+
+    answer = cli_api_call(cli, what, "POST", path, NULL, NULL);
+    if (answer == NULL) {
+        return CLI_API;
+    }
+
+    fprintf(stderr, "%s restarted: deployment %lld in a new loader, pid "
+            "%lld\n", name, cli_int(answer, "id", 0),
+            cli_int(answer, "pid", 0));
+    json_decref(answer);
+
+    snprintf(path, sizeof(path), "/v1/projects/%s", name);
+    p = cli_api_call(cli, what, "GET", path, NULL, NULL);
+
+    if (p != NULL) {
+        printf("%s\n", cli_str(p, "url", ""));
+        json_decref(p);
+    }
+
+    return CLI_OK;
+}
+
+
+int
 cli_delete(cli_t *cli, int argc, char **argv)
 {
     int                   rc, yes, purge, c;

@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -25,8 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
 #include "build.h"
+#include "cli.h"
+#include "resources.h"
 
 
 #define CLI_RUN_PORT  8000
@@ -34,8 +36,11 @@
 
 static int cli_run_paths(cli_t *cli, char *include, char *loader,
     size_t size);
+static int cli_run_resources(cli_t *cli, const char *top, const char *so,
+    const char *postgres, int *fd);
 static pid_t cli_run_loader(const char *loader, const char *listen,
-    const char *name, const char *so, int ready_fd, const sigset_t *mask);
+    const char *name, const char *so, int ready_fd, int res_fd,
+    const sigset_t *mask);
 static int cli_run_serve(cli_t *cli, pid_t pid, int ready_fd, int sfd,
     int port);
 
@@ -43,7 +48,7 @@ static int cli_run_serve(cli_t *cli, pid_t pid, int ready_fd, int sfd,
 int
 cli_run(cli_t *cli, int argc, char **argv)
 {
-    int                   c, sfd, rc, fds[2];
+    int                   c, sfd, rc, fds[2], resfd;
     char                  include[PATH_MAX], loader[PATH_MAX],
                           top[PATH_MAX], shuttle_dir[PATH_MAX + 16],
                           so[PATH_MAX + 32], err[1024], listen[64],
@@ -52,17 +57,24 @@ cli_run(cli_t *cli, int argc, char **argv)
     pid_t                 pid;
     sigset_t              mask, old;
     struct timespec       t0, t1;
-    const char           *dir;
+    const char           *dir, *postgres;
     shuttle_build_opts_t  o;
     shuttle_manifest_t    m;
     static struct option  opts[] = {
         { "port", required_argument, NULL, 'p' },
+        { "postgres", required_argument, NULL, 'P' },
         { NULL, 0, NULL, 0 }
     };
 
     port = CLI_RUN_PORT;
+    postgres = NULL;
 
     while ((c = cli_getopt(cli, argc, argv, "p:", opts)) != -1) {
+        if (c == 'P') {
+            postgres = optarg;
+            continue;
+        }
+
         port = strtol(optarg, &end, 10);
         if (*optarg == '\0' || *end != '\0' || port < 1 || port > 65535) {
             return cli_usage_error(cli, "\"%s\" is not a port number",
@@ -128,6 +140,12 @@ cli_run(cli_t *cli, int argc, char **argv)
     fprintf(stderr, "Built %s in %.2f s\n", so,
             (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 
+    /* the resources it declares, provisioned here: under .shuttle/ */
+
+    if (cli_run_resources(cli, top, so, postgres, &resfd) != CLI_OK) {
+        return CLI_FAILED;
+    }
+
     /* the loader: signals from here on are read from a signalfd */
 
     sigemptyset(&mask);
@@ -157,8 +175,12 @@ cli_run(cli_t *cli, int argc, char **argv)
 
     snprintf(listen, sizeof(listen), "127.0.0.1:%ld", port);
 
-    pid = cli_run_loader(loader, listen, name, so, fds[1], &old);
+    pid = cli_run_loader(loader, listen, name, so, fds[1], resfd, &old);
     close(fds[1]);
+
+    if (resfd != -1) {
+        close(resfd);
+    }
 
     if (pid == -1) {
         cli_error(cli, "cannot start %s: %s", loader, strerror(errno));
@@ -239,7 +261,7 @@ cli_run_paths(cli_t *cli, char *include, char *loader, size_t size)
 
 static pid_t
 cli_run_loader(const char *loader, const char *listen, const char *name,
-    const char *so, int ready_fd, const sigset_t *mask)
+    const char *so, int ready_fd, int res_fd, const sigset_t *mask)
 {
     int     fd;
     char   *argv[12];
@@ -276,6 +298,11 @@ cli_run_loader(const char *loader, const char *listen, const char *name,
         fcntl(3, F_SETFD, 0);
     }
 
+    /* the resources as fd 4 */
+    if (res_fd != -1 && dup2(res_fd, 4) == -1) {
+        _exit(1);
+    }
+
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
@@ -288,8 +315,17 @@ cli_run_loader(const char *loader, const char *listen, const char *name,
     argv[4] = (char *) "3";
     argv[5] = (char *) "--name";
     argv[6] = (char *) name;
-    argv[7] = (char *) so;
-    argv[8] = NULL;
+
+    if (res_fd != -1) {
+        argv[7] = (char *) "--resources-fd";
+        argv[8] = (char *) "4";
+        argv[9] = (char *) so;
+        argv[10] = NULL;
+
+    } else {
+        argv[7] = (char *) so;
+        argv[8] = NULL;
+    }
 
     execv(loader, argv);
 
@@ -425,4 +461,158 @@ cli_run_serve(cli_t *cli, pid_t pid, int ready_fd, int sfd, int port)
         return stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0
                ? CLI_OK : CLI_FAILED;
     }
+}
+
+
+/*
+ * What "shuttle run" gives the loader for the service's declarations:
+ * SQLite files under DIR/.shuttle/sqlite/, the --postgres database,
+ * DIR/Secrets.json, the static folder served by the loader itself.
+ * *fd: a memfd with the JSON, or -1 when nothing is declared.
+ */
+
+static int
+cli_run_resources(cli_t *cli, const char *top, const char *so,
+    const char *postgres, int *fd)
+{
+    int             rc;
+    char            path[PATH_MAX + 256], err[512], *text;
+    size_t          i, n;
+    json_t         *root, *obj, *secrets, *v;
+    const char     *key;
+    struct stat     st;
+    json_error_t    jerr;
+    shuttle_res_t  *res;
+
+    *fd = -1;
+
+    if (shuttle_resources_read(so, &res, &n, err, sizeof(err)) != 0) {
+        cli_error(cli, "%s", err);
+        return CLI_FAILED;
+    }
+
+    if (n == 0) {
+        return CLI_OK;
+    }
+
+    rc = CLI_FAILED;
+    root = json_object();
+
+    for (i = 0; i < n; i++) {
+
+        switch (res[i].kind) {
+
+        case SHUTTLE_RES_KIND_SQLITE:
+            snprintf(path, sizeof(path), "%s/.shuttle/sqlite", top);
+
+            if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+                cli_error(cli, "cannot create %s: %s", path,
+                          strerror(errno));
+                goto done;
+            }
+
+            obj = json_object_get(root, "sqlite");
+            if (obj == NULL) {
+                obj = json_object();
+                json_object_set_new(root, "sqlite", obj);
+            }
+
+            snprintf(path, sizeof(path), "%s/.shuttle/sqlite/%s.db", top,
+                     res[i].name);
+            json_object_set_new(obj, res[i].name, json_string(path));
+
+            fprintf(stderr, "SQLite \"%s\": %s\n", res[i].name, path);
+            break;
+
+        case SHUTTLE_RES_KIND_POSTGRES:
+            if (postgres == NULL) {
+                cli_error(cli, "the service declares SHUTTLE_POSTGRES(\"%s\"):"
+                          " give shuttle run a database with --postgres "
+                          "\"host=... dbname=... user=...\"", res[i].name);
+                goto done;
+            }
+
+            obj = json_object_get(root, "postgres");
+            if (obj == NULL) {
+                obj = json_object();
+                json_object_set_new(root, "postgres", obj);
+            }
+
+            json_object_set_new(obj, res[i].name, json_string(postgres));
+            break;
+
+        case SHUTTLE_RES_KIND_SECRETS:
+            snprintf(path, sizeof(path), "%s/Secrets.json", top);
+
+            if (stat(path, &st) != 0) {
+                secrets = json_object();
+
+            } else {
+                secrets = json_load_file(path, JSON_REJECT_DUPLICATES,
+                                         &jerr);
+
+                if (secrets == NULL || !json_is_object(secrets)) {
+                    cli_error(cli, "%s: not a JSON object of \"KEY\": "
+                              "\"VALUE\"%s%s", path, secrets ? "" : ": ",
+                              secrets ? "" : jerr.text);
+                    json_decref(secrets);
+                    goto done;
+                }
+
+                json_object_foreach(secrets, key, v) {
+                    if (!json_is_string(v)) {
+                        cli_error(cli, "%s: the value of \"%s\" is not a "
+                                  "string", path, key);
+                        json_decref(secrets);
+                        goto done;
+                    }
+                }
+            }
+
+            fprintf(stderr, "Secrets: %zu from %s\n",
+                    json_object_size(secrets), path);
+            json_object_set_new(root, "secrets", secrets);
+            break;
+
+        case SHUTTLE_RES_KIND_STATIC:
+            snprintf(path, sizeof(path), "%s/%s", top, res[i].name);
+
+            if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                cli_error(cli, "SHUTTLE_STATIC(\"%s\"): the project has no "
+                          "folder %s", res[i].name, res[i].name);
+                goto done;
+            }
+
+            json_object_set_new(root, "static",
+                                json_pack("{s:s}", "dir", path));
+            break;
+        }
+    }
+
+    text = json_dumps(root, JSON_COMPACT);
+
+    *fd = text ? memfd_create("shuttle-resources", MFD_CLOEXEC) : -1;
+
+    if (*fd == -1 || write(*fd, text, strlen(text)) != (ssize_t) strlen(text)
+        || lseek(*fd, 0, SEEK_SET) == -1)
+    {
+        cli_error(cli, "resources: %s", strerror(errno));
+
+        if (*fd != -1) {
+            close(*fd);
+            *fd = -1;
+        }
+
+    } else {
+        rc = CLI_OK;
+    }
+
+    free(text);
+
+done:
+
+    json_decref(root);
+    free(res);
+
+    return rc;
 }

@@ -16,6 +16,7 @@ use lib "$FindBin::Bin/lib";
 
 use File::Path qw(make_path);
 use JSON::PP;
+use POSIX ();
 use Test::More;
 use Shuttle::Test;
 use Shuttle::Platform;
@@ -237,6 +238,86 @@ my @seen = grep { index($_->[1], $secret) >= 0 } (
 is_deeply([ map { $_->[0] } @seen ], [], 'the value shows nowhere');
 
 
+# a new value, shuttle restart: the service sees it, no request fails meanwhile
+
+my $secret2 = "$secret-two";
+($rc, $out, $err) = $p->cli(['secrets', 'set', 'GREETING', '--name', 'greeter'],
+                            stdin => "$secret2\n");
+is($rc, 0, 'shuttle secrets set GREETING, the value from stdin') or diag $err;
+is(req('greeter', 'GET', '/')->{body}, $secret, '... the service still has the old value');
+
+my $clog = $p->testdir . '/client.log';
+my $cstop = $p->testdir . '/client.stop';
+my $client = fork // die "fork: $!";
+if ($client == 0) {
+    my ($n, @bad) = (0);
+    until (-e $cstop) {
+        my $res = eval { http_get($p->port, 'greeter.localhost', '/', timeout => 5) };
+        $n++;
+        push @bad, $res ? "$res->{status} $res->{body}" : "error: $@"
+            unless $res && $res->{status} == 200
+                   && ($res->{body} eq $secret || $res->{body} eq $secret2);
+    }
+    open my $fh, '>', $clog or POSIX::_exit(1);
+    print $fh "$n\n", map { "$_\n" } @bad;
+    close $fh;
+    POSIX::_exit(0);
+}
+END { if ($client) { kill 'KILL', $client; waitpid($client, 0) } }
+
+my $before = () = ($t->read_file('access.log') // '') =~ /^/mg;
+$t->wait_until(sub { (() = ($t->read_file('access.log') // '') =~ /^/mg) > $before + 20 }, 10);
+($rc, $out, $err) = $p->cli(['restart', 'greeter']);
+is($rc, 0, 'shuttle restart greeter') or diag $err, $p->builder_log;
+is($out, $p->app_url('greeter') . "\n", '... prints the URL');
+is(req('greeter', 'GET', '/')->{body}, $secret2, '... the service has the new value');
+$before = () = ($t->read_file('access.log') // '') =~ /^/mg;
+$t->wait_until(sub { (() = ($t->read_file('access.log') // '') =~ /^/mg) > $before + 20 }, 10);
+$t->write_file($cstop, '');
+waitpid($client, 0);
+$client = 0;
+my ($n, @bad) = split /\n/, $t->read_file($clog) // "0\nno client log";
+cmp_ok($n, '>', 40, "a client made $n requests across the restart");
+is_deeply(\@bad, [], '... every one answered');
+is(scalar(grep { index($_, $secret2) >= 0 } $p->builder_log,
+          join('', map { $t->read_file($_) // '' }
+                   glob($t->builder_data . '/projects/greeter/deployments/*/*.log'))),
+   0, 'the new value is in no log either');
+
+($rc, $out, $err) = $p->cli(['secrets', 'rm', 'GREETING', '--name', 'greeter']);
+is($rc, 0, 'shuttle secrets rm GREETING');
+($rc, $out, $err) = $p->cli(['secrets', 'list', '--name', 'greeter']);
+is($out, '', '... list: none');
+($rc, $out, $err) = $p->cli(['secrets', 'set', '1BAD=x', '--name', 'greeter']);
+is($rc, 3, 'a bad secret name: refused (exit 3)');
+like($err, qr/not \[A-Za-z_\]/, '... saying what a name is');
+
+
+# delete keeps the data for a redeploy; --purge removes it ---------------------------
+
+($rc, $out, $err) = $p->cli(['delete', 'todo', '--yes']);
+is($rc, 0, 'shuttle delete todo');
+like($err, qr/kept for a redeploy/, '... says the data is kept');
+($rc, $out, $err) = deploy("$repo/examples/todo");
+is($rc, 0, 'todo deployed again');
+is_deeply(req('todo', 'GET', '/todos')->{json}, \@want, '... with its items');
+
+($rc, $out, $err) = $p->cli(['delete', 'todo', '--yes', '--purge']);
+is($rc, 0, 'shuttle delete todo --purge');
+ok(!-e $t->builder_data . '/projects/todo/resources', '... its SQLite files are gone');
+($rc, $out, $err) = deploy("$repo/examples/todo");
+is_deeply(req('todo', 'GET', '/todos')->{json}, [], 'todo deployed again: empty');
+
+($rc, $out, $err) = $p->cli(['delete', 'gb2', '--yes', '--purge']);
+is($rc, 0, 'shuttle delete gb2 --purge') or diag $err;
+like($pg->psql(q{SELECT count(*) FROM pg_database WHERE datname = 'shuttle_gb2_main'}),
+     qr/^0$/m, "... its PostgreSQL database is dropped");
+like($pg->psql(q{SELECT count(*) FROM pg_roles WHERE rolname = 'shuttle_gb2'}),
+     qr/^0$/m, '... and its role');
+like($pg->psql(qq{SELECT count(*) FROM pg_database WHERE datname = '$pgres->{database}'}),
+     qr/^1$/m, "guestbook's database is still there");
+
+
 # a bad declaration fails the build -------------------------------------------------
 
 my $bad = "$work/bad";
@@ -262,5 +343,21 @@ EOF
 is($rc, 1, 'SHUTTLE_SQLITE("Main DB"): deploy exits 1');
 like($err, qr/SHUTTLE_SQLITE\("Main DB"\).*database name/,
      '... naming the declaration and the rule');
+
+# a static folder that is not there
+$t->write_file("$bad/src/main.c", $t->read_file("$bad/src/main.c")
+               =~ s/SHUTTLE_SQLITE\("Main DB"\)/SHUTTLE_STATIC("publc")/r);
+($rc, $out, $err) = deploy($bad);
+is($rc, 1, 'SHUTTLE_STATIC("publc") without the folder: exit 1');
+like($err, qr/SHUTTLE_STATIC\("publc"\): the project has no folder publc/,
+     '... saying so');
+
+# PostgreSQL declared, none configured: the deployment says how to configure it
+$p->stop;
+my $q = Shuttle::Platform->new;
+($rc, $out, $err) = $q->cli(['deploy', "$repo/examples/guestbook"]);
+is($rc, 1, 'guestbook on a builder without --postgres: exit 1');
+like($err, qr/postgres "main": no PostgreSQL server configured: start shuttle-builder with --postgres/,
+     '... saying how to configure one');
 
 done_testing;
