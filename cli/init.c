@@ -78,8 +78,8 @@ static const char  cli_init_main[] =
 static const char  cli_init_ignore[] =
 "# What shuttle deploy leaves out, one gitignore-style pattern a line:\n"
 "# *.log (anywhere), build/ (directories only), /notes.txt (at the top),\n"
-"# !keep.log (taken back).  .git, .shuttle/, service.so and *.o are\n"
-"# always left out.\n"
+"# !keep.log (taken back).  .git, .shuttle/, service.so, *.o and\n"
+"# Secrets.json are always left out.\n"
 "*.log\n"
 "*.tmp\n";
 
@@ -98,6 +98,10 @@ static const char  cli_init_readme[] =
 "- `shuttle.json`: the manifest: the project's name, and the pkg-config\n"
 "  libraries to link (`\"libs\": [\"sqlite3\"]`).\n"
 "- `.shuttleignore`: what `shuttle deploy` leaves out.\n"
+"- `.shuttle/`: what `shuttle run` builds and keeps (its SQLite\n"
+"  databases too); `Secrets.json` (`{\"KEY\": \"VALUE\"}`): secrets for\n"
+"  `shuttle run`.  Neither is uploaded; keep both out of git.  On the\n"
+"  platform: `shuttle secrets set KEY=VALUE`.\n"
 "\n"
 "Routes: `GET /`, `GET /hello/:name`, `GET /health`.\n";
 

@@ -5,9 +5,10 @@
  *
  * Entries are the project's regular files and directories, relative to
  * it, sorted, with their mode reduced to 0644 or 0755 and no owner.
- * Never packed: .git (file or directory, anywhere) and build outputs
- * (.shuttle/, service.so, *.o); nor what .shuttleignore at the top of
- * the project lists, gitignore-style:
+ * Never packed: .git (file or directory, anywhere), build outputs
+ * (.shuttle/, service.so, *.o) and the top's Secrets.json (secrets are
+ * set with "shuttle secrets", never uploaded); nor what .shuttleignore
+ * at the top of the project lists, gitignore-style:
  *
  *     # a comment             blank lines and comments are skipped
  *     *.log                   a name anywhere: * ? [a-z] as in fnmatch
@@ -84,7 +85,7 @@ static int cli_pack_filter(const struct dirent *d);
 
 
 static const char  *cli_builtin_ignores[] = {
-    ".git", ".shuttle/", "service.so", "*.o", NULL
+    ".git", ".shuttle/", "service.so", "*.o", "/Secrets.json", NULL
 };
 
 

@@ -218,6 +218,13 @@ SHUTTLE_MAIN(app)
 }
 EOF
 
+# a local Secrets.json (for shuttle run) is never uploaded
+$t->write_file("$sdir/Secrets.json", qq({"GREETING": "local"}\n));
+($rc, $out, $err) = $p->cli(['deploy', $sdir, '--dry-run']);
+is($rc, 0, 'deploy --dry-run');
+unlike($out . $err, qr/Secrets\.json/, '... Secrets.json is not in the upload');
+like($out . $err, qr{src/main\.c}, '... src/main.c is');
+
 ($rc, $out, $err) = $p->cli(['secrets', 'set', "GREETING=$secret", '--name', 'greeter']);
 is($rc, 0, 'shuttle secrets set GREETING=...') or diag $err;
 ($rc, $out, $err) = deploy($sdir);
