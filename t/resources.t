@@ -112,6 +112,12 @@ ok($t->wait_until(sub {
 is_deeply(req('todo', 'GET', '/todos')->{json}, \@want, '... with its items');
 
 
+($rc, $out, $err) = $p->cli(['rollback', 'todo']);
+is($rc, 0, 'shuttle rollback todo') or diag $err;
+is_deeply(req('todo', 'GET', '/todos')->{json}, \@want,
+          '... the previous deployment has the same items');
+
+
 # two projects, two databases ---------------------------------------------------
 
 ($rc, $out, $err) = deploy("$repo/examples/todo", '--name', 'todo2');
