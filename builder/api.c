@@ -600,6 +600,7 @@ api_project_delete(api_req_t *r)
 static enum MHD_Result
 api_project_restart(api_req_t *r)
 {
+    int                    failed;
     char                   err[512];
     pid_t                  old;
     int64_t                id, end;
@@ -632,6 +633,12 @@ api_project_restart(api_req_t *r)
     }
 
     old = d->state.u.running.pid;
+
+    pthread_mutex_lock(&r->s->lock);
+    if (r->s->renew_failed == id) {
+        r->s->renew_failed = 0;
+    }
+    pthread_mutex_unlock(&r->s->lock);
 
     memset(&m, 0, sizeof(shuttle_msg_t));
     m.type = SHUTTLE_MSG_RESTART;
@@ -676,6 +683,18 @@ api_project_restart(api_req_t *r)
 
         if (d->state.tag != SHUTTLE_DEPLOY_RUNNING) {
             break;
+        }
+
+        pthread_mutex_lock(&r->s->lock);
+        failed = r->s->renew_failed == id;
+        pthread_mutex_unlock(&r->s->lock);
+
+        if (failed) {
+            free(d);
+            return api_error(r->c, MHD_HTTP_BAD_GATEWAY, "restart %s: the "
+                             "new loader of #%lld did not start; the old one "
+                             "goes on serving (shuttle logs says why)",
+                             p.name, (long long) id);
         }
 
         shuttle_serve_wait(r->s, &seen, API_FOLLOW_WAIT_MS);

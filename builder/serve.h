@@ -99,6 +99,8 @@ typedef struct {
     pthread_cond_t          changed;
     shuttle_msg_t          *msgs;
     uint64_t                changes;        /* deployments that changed */
+    int64_t                 renew_failed;   /* the last deployment whose
+                                               restart did not come up */
 
     volatile int            stopping;
 } shuttle_serve_t;

@@ -1284,7 +1284,24 @@ sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
 
     l->pid = 0;
 
-    if (l->purpose != SUP_NEW) {
+    if (l->replaces != 0) {
+        /* a restart that did not come up: the loader it was to replace
+           goes on serving, and the deployment stays running */
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: restart failed, "
+                    "loader pid %d goes on serving: %s", project,
+                    (long long) id, (int) l->replaces, why);
+        shuttle_serve_note(s, project, id, "restart failed: %s", why);
+
+        sup_unlink(sup, l);
+        sup_free(l);
+
+        pthread_mutex_lock(&s->lock);
+        s->renew_failed = id;
+        pthread_mutex_unlock(&s->lock);
+
+        shuttle_serve_changed(s);
+
+    } else if (l->purpose != SUP_NEW) {
         sup_crash(sup, l, why);
 
     } else {

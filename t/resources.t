@@ -17,6 +17,7 @@ use lib "$FindBin::Bin/lib";
 use File::Path qw(make_path);
 use JSON::PP;
 use POSIX ();
+use Time::HiRes qw(time);
 use Test::More;
 use Shuttle::Test;
 use Shuttle::Platform;
@@ -219,6 +220,10 @@ greet(shuttle_req *req, shuttle_res *res)
 
 SHUTTLE_MAIN(app)
 {
+    if (shuttle_secret(app, "BREAK") != NULL) {
+        return 1;
+    }
+
     shuttle_get(app, "/", greet);
     return 0;
 }
@@ -297,8 +302,19 @@ is(scalar(grep { index($_, $secret2) >= 0 } $p->builder_log,
                    glob($t->builder_data . '/projects/greeter/deployments/*/*.log'))),
    0, 'the new value is in no log either');
 
-($rc, $out, $err) = $p->cli(['secrets', 'rm', 'GREETING', '--name', 'greeter']);
-is($rc, 0, 'shuttle secrets rm GREETING');
+# a restart that does not come up leaves the old loader serving
+($rc, $out, $err) = $p->cli(['secrets', 'set', 'BREAK=1', '--name', 'greeter']);
+my $t0 = time;
+($rc, $out, $err) = $p->cli(['restart', 'greeter']);
+is($rc, 3, 'a restart whose service fails to start: exit 3');
+like($err, qr/did not start; the old one goes on serving/, '... saying so');
+cmp_ok(time - $t0, '<', 5, '... at once, not after a timeout');
+is(req('greeter', 'GET', '/')->{body}, $secret2, '... and the old loader serves');
+($rc, $out) = $p->cli(['status', 'greeter', '--json']);
+is(eval { decode_json($out)->{state} }, 'running', '... the project is running');
+
+($rc, $out, $err) = $p->cli(['secrets', 'rm', 'GREETING', 'BREAK', '--name', 'greeter']);
+is($rc, 0, 'shuttle secrets rm GREETING BREAK');
 ($rc, $out, $err) = $p->cli(['secrets', 'list', '--name', 'greeter']);
 is($out, '', '... list: none');
 ($rc, $out, $err) = $p->cli(['secrets', 'set', '1BAD=x', '--name', 'greeter']);
