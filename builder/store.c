@@ -117,6 +117,9 @@ static int64_t store_int(sqlite3_stmt *stmt, int i, int64_t dflt);
 static void store_read_deployment(sqlite3_stmt *stmt,
     shuttle_deployment_t *d);
 static void store_read_project(sqlite3_stmt *stmt, shuttle_project_t *p);
+static int store_run(shuttle_store_t *st, const char *sql,
+    const char *const *args, int nargs, const char *what, int *changes,
+    char *err, size_t errlen);
 static int store_record(shuttle_store_t *st, int64_t id,
     shuttle_deploy_tag_t tag, int64_t at, const char *reason, char *err,
     size_t errlen);
@@ -1281,40 +1284,17 @@ shuttle_store_resource_put(shuttle_store_t *st, const char *project,
     const char *owner, const char *kind, const char *name, const char *info,
     char *err, size_t errlen)
 {
-    int            rc;
-    sqlite3_stmt  *stmt;
+    char         what[256];
+    const char  *args[] = { project, owner, kind, name, info };
 
-    rc = -1;
+    snprintf(what, sizeof(what), "resource %s %s of %s", kind, name,
+             project);
 
-    pthread_mutex_lock(&st->lock);
-
-    stmt = store_prepare(st, "INSERT INTO resources (project, owner, kind, "
-                         "name, info, created) VALUES (?1, ?2, ?3, ?4, ?5, "
-                         "?6) ON CONFLICT (project, kind, name) DO UPDATE "
-                         "SET info = ?5, owner = ?2", err, errlen);
-
-    if (stmt != NULL) {
-        store_bind_text(stmt, 1, project);
-        store_bind_text(stmt, 2, owner);
-        store_bind_text(stmt, 3, kind);
-        store_bind_text(stmt, 4, name);
-        store_bind_text(stmt, 5, info);
-        store_bind_int(stmt, 6, shuttle_now_ms(), 1);
-
-        if (sqlite3_step(stmt) == SQLITE_DONE) {
-            rc = 0;
-
-        } else {
-            store_error(st, err, errlen, "resource %s %s of %s", kind, name,
-                        project);
-        }
-
-        sqlite3_finalize(stmt);
-    }
-
-    pthread_mutex_unlock(&st->lock);
-
-    return rc;
+    return store_run(st, "INSERT INTO resources (project, owner, kind, "
+                     "name, info, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                     "ON CONFLICT (project, kind, name) DO UPDATE "
+                     "SET info = ?5, owner = ?2", args, 5, what, NULL, err,
+                     errlen);
 }
 
 
@@ -1552,31 +1532,59 @@ int
 shuttle_store_purge(shuttle_store_t *st, const char *project, char *err,
     size_t errlen)
 {
+    char         what[256];
+    const char  *args[] = { project };
+
+    snprintf(what, sizeof(what), "purge %s", project);
+
+    if (store_run(st, "DELETE FROM resources WHERE project = ?1", args, 1,
+                  what, NULL, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    return store_run(st, "DELETE FROM secrets WHERE project = ?1", args, 1,
+                     what, NULL, err, errlen);
+}
+
+
+/*
+ * One statement that writes: ?1..?nargs are args, ?(nargs + 1) the time
+ * now; *changes (may be NULL) the rows it changed.  0, or -1 with err.
+ */
+
+static int
+store_run(shuttle_store_t *st, const char *sql, const char *const *args,
+    int nargs, const char *what, int *changes, char *err, size_t errlen)
+{
     int            rc, i;
     sqlite3_stmt  *stmt;
 
-    static const char  *sql[] = {
-        "DELETE FROM resources WHERE project = ?1",
-        "DELETE FROM secrets WHERE project = ?1"
-    };
-
-    rc = 0;
+    rc = -1;
 
     pthread_mutex_lock(&st->lock);
 
-    for (i = 0; i < 2 && rc == 0; i++) {
-        stmt = store_prepare(st, sql[i], err, errlen);
+    stmt = store_prepare(st, sql, err, errlen);
 
-        if (stmt == NULL) {
-            rc = -1;
-            break;
+    if (stmt != NULL) {
+        for (i = 0; i < nargs; i++) {
+            store_bind_text(stmt, i + 1, args[i]);
         }
 
-        store_bind_text(stmt, 1, project);
+        if (sqlite3_bind_parameter_count(stmt) > nargs) {
+            store_bind_int(stmt, nargs + 1, shuttle_now_ms(), 1);
+        }
 
-        if (sqlite3_step(stmt) != SQLITE_DONE) {
-            store_error(st, err, errlen, "purge %s", project);
-            rc = -1;
+        if (sqlite3_step(stmt) == SQLITE_DONE) {
+            rc = 0;
+
+            if (changes != NULL) {
+                *changes = sqlite3_changes(st->db);
+            }
+
+        } else {
+            store_error(st, err, errlen, "%s", what);
         }
 
         sqlite3_finalize(stmt);
@@ -1593,39 +1601,17 @@ shuttle_store_secret_set(shuttle_store_t *st, const char *project,
     const char *owner, const char *key, const char *value, char *err,
     size_t errlen)
 {
-    int            rc;
-    sqlite3_stmt  *stmt;
+    char         what[256];
+    const char  *args[] = { project, owner, key, value };
 
-    rc = -1;
+    /* the message names the key, never the value */
+    snprintf(what, sizeof(what), "secret %s of %s", key, project);
 
-    pthread_mutex_lock(&st->lock);
-
-    stmt = store_prepare(st, "INSERT INTO secrets (project, owner, key, "
-                         "value, updated) VALUES (?1, ?2, ?3, ?4, ?5) "
-                         "ON CONFLICT (project, key) DO UPDATE SET "
-                         "value = ?4, updated = ?5, owner = ?2", err, errlen);
-
-    if (stmt != NULL) {
-        store_bind_text(stmt, 1, project);
-        store_bind_text(stmt, 2, owner);
-        store_bind_text(stmt, 3, key);
-        store_bind_text(stmt, 4, value);
-        store_bind_int(stmt, 5, shuttle_now_ms(), 1);
-
-        if (sqlite3_step(stmt) == SQLITE_DONE) {
-            rc = 0;
-
-        } else {
-            /* the message names the key, never the value */
-            store_error(st, err, errlen, "secret %s of %s", key, project);
-        }
-
-        sqlite3_finalize(stmt);
-    }
-
-    pthread_mutex_unlock(&st->lock);
-
-    return rc;
+    return store_run(st, "INSERT INTO secrets (project, owner, key, value, "
+                     "updated) VALUES (?1, ?2, ?3, ?4, ?5) "
+                     "ON CONFLICT (project, key) DO UPDATE SET "
+                     "value = ?4, updated = ?5, owner = ?2", args, 4, what,
+                     NULL, err, errlen);
 }
 
 
@@ -1633,31 +1619,18 @@ int
 shuttle_store_secret_del(shuttle_store_t *st, const char *project,
     const char *key, char *err, size_t errlen)
 {
-    int            rc;
-    sqlite3_stmt  *stmt;
+    int          changes;
+    char         what[256];
+    const char  *args[] = { project, key };
 
-    rc = -1;
+    snprintf(what, sizeof(what), "secret %s of %s", key, project);
 
-    pthread_mutex_lock(&st->lock);
-
-    stmt = store_prepare(st, "DELETE FROM secrets WHERE project = ?1 "
-                         "AND key = ?2", err, errlen);
-
-    if (stmt != NULL) {
-        store_bind_text(stmt, 1, project);
-        store_bind_text(stmt, 2, key);
-
-        if (sqlite3_step(stmt) == SQLITE_DONE) {
-            rc = sqlite3_changes(st->db) ? 0 : SHUTTLE_STORE_NOT_FOUND;
-
-        } else {
-            store_error(st, err, errlen, "secret %s of %s", key, project);
-        }
-
-        sqlite3_finalize(stmt);
+    if (store_run(st, "DELETE FROM secrets WHERE project = ?1 AND key = ?2",
+                  args, 2, what, &changes, err, errlen)
+        != 0)
+    {
+        return -1;
     }
 
-    pthread_mutex_unlock(&st->lock);
-
-    return rc;
+    return changes ? 0 : SHUTTLE_STORE_NOT_FOUND;
 }

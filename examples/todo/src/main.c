@@ -52,6 +52,36 @@ todo_db_error(shuttle_res *res, sqlite3 *db, const char *what)
 }
 
 
+static void
+todo_not_found(shuttle_res *res, sqlite3_int64 id)
+{
+    char  msg[64];
+
+    snprintf(msg, sizeof(msg), "todo %lld not found", (long long) id);
+    todo_error(res, 404, msg);
+}
+
+
+/* runs a prepared statement that writes, and finalizes it; 0, or -1
+   after a 500 */
+
+static int
+todo_write(shuttle_res *res, sqlite3 *db, sqlite3_stmt *st, const char *what)
+{
+    int  rc;
+
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+
+    if (rc != SQLITE_DONE) {
+        todo_db_error(res, db, what);
+        return -1;
+    }
+
+    return 0;
+}
+
+
 /* the :id parameter: a positive integer, or 0 after a 400 */
 
 static sqlite3_int64
@@ -91,7 +121,6 @@ static void
 todo_send(shuttle_req *req, shuttle_res *res, sqlite3_int64 id, int status)
 {
     int            rc;
-    char           msg[64];
     sqlite3       *db;
     sqlite3_stmt  *st;
 
@@ -112,8 +141,7 @@ todo_send(shuttle_req *req, shuttle_res *res, sqlite3_int64 id, int status)
         shuttle_json(res, status, todo_row(st));
 
     } else if (rc == SQLITE_DONE) {
-        snprintf(msg, sizeof(msg), "todo %lld not found", (long long) id);
-        todo_error(res, 404, msg);
+        todo_not_found(res, id);
 
     } else {
         todo_db_error(res, db, "select");
@@ -207,13 +235,9 @@ todo_create(shuttle_req *req, shuttle_res *res)
     sqlite3_bind_text(st, 1, title, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int(st, 2, done);
 
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sqlite3_finalize(st);
-        todo_db_error(res, db, "insert");
+    if (todo_write(res, db, st, "insert") != 0) {
         return;
     }
-
-    sqlite3_finalize(st);
 
     todo_send(req, res, sqlite3_last_insert_rowid(db), 201);
 }
@@ -272,7 +296,6 @@ static void
 todo_update(shuttle_req *req, shuttle_res *res)
 {
     int             done;
-    char            msg[64];
     const char     *title;
     sqlite3        *db;
     sqlite3_int64   id;
@@ -313,17 +336,12 @@ todo_update(shuttle_req *req, shuttle_res *res)
 
     sqlite3_bind_int64(st, 3, id);
 
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sqlite3_finalize(st);
-        todo_db_error(res, db, "update");
+    if (todo_write(res, db, st, "update") != 0) {
         return;
     }
 
-    sqlite3_finalize(st);
-
     if (sqlite3_changes(db) == 0) {
-        snprintf(msg, sizeof(msg), "todo %lld not found", (long long) id);
-        todo_error(res, 404, msg);
+        todo_not_found(res, id);
         return;
     }
 
@@ -334,7 +352,6 @@ todo_update(shuttle_req *req, shuttle_res *res)
 static void
 todo_delete(shuttle_req *req, shuttle_res *res)
 {
-    char            msg[64];
     sqlite3        *db;
     sqlite3_int64   id;
     sqlite3_stmt   *st;
@@ -356,17 +373,12 @@ todo_delete(shuttle_req *req, shuttle_res *res)
 
     sqlite3_bind_int64(st, 1, id);
 
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sqlite3_finalize(st);
-        todo_db_error(res, db, "delete");
+    if (todo_write(res, db, st, "delete") != 0) {
         return;
     }
 
-    sqlite3_finalize(st);
-
     if (sqlite3_changes(db) == 0) {
-        snprintf(msg, sizeof(msg), "todo %lld not found", (long long) id);
-        todo_error(res, 404, msg);
+        todo_not_found(res, id);
         return;
     }
 
