@@ -61,6 +61,8 @@ static char *prov_pg_dsn(shuttle_serve_t *s, const char *db,
 static void prov_dsn_add(char *buf, size_t size, const char *key,
     const char *value);
 static void prov_chomp(char *s);
+static const char *prov_pg_where(shuttle_serve_t *s, char *buf,
+    size_t size);
 static int prov_info(json_t *j, char *info, size_t size);
 static int prov_secret(const char *key, const char *value, void *data);
 static int prov_describe(const char *kind, const char *name,
@@ -599,10 +601,11 @@ prov_describe(const char *kind, const char *name, const char *info,
         }
 
         j = json_loads(info, 0, NULL);
-        o = json_pack("{s:s, s:s, s:s?}", "type", "postgres", "name", name,
-                      "database", j ? json_string_value(
-                                          json_object_get(j, "database"))
-                                    : NULL);
+        o = json_pack("{s:s, s:s, s:s?, s:s?}", "type", "postgres", "name",
+                      name, "database",
+                      j ? json_string_value(json_object_get(j, "database"))
+                        : NULL,
+                      "server", prov_pg_where(w->s, path, sizeof(path)));
         json_decref(j);
 
     } else if (strcmp(kind, "secrets") == 0) {
@@ -962,6 +965,45 @@ prov_pg_dsn(shuttle_serve_t *s, const char *db, const char *user,
     prov_dsn_add(buf, sizeof(buf), "password", password);
 
     return strdup(buf);
+}
+
+
+/* "host:port" of the admin DSN, for the API (no user, no password) */
+
+static const char *
+prov_pg_where(shuttle_serve_t *s, char *buf, size_t size)
+{
+    const char        *host, *port;
+    PQconninfoOption  *opts, *o;
+
+    if (s->conf.postgres == NULL
+        || (opts = PQconninfoParse(s->conf.postgres, NULL)) == NULL)
+    {
+        return NULL;
+    }
+
+    host = "localhost";
+    port = "5432";
+
+    for (o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        if (strcmp(o->keyword, "host") == 0
+            || strcmp(o->keyword, "hostaddr") == 0)
+        {
+            host = o->val;
+
+        } else if (strcmp(o->keyword, "port") == 0) {
+            port = o->val;
+        }
+    }
+
+    snprintf(buf, size, "%s:%s", host, port);
+    PQconninfoFree(opts);
+
+    return buf;
 }
 
 

@@ -83,8 +83,9 @@ cli_print_resources(json_t *list)
                      size);
 
         } else if (strcmp(type, "postgres") == 0) {
-            snprintf(more, sizeof(more), "%s (database %s)",
-                     cli_str(r, "name", ""), cli_str(r, "database", "?"));
+            snprintf(more, sizeof(more), "%s (database %s on %s)",
+                     cli_str(r, "name", ""), cli_str(r, "database", "?"),
+                     cli_str(r, "server", "?"));
 
         } else if (strcmp(type, "secrets") == 0) {
             snprintf(more, sizeof(more), "(%lld set)",

@@ -148,6 +148,10 @@ is(scalar @{ req('guestbook', 'GET', '/api/entries')->{json} // [] }, 1,
 my $pgres = resource('guestbook', 'postgres');
 ok($pgres && $pgres->{database}, "status: the PostgreSQL database "
    . ($pgres->{database} // '?'));
+is($pgres->{server}, '127.0.0.1:' . $pg->port, '... on the server ' . ($pgres->{server} // '?'));
+($rc, $out) = $p->cli(['status', 'guestbook']);
+like($out, qr/postgres\s+main \(database shuttle_guestbook_main on 127\.0\.0\.1:\d+\)/,
+     'shuttle status shows where');
 like($pg->psql('SELECT count(*) FROM entries', db => $pgres->{database}),
      qr/^1$/m, '... holds the entry, seen with psql');
 
