@@ -203,6 +203,20 @@ cmp_ok(scalar @roles, '>=', 2, "a role per project: @roles");
 $pout = $pg->psql(qq{SELECT has_database_privilege('shuttle_gb2', '$pgres->{database}', 'CONNECT')::text});
 like($pout, qr/^false$/m, "shuttle_gb2 may not connect to $pgres->{database}");
 
+# and with its own password, as its service would, it cannot
+my $db = $t->builder_data . '/shuttle.db';
+my ($info) = `sqlite3 $db "SELECT info FROM resources WHERE project = 'gb2' AND kind = 'postgres' AND name = ''"`;
+my $gbpw = eval { decode_json($info)->{password} } // '';
+ok(length $gbpw >= 16, "gb2's role has a password of its own in the store");
+($prc, $pout) = $pg->psql('SELECT count(*) FROM entries', db => $gb2res->{database},
+                          user => 'shuttle_gb2', password => $gbpw);
+is($prc, 0, "gb2's role opens gb2's database") or diag $pout;
+($prc, $pout) = $pg->psql('SELECT count(*) FROM entries', db => $pgres->{database},
+                          user => 'shuttle_gb2', password => $gbpw);
+isnt($prc, 0, "gb2's role cannot open guestbook's database");
+like($pout, qr/permission denied for database/, "... permission denied");
+is((stat $db)[2] & 0777, 0600, 'the store holding it is 0600');
+
 
 # secrets -------------------------------------------------------------------------
 
