@@ -109,7 +109,7 @@ $(B)/bin/shuttle: $(CLI_SRCS) $(CLI_HDRS) $(CLI_BUILDER)
 	$(CC) $(SHUTTLE_CFLAGS) -Icli -Ibuilder -o $@ $(CLI_SRCS) \
 	    $(CLI_BUILDER) $(CLI_LIBS)
 
-$(B)/t/%: t/unit/%.c $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
+$(B)/t/%: t/unit/%.c t/unit/tap.h $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
 	mkdir -p $(B)/t
 	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ $< $(BUILDER_LIB_SRCS) \
 	    $(BUILDER_LIBS)

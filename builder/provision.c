@@ -569,7 +569,7 @@ static int
 prov_describe(const char *kind, const char *name, const char *info,
     void *data)
 {
-    char           path[SHUTTLE_PATH_MAX], suffix[16];
+    char           path[SHUTTLE_PATH_MAX];
     json_t        *o, *j;
     int64_t        files, size;
     prov_walk_t   *w;
@@ -579,16 +579,13 @@ prov_describe(const char *kind, const char *name, const char *info,
     files = 0;
 
     if (strcmp(kind, "sqlite") == 0) {
-        size = 0;
+        /* the database and its write-ahead log */
+        snprintf(path, sizeof(path), "%s/projects/%s/resources/sqlite/%s.db",
+                 w->s->conf.data, w->project, name);
+        size = prov_size(path, &files);
 
-        for (const char *const *sfx = (const char *const[]) { "", "-wal",
-                                                                NULL };
-             *sfx != NULL; sfx++)
-        {
-            snprintf(suffix, sizeof(suffix), "%s", *sfx);
-            snprintf(path, sizeof(path),
-                     "%s/projects/%s/resources/sqlite/%s.db%s",
-                     w->s->conf.data, w->project, name, suffix);
+        if (strlen(path) + 4 < sizeof(path)) {
+            strcat(path, "-wal");
             size += prov_size(path, &files);
         }
 
@@ -789,27 +786,29 @@ prov_info(json_t *j, char *info, size_t size)
 static int
 prov_mkdirs(const char *path, char *err, size_t errlen)
 {
-    char  buf[SHUTTLE_PATH_MAX], *p;
+    char  buf[SHUTTLE_PATH_MAX], *p, c;
 
     snprintf(buf, sizeof(buf), "%s", path);
 
     for (p = buf + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            int  end = (*p == '\0');
+        c = *p;
 
-            *p = '\0';
-
-            if (mkdir(buf, 0755) == -1 && errno != EEXIST) {
-                snprintf(err, errlen, "mkdir %s: %s", buf, strerror(errno));
-                return -1;
-            }
-
-            if (end) {
-                return 0;
-            }
-
-            *p = '/';
+        if (c != '/' && c != '\0') {
+            continue;
         }
+
+        *p = '\0';
+
+        if (mkdir(buf, 0755) == -1 && errno != EEXIST) {
+            snprintf(err, errlen, "mkdir %s: %s", buf, strerror(errno));
+            return -1;
+        }
+
+        if (c == '\0') {
+            return 0;
+        }
+
+        *p = '/';
     }
 }
 

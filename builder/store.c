@@ -117,6 +117,10 @@ static int64_t store_int(sqlite3_stmt *stmt, int i, int64_t dflt);
 static void store_read_deployment(sqlite3_stmt *stmt,
     shuttle_deployment_t *d);
 static void store_read_project(sqlite3_stmt *stmt, shuttle_project_t *p);
+static int store_each_deployment(shuttle_store_t *st, const char *sql,
+    const int64_t *args, int nargs, unsigned mask,
+    shuttle_store_deployment_pt handler, void *data, char *err,
+    size_t errlen);
 static int store_run(shuttle_store_t *st, const char *sql,
     const char *const *args, int nargs, const char *what, int *changes,
     char *err, size_t errlen);
@@ -879,55 +883,12 @@ shuttle_store_each_deployment(shuttle_store_t *st, int64_t project_id,
     unsigned limit, shuttle_store_deployment_pt handler, void *data,
     char *err, size_t errlen)
 {
-    int                    rc;
-    sqlite3_stmt          *stmt;
-    shuttle_deployment_t  *d;
+    int64_t  args[] = { project_id, limit };
 
-    d = malloc(sizeof(shuttle_deployment_t));
-    if (d == NULL) {
-        snprintf(err, errlen, "deployments: %s", strerror(ENOMEM));
-        return -1;
-    }
-
-    pthread_mutex_lock(&st->lock);
-
-    stmt = store_prepare(st, STORE_DEPLOYMENT_COLUMNS
-                         "WHERE d.project = ?1 ORDER BY d.id DESC "
-                         "LIMIT ?2", err, errlen);
-    if (stmt == NULL) {
-        rc = -1;
-        goto done;
-    }
-
-    store_bind_int(stmt, 1, project_id, 1);
-    store_bind_int(stmt, 2, limit, 1);
-
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        store_read_deployment(stmt, d);
-
-        if (handler(d, data) != 0) {
-            rc = SQLITE_DONE;
-            break;
-        }
-    }
-
-    if (rc != SQLITE_DONE) {
-        store_error(st, err, errlen, "deployments");
-        rc = -1;
-
-    } else {
-        rc = 0;
-    }
-
-    sqlite3_finalize(stmt);
-
-done:
-
-    pthread_mutex_unlock(&st->lock);
-
-    free(d);
-
-    return rc;
+    return store_each_deployment(st, STORE_DEPLOYMENT_COLUMNS
+                                 "WHERE d.project = ?1 ORDER BY d.id DESC "
+                                 "LIMIT ?2", args, 2, ~0u, handler, data,
+                                 err, errlen);
 }
 
 
@@ -936,7 +897,25 @@ shuttle_store_each_in_state(shuttle_store_t *st, unsigned mask,
     shuttle_store_deployment_pt handler, void *data, char *err,
     size_t errlen)
 {
-    int                    rc;
+    return store_each_deployment(st, STORE_DEPLOYMENT_COLUMNS
+                                 "WHERE d.state <> 'deleted' ORDER BY d.id",
+                                 NULL, 0, mask, handler, data, err, errlen);
+}
+
+
+/*
+ * The deployments sql selects, its ?1..?nargs bound to args, those whose
+ * state is in mask passed to handler (under the store's lock) until it
+ * returns non-zero.  0, or -1 with err.
+ */
+
+static int
+store_each_deployment(shuttle_store_t *st, const char *sql,
+    const int64_t *args, int nargs, unsigned mask,
+    shuttle_store_deployment_pt handler, void *data, char *err,
+    size_t errlen)
+{
+    int                    rc, i;
     sqlite3_stmt          *stmt;
     shuttle_deployment_t  *d;
 
@@ -948,12 +927,14 @@ shuttle_store_each_in_state(shuttle_store_t *st, unsigned mask,
 
     pthread_mutex_lock(&st->lock);
 
-    stmt = store_prepare(st, STORE_DEPLOYMENT_COLUMNS
-                         "WHERE d.state <> 'deleted' ORDER BY d.id",
-                         err, errlen);
+    stmt = store_prepare(st, sql, err, errlen);
     if (stmt == NULL) {
         rc = -1;
         goto done;
+    }
+
+    for (i = 0; i < nargs; i++) {
+        store_bind_int(stmt, i + 1, args[i], 1);
     }
 
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {

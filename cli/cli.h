@@ -137,6 +137,8 @@ json_t *cli_xfer_json(cli_xfer_t *x);
 int cli_xfer_fail(cli_t *cli, cli_xfer_t *x);
 json_t *cli_api_call(cli_t *cli, const char *what, const char *method,
     const char *path, json_t *body, long *status);
+json_t *cli_api_show(cli_t *cli, const char *what, const char *path,
+    int json, int *rc);
 int cli_api_stream(cli_t *cli, const char *what, const char *path,
     cli_sink_pt sink, void *ctx);
 

@@ -62,6 +62,36 @@ cli_project_args(cli_t *cli, int argc, char **argv, int *json, char *name,
 }
 
 
+/*
+ * GET path: the answer to show, or NULL with *rc: CLI_API when the call
+ * failed (it said why), CLI_OK when json asked for the answer as is and it
+ * is printed.
+ */
+
+json_t *
+cli_api_show(cli_t *cli, const char *what, const char *path, int json,
+    int *rc)
+{
+    json_t  *answer;
+
+    answer = cli_api_call(cli, what, "GET", path, NULL, NULL);
+
+    if (answer == NULL) {
+        *rc = CLI_API;
+        return NULL;
+    }
+
+    if (json) {
+        cli_print_json(answer);
+        json_decref(answer);
+        *rc = CLI_OK;
+        return NULL;
+    }
+
+    return answer;
+}
+
+
 /* "  resources sqlite main (12.0 kB)", then one a line */
 
 static void
@@ -106,8 +136,7 @@ int
 cli_status(cli_t *cli, int argc, char **argv)
 {
     int          rc, json, c;
-    char         name[64], path[128], what[96], ago[64], build[32],
-                 start[32];
+    char         name[64], path[128], ago[64], build[32], start[32];
     json_t      *p, *latest;
     const char  *state, *reason;
 
@@ -117,17 +146,10 @@ cli_status(cli_t *cli, int argc, char **argv)
     }
 
     snprintf(path, sizeof(path), "/v1/projects/%s", name);
-    snprintf(what, sizeof(what), "%s", name);
 
-    p = cli_api_call(cli, what, "GET", path, NULL, NULL);
+    p = cli_api_show(cli, name, path, json, &rc);
     if (p == NULL) {
-        return CLI_API;
-    }
-
-    if (json) {
-        cli_print_json(p);
-        json_decref(p);
-        return CLI_OK;
+        return rc;
     }
 
     c = cli->color_out;
@@ -194,15 +216,9 @@ cli_list(cli_t *cli, int argc, char **argv)
         return rc;
     }
 
-    answer = cli_api_call(cli, NULL, "GET", "/v1/projects", NULL, NULL);
+    answer = cli_api_show(cli, NULL, "/v1/projects", json, &rc);
     if (answer == NULL) {
-        return CLI_API;
-    }
-
-    if (json) {
-        cli_print_json(answer);
-        json_decref(answer);
-        return CLI_OK;
+        return rc;
     }
 
     projects = json_object_get(answer, "projects");
@@ -258,8 +274,7 @@ int
 cli_deployments(cli_t *cli, int argc, char **argv)
 {
     int           rc, json;
-    char          name[64], path[128], what[96], id[32], ago[64], build[32],
-                  start[32];
+    char          name[64], path[128], id[32], ago[64], build[32], start[32];
     size_t        i;
     json_t       *answer, *deps, *d;
     cli_table_t   t;
@@ -271,17 +286,10 @@ cli_deployments(cli_t *cli, int argc, char **argv)
     }
 
     snprintf(path, sizeof(path), "/v1/projects/%s/deployments", name);
-    snprintf(what, sizeof(what), "%s", name);
 
-    answer = cli_api_call(cli, what, "GET", path, NULL, NULL);
+    answer = cli_api_show(cli, name, path, json, &rc);
     if (answer == NULL) {
-        return CLI_API;
-    }
-
-    if (json) {
-        cli_print_json(answer);
-        json_decref(answer);
-        return CLI_OK;
+        return rc;
     }
 
     deps = json_object_get(answer, "deployments");

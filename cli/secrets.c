@@ -189,22 +189,16 @@ cli_secrets_rm(cli_t *cli, const char *name, int argc, char **argv)
 static int
 cli_secrets_list(cli_t *cli, const char *name, int json)
 {
-    char     path[128], what[96];
+    int      rc;
+    char     path[128];
     size_t   i;
     json_t  *answer, *list;
 
     snprintf(path, sizeof(path), "/v1/projects/%s/secrets", name);
-    snprintf(what, sizeof(what), "%s", name);
 
-    answer = cli_api_call(cli, what, "GET", path, NULL, NULL);
+    answer = cli_api_show(cli, name, path, json, &rc);
     if (answer == NULL) {
-        return CLI_API;
-    }
-
-    if (json) {
-        cli_print_json(answer);
-        json_decref(answer);
-        return CLI_OK;
+        return rc;
     }
 
     list = json_object_get(answer, "secrets");

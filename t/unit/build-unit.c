@@ -52,44 +52,17 @@ typedef struct {
 } build_thread_t;
 
 
-static int   tap_n;
-static int   tap_failed;
 static char  tmpdir[] = "/tmp/build-unit.XXXXXX";
 static char  base[256];          /* tmpdir, resolved */
 static char  incdir[PATH_MAX];   /* the fake SDK */
 static char  err[ERRLEN];
 
+#define TAP_LAST_ERROR  err
+#include "tap.h"
 
-static int ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+
 static char *tpath(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
-
-
-static int
-ok(int cond, const char *fmt, ...)
-{
-    va_list  args;
-
-    tap_n++;
-
-    printf("%sok %d - ", cond ? "" : "not ", tap_n);
-
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-
-    printf("\n");
-
-    if (!cond) {
-        tap_failed++;
-        printf("#   last error: %s\n", err);
-    }
-
-    fflush(stdout);
-
-    return cond;
-}
 
 
 static void
@@ -1235,7 +1208,5 @@ main(void)
     ok(shuttle_rmtree(base) == 0 && !exists(base),
        "the test directory is removed");
 
-    printf("1..%d\n", tap_n);
-
-    return tap_failed ? 1 : 0;
+    return tap_done();
 }

@@ -21,14 +21,13 @@
 #define ERRLEN  512
 
 
-static int   tap_n;
-static int   tap_failed;
 static char  tmpdir[] = "/tmp/builder-store.XXXXXX";
 static char  err[ERRLEN];
 
+#define TAP_LAST_ERROR  err
+#include "tap.h"
 
-static int ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+
 static int to(shuttle_store_t *st, int64_t id, shuttle_deploy_tag_t tag,
     int64_t *prev);
 static long count(const char *db, const char *sql);
@@ -36,32 +35,6 @@ static const char *text(const char *db, const char *sql);
 static int text_row(void *data, int n, char **v, char **names);
 static int count_row(void *data, int n, char **v, char **names);
 static int each_count(const shuttle_deployment_t *d, void *data);
-
-
-static int
-ok(int cond, const char *fmt, ...)
-{
-    va_list  args;
-
-    tap_n++;
-
-    printf("%sok %d - ", cond ? "" : "not ", tap_n);
-
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-
-    printf("\n");
-
-    if (!cond) {
-        tap_failed++;
-        printf("#   last error: %s\n", err);
-    }
-
-    fflush(stdout);
-
-    return cond;
-}
 
 
 /* a transition with the data of the state made up */
@@ -379,7 +352,5 @@ main(void)
 
     shuttle_rmtree(tmpdir);
 
-    printf("1..%d\n", tap_n);
-
-    return tap_failed ? 1 : 0;
+    return tap_done();
 }

@@ -28,40 +28,11 @@
 #define ERRLEN  1024
 
 
-static int   tap_n;
-static int   tap_failed;
 static char  tmpdir[] = "/tmp/extract-unit.XXXXXX";
 static char  err[ERRLEN];
 
-
-static int ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-
-static int
-ok(int cond, const char *fmt, ...)
-{
-    va_list  args;
-
-    tap_n++;
-
-    printf("%sok %d - ", cond ? "" : "not ", tap_n);
-
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-
-    printf("\n");
-
-    if (!cond) {
-        tap_failed++;
-        printf("#   last error: %s\n", err);
-    }
-
-    fflush(stdout);
-
-    return cond;
-}
+#define TAP_LAST_ERROR  err
+#include "tap.h"
 
 
 static char *
@@ -1169,7 +1140,5 @@ main(void)
     ok(shuttle_rmtree(tmpdir) == 0 && !exists(tmpdir),
        "the test directory is removed");
 
-    printf("1..%d\n", tap_n);
-
-    return tap_failed ? 1 : 0;
+    return tap_done();
 }

@@ -16,33 +16,14 @@
 #include <unistd.h>
 
 #include "resources.h"
+#include "tap.h"
 
 
 #define ERRLEN  1024
 
 
-static int   tap_n;
-static int   tap_failed;
 static char  tmpdir[] = "/tmp/resources-unit.XXXXXX";
 static char  include[1024];
-
-
-static void
-ok(int cond, const char *fmt, ...)
-{
-    va_list  args;
-
-    tap_n++;
-    printf("%s %d - ", cond ? "ok" : "not ok", tap_n);
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-    printf("\n");
-
-    if (!cond) {
-        tap_failed++;
-    }
-}
 
 
 /* compiles source into NAME.so; its path, or NULL */
@@ -222,7 +203,5 @@ main(void)
         /* left behind in /tmp */
     }
 
-    printf("1..%d\n", tap_n);
-
-    return tap_failed ? 1 : 0;
+    return tap_done();
 }

@@ -26,40 +26,11 @@
 #define ERRLEN  512
 
 
-static int   tap_n;
-static int   tap_failed;
 static char  tmpdir[] = "/tmp/zone-unit.XXXXXX";
 static char  err[ERRLEN];
 
-
-static int ok(int cond, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-
-static int
-ok(int cond, const char *fmt, ...)
-{
-    va_list  args;
-
-    tap_n++;
-
-    printf("%sok %d - ", cond ? "" : "not ", tap_n);
-
-    va_start(args, fmt);
-    vprintf(fmt, args);
-    va_end(args);
-
-    printf("\n");
-
-    if (!cond) {
-        tap_failed++;
-        printf("#   last error: %s\n", err);
-    }
-
-    fflush(stdout);
-
-    return cond;
-}
+#define TAP_LAST_ERROR  err
+#include "tap.h"
 
 
 static char *
@@ -964,7 +935,5 @@ main(void)
 
     cleanup();
 
-    printf("1..%d\n", tap_n);
-
-    return tap_failed ? 1 : 0;
+    return tap_done();
 }
