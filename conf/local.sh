@@ -11,6 +11,21 @@
 #   .run/data/                   the builder's data (zone, db, projects)
 #   .run/builder.sock .run/builder.pid .run/builder.log
 #   .run/nginx/                  nginx.conf, nginx.pid, error.log, access.log
+#   .run/nginx/tmp/              nginx's temporary files
+#
+# Run as root, nginx's workers are nobody, and they reach the builder's
+# socket, the spool (DATA/spool), the zone, DATA/static/ and nginx's
+# temporary files.  When nobody cannot enter the clone (one in /root, mode
+# 0700), those live outside it, in a directory of their own, kept across
+# reboots; .run/data is then a symlink to STATE/data:
+#
+#   STATE = $SHUTTLE_LOCAL_STATE/<hash of the clone's path>, where
+#   SHUTTLE_LOCAL_STATE is /var/lib/shuttle-local unless set
+#   STATE/data/  STATE/builder.sock  STATE/tmp/  STATE/repo (the clone's path)
+#
+# The clone's own modes are never changed.  The master (root) reads the
+# module, nginx.conf and api_keys, and writes the logs and the pid file:
+# those stay in .run/.
 
 set -eu
 
@@ -19,8 +34,64 @@ RUN=$REPO/.run
 BIN=$REPO/build/bin
 MODULE=$REPO/build/modules/ngx_http_shuttle_module.so
 NGINX=${NGINX:-/usr/sbin/nginx}
+STATE_ROOT=${SHUTTLE_LOCAL_STATE:-/var/lib/shuttle-local}
 
 die() { echo "make run: $*" >&2; exit 1; }
+
+# true when user nobody can go through every directory down to $1
+nobody_reaches() {
+    if command -v setpriv >/dev/null 2>&1; then
+        setpriv --reuid=nobody --regid=nogroup --clear-groups \
+            test -x "$1" 2>/dev/null
+    else
+        runuser -u nobody -- test -x "$1" 2>/dev/null
+    fi
+}
+
+# sets DATA, SOCK and TMP (and STATE when outside the clone): the builder's
+# data, its socket, nginx's temporary files, where the workers reach them
+layout() {
+    STATE=""
+    DATA=$RUN/data
+    SOCK=$RUN/builder.sock
+    TMP=$RUN/nginx/tmp
+
+    if [ -L "$RUN/data" ]; then
+        # made by an earlier start: keep using it (the projects are there)
+        DATA=$(readlink "$RUN/data")
+        STATE=$(dirname "$DATA")
+    elif [ "$(id -u)" = 0 ] && ! nobody_reaches "$RUN"; then
+        hash=$(printf '%s' "$REPO" | sha256sum | cut -c1-12)
+        STATE=$STATE_ROOT/$hash
+        DATA=$STATE/data
+    else
+        return 0
+    fi
+
+    SOCK=$STATE/builder.sock
+    TMP=$STATE/tmp
+}
+
+# the directory outside the clone, and .run/data pointing to its data/
+make_state() {
+    # a data directory of a run before the symlink's time moves there
+    if [ -d "$RUN/data" ] && [ ! -L "$RUN/data" ]; then
+        [ ! -e "$DATA" ] || die "both $RUN/data and $DATA exist: keep one"
+        mkdir -p "$STATE"
+        mv "$RUN/data" "$DATA" || die "cannot move $RUN/data to $DATA"
+    fi
+
+    mkdir -p "$STATE_ROOT" "$STATE" "$DATA" "$TMP"
+    chmod 0755 "$STATE_ROOT" "$STATE" "$DATA" "$TMP"
+    printf '%s\n' "$REPO" > "$STATE/repo"
+
+    if [ ! -L "$RUN/data" ]; then
+        ln -s "$DATA" "$RUN/data"
+    fi
+
+    nobody_reaches "$DATA" || die "nginx's workers (nobody) cannot reach" \
+        "$DATA: set SHUTTLE_LOCAL_STATE to a directory they can"
+}
 
 # pid from FILE when that process is alive and its command line has WORD
 live_pid() {
@@ -70,16 +141,21 @@ start() {
 
     stop >/dev/null
 
-    mkdir -p "$RUN/nginx/tmp" "$RUN/data"
-    chmod 0755 "$RUN" "$RUN/data"
+    mkdir -p "$RUN/nginx"
+    chmod 0755 "$RUN"
+    layout
+    if [ -n "$STATE" ]; then
+        make_state
+    else
+        mkdir -p "$TMP" "$DATA"
+        chmod 0755 "$DATA"
+    fi
 
     user=""
     nginx_user=""
     if [ "$(id -u)" = 0 ]; then
         user="user nobody nogroup;"
         nginx_user="--nginx-user nobody"
-        # the workers go through these to the socket and the spool
-        chmod 0755 "$REPO"
     fi
 
     # the local key: made once, kept across runs
@@ -95,14 +171,14 @@ start() {
     # the builder
     : > "$RUN/builder.log"
     # shellcheck disable=SC2086
-    setsid "$BIN/shuttle-builder" serve --data "$RUN/data" \
-        --socket "$RUN/builder.sock" $nginx_user \
+    setsid "$BIN/shuttle-builder" serve --data "$DATA" \
+        --socket "$SOCK" $nginx_user \
         --apps-url "http://{name}.localhost:$port" \
         --log "$RUN/builder.log" < /dev/null >> "$RUN/builder.log" 2>&1 &
     echo $! > "$RUN/builder.pid"
 
     n=0
-    until curl -s -o /dev/null --unix-socket "$RUN/builder.sock" \
+    until curl -s -o /dev/null --unix-socket "$SOCK" \
           http://builder/v1/projects
     do
         n=$((n + 1))
@@ -117,6 +193,7 @@ start() {
 
     # nginx
     sed -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$port|g" \
+        -e "s|@DATA@|$DATA|g" -e "s|@SOCK@|$SOCK|g" -e "s|@TMP@|$TMP|g" \
         -e "s|@MODULE@|$MODULE|g" -e "s|@USER@|$user|g" \
         "$REPO/conf/local.conf.in" > "$RUN/nginx/nginx.conf"
 
@@ -142,6 +219,10 @@ start() {
     echo
     echo "  shuttle is running: $url"
     echo
+    if [ -n "$STATE" ]; then
+        echo "  nginx's workers (nobody) cannot enter $REPO: the data is in"
+        echo "  $STATE ($RUN/data links to it)"
+    fi
     echo "  $RUN/env holds SHUTTLE_API and SHUTTLE_API_KEY (. .run/env)"
     echo "  make stop stops it"
 }
