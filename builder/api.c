@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,10 +100,15 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c,
     const char *url, const char *method, const char *version,
     const char *upload_data, size_t *upload_data_size, void **req_cls);
 static enum MHD_Result api_route(api_req_t *r);
+static int api_peer(api_req_t *r, enum MHD_Result *ret);
+static void api_key_of(const char *project, char *key, size_t size,
+    void *data);
 static enum MHD_Result api_deploy(api_req_t *r);
 static enum MHD_Result api_projects(api_req_t *r);
 static enum MHD_Result api_project(api_req_t *r);
 static enum MHD_Result api_project_delete(api_req_t *r);
+static int api_kept_only(api_req_t *r, const char *name);
+static enum MHD_Result api_purge(api_req_t *r, const char *name);
 static enum MHD_Result api_project_deployments(api_req_t *r);
 static enum MHD_Result api_project_rollback(api_req_t *r);
 static enum MHD_Result api_secrets(api_req_t *r);
@@ -177,7 +183,31 @@ shuttle_api_start(shuttle_serve_t *s, int fd, char *err, size_t errlen)
         return NULL;
     }
 
+    /* keys come in here: from now on, a key's builds take turns */
+    shuttle_queue_limit_keys(s->queue, s->conf.key_jobs, api_key_of, s);
+
     return api;
+}
+
+
+/* a job's key, for the queue: its project's owner */
+
+static void
+api_key_of(const char *project, char *key, size_t size, void *data)
+{
+    char               err[512];
+    shuttle_serve_t   *s;
+    shuttle_project_t  p;
+
+    s = data;
+
+    if (shuttle_store_project(s->store, project, &p, err, sizeof(err)) != 0)
+    {
+        key[0] = '\0';
+        return;
+    }
+
+    snprintf(key, size, "%s", p.owner);
 }
 
 
@@ -283,9 +313,14 @@ api_handler(void *cls, struct MHD_Connection *c, const char *url,
 static enum MHD_Result
 api_route(api_req_t *r)
 {
-    char  **seg;
+    char            **seg;
+    enum MHD_Result   ret;
 
     seg = r->seg;
+
+    if (api_peer(r, &ret) != 0) {
+        return ret;
+    }
 
     if (r->nseg == 1 && strcmp(seg[0], "deploy") == 0) {
         return strcmp(r->method, "POST") == 0 ? api_deploy(r)
@@ -374,6 +409,75 @@ api_route(api_req_t *r)
 }
 
 
+/*
+ * Who may speak on this socket: whatever comes in speaks for a key (the
+ * hand-off names the uploader's, X-Shuttle-Key the caller's), which
+ * nginx checked against the bearer key.  So only nginx's workers, root,
+ * and the builder's own uid may; the peer's uid is the kernel's word,
+ * taken at connect() (SO_PEERCRED): a tenant's process that reaches the
+ * socket still cannot pass for a key.  0, else the answer is in *ret.
+ */
+
+static int
+api_peer(api_req_t *r, enum MHD_Result *ret)
+{
+    char                             who[256];
+    uid_t                            self;
+    socklen_t                        len;
+    struct ucred                     cred;
+    const union MHD_ConnectionInfo  *ci;
+
+    ci = MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    len = sizeof(struct ucred);
+
+    if (ci == NULL
+        || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)
+           == -1)
+    {
+        shuttle_log(SHUTTLE_LOG_ERROR, "api: %s %s: the peer's "
+                    "credentials (SO_PEERCRED): %s", r->method, r->url,
+                    ci == NULL ? "no socket" : strerror(errno));
+        *ret = api_error(r->c, MHD_HTTP_FORBIDDEN, "the peer of this socket "
+                         "is not known (SO_PEERCRED): refused");
+        return -1;
+    }
+
+    self = geteuid();
+
+    if (cred.uid == 0 || cred.uid == self
+        || (r->s->conf.nginx_user != NULL && cred.uid == r->s->conf.uid))
+    {
+        return 0;
+    }
+
+    if (r->s->conf.nginx_user != NULL && self == 0) {
+        snprintf(who, sizeof(who), "only root and nginx's workers (%s)",
+                 r->s->conf.nginx_user);
+
+    } else if (r->s->conf.nginx_user != NULL) {
+        snprintf(who, sizeof(who), "only root, nginx's workers (%s) and "
+                 "the builder's uid %u", r->s->conf.nginx_user,
+                 (unsigned) self);
+
+    } else if (self == 0) {
+        snprintf(who, sizeof(who), "only root (the builder has no "
+                 "--nginx-user)");
+
+    } else {
+        snprintf(who, sizeof(who), "only root and the builder's uid %u",
+                 (unsigned) self);
+    }
+
+    shuttle_log(SHUTTLE_LOG_WARN, "api: %s %.200s from uid %u (pid %d) "
+                "refused: it may not speak for a key on this socket: %s",
+                r->method, r->url, (unsigned) cred.uid, (int) cred.pid, who);
+
+    *ret = api_error(r->c, MHD_HTTP_FORBIDDEN, "uid %u may not speak for a "
+                     "key on this socket: %s", (unsigned) cred.uid, who);
+    return -1;
+}
+
+
 /* POST /deploy?project=NAME&key=KEY&file=SPOOLFILE */
 
 static enum MHD_Result
@@ -437,14 +541,16 @@ api_deploy(api_req_t *r)
                          "the builder is stopping");
     }
 
-    rc = shuttle_store_enqueue(s->store, project, key, &id, err, sizeof(err));
+    rc = shuttle_store_enqueue(s->store, project, key, s->conf.key_projects,
+                               &id, err, sizeof(err));
 
     if (rc != 0) {
         (void) unlink(spool);
 
-        if (rc == SHUTTLE_STORE_FORBIDDEN) {
-            return api_error(r->c, MHD_HTTP_FORBIDDEN,
-                             "project %s belongs to another key", project);
+        if (rc == SHUTTLE_STORE_FORBIDDEN || rc == SHUTTLE_STORE_LIMIT) {
+            shuttle_log(SHUTTLE_LOG_INFO, "deploy %s with key %s: refused: "
+                        "%s", project, key, err);
+            return api_error(r->c, MHD_HTTP_FORBIDDEN, "%s", err);
         }
 
         shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s: %s", project, err);
@@ -538,11 +644,21 @@ api_project(api_req_t *r)
 static enum MHD_Result
 api_project_delete(api_req_t *r)
 {
-    char               err[512];
+    int                purging;
     const char        *purge;
     enum MHD_Result    ret;
     shuttle_msg_t      m;
     shuttle_project_t  p;
+
+    purge = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
+                                        "purge");
+    purging = purge != NULL && strcmp(purge, "0") != 0;
+
+    /* deleted before: ?purge=1 drops what the key kept under the name */
+
+    if (purging && api_kept_only(r, r->seg[2])) {
+        return api_purge(r, r->seg[2]);
+    }
 
     if (api_own_project(r, r->seg[2], &p, &ret) != 0) {
         return ret;
@@ -568,25 +684,53 @@ api_project_delete(api_req_t *r)
                          "delete %s: %s", p.name, m.err);
     }
 
-    purge = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
-                                        "purge");
-
-    if (purge != NULL && strcmp(purge, "0") != 0) {
-        if (shuttle_provision_purge(r->s, p.name, err, sizeof(err)) != 0) {
-            shuttle_log(SHUTTLE_LOG_ERROR, "purge %s: %s", p.name, err);
-            return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                             "delete %s: deleted, but its resources were "
-                             "not all removed: %s", p.name, err);
-        }
-
-        shuttle_log(SHUTTLE_LOG_INFO, "project %s purged: its databases "
-                    "and secrets are gone", p.name);
+    if (purging) {
+        return api_purge(r, p.name);
     }
 
     return api_json(r->c, MHD_HTTP_OK,
                     json_pack("{sssbsb}", "project", p.name, "deleted", 1,
-                              "purged", purge != NULL
-                                        && strcmp(purge, "0") != 0));
+                              "purged", 0));
+}
+
+
+/* no live project of the name, and what is kept under it is the key's */
+
+static int
+api_kept_only(api_req_t *r, const char *name)
+{
+    char               err[512], owner[SHUTTLE_KEY_MAX + 1];
+    shuttle_project_t  p;
+
+    return shuttle_valid_name(name, strlen(name))
+           && shuttle_store_project(r->s->store, name, &p, err, sizeof(err))
+              == SHUTTLE_STORE_NOT_FOUND
+           && shuttle_store_kept_owner(r->s->store, name, owner,
+                                       sizeof(owner)) == 0
+           && strcmp(owner, r->key) == 0;
+}
+
+
+/* the deleted project's databases, files, secrets and uid are dropped */
+
+static enum MHD_Result
+api_purge(api_req_t *r, const char *name)
+{
+    char  err[512];
+
+    if (shuttle_provision_purge(r->s, name, r->key, err, sizeof(err)) != 0) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "purge %s: %s", name, err);
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                         "delete %s: deleted, but its resources were not "
+                         "all removed: %s", name, err);
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "project %s purged by key %s: its "
+                "databases, secrets and uid are gone", name, r->key);
+
+    return api_json(r->c, MHD_HTTP_OK,
+                    json_pack("{sssbsb}", "project", name, "deleted", 1,
+                              "purged", 1));
 }
 
 
@@ -761,7 +905,7 @@ api_secrets(api_req_t *r)
     if (strcmp(r->method, "DELETE") == 0) {
         key = r->seg[4];
 
-        rc = shuttle_store_secret_del(r->s->store, name, key, err,
+        rc = shuttle_store_secret_del(r->s->store, name, r->key, key, err,
                                       sizeof(err));
         if (rc == SHUTTLE_STORE_NOT_FOUND) {
             return api_error(r->c, MHD_HTTP_NOT_FOUND, "project %s has no "
@@ -817,12 +961,16 @@ api_secrets(api_req_t *r)
         }
 
         json_object_foreach(j, key, v) {
-            if (shuttle_store_secret_set(r->s->store, name, r->key, key,
-                                         json_string_value(v), err,
-                                         sizeof(err))
-                != 0)
-            {
+            rc = shuttle_store_secret_set(r->s->store, name, r->key, key,
+                                          json_string_value(v), err,
+                                          sizeof(err));
+            if (rc != 0) {
                 json_decref(j);
+                if (rc == SHUTTLE_STORE_FORBIDDEN) {
+                    return api_error(r->c, MHD_HTTP_NOT_FOUND, "project %s "
+                                     "not found", name);
+                }
+
                 return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
                                  err);
             }

@@ -9,8 +9,15 @@
  *   POST /deploy?project=NAME&key=KEY&file=SPOOLFILE
  *       202 {"id": ID, "project": NAME, "state": "queued"}
  *       400 bad project, key or file name; 403 the project is another
- *       key's.  The spool file is renamed into the deployment, or removed
- *       when the upload is refused.
+ *       key's, another key's data is kept under the name, or the key has
+ *       --key-projects live projects already (the body says which).  The
+ *       spool file is renamed into the deployment, or removed when the
+ *       upload is refused; a refused upload creates nothing.
+ *
+ * Whatever comes in on this socket speaks for a key: only root, nginx's
+ * workers (--nginx-user) and the builder's own uid may connect and be
+ * answered (SO_PEERCRED); any other uid gets 403 naming it, and a
+ * warning in the builder's log.
  *
  * The management API, proxied by nginx after shuttle_auth, which sets
  * X-Shuttle-Key to the key's name (401 without it); a key sees its own
@@ -19,7 +26,12 @@
  *   GET    /v1/projects                     {"projects": [PROJECT...]}
  *   GET    /v1/projects/NAME                PROJECT
  *   DELETE /v1/projects/NAME                {"project": NAME,
- *                                            "deleted": true}
+ *                                            "deleted": true,
+ *                                            "purged": BOOL}; ?purge=1
+ *                                           drops its databases, secrets
+ *                                           and uid too, and also works
+ *                                           on a name deleted before
+ *                                           whose kept data is the key's
  *   GET    /v1/projects/NAME/deployments    {"project": NAME,
  *                                            "deployments": [DEPLOYMENT...]}
  *                                           newest first, ?limit=N (100)

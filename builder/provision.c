@@ -652,11 +652,20 @@ prov_describe(const char *kind, const char *name, const char *info,
 /* purging ------------------------------------------------------------------ */
 
 int
-shuttle_provision_purge(shuttle_serve_t *s, const char *project, char *err,
-    size_t errlen)
+shuttle_provision_purge(shuttle_serve_t *s, const char *project,
+    const char *owner, char *err, size_t errlen)
 {
     char         path[SHUTTLE_PATH_MAX];
+    char         kept[SHUTTLE_KEY_MAX + 1];
     prov_walk_t  w;
+
+    if (shuttle_store_kept_owner(s->store, project, kept, sizeof(kept)) == 0
+        && strcmp(kept, owner) != 0)
+    {
+        snprintf(err, errlen, "purge %s: the data kept under this name "
+                 "belongs to another key", project);
+        return -1;
+    }
 
     memset(&w, 0, sizeof(prov_walk_t));
     w.s = s;
@@ -684,7 +693,7 @@ shuttle_provision_purge(shuttle_serve_t *s, const char *project, char *err,
 
     shuttle_provision_unpublish(s, project);
 
-    return shuttle_store_purge(s->store, project, err, errlen);
+    return shuttle_store_purge(s->store, project, owner, err, errlen);
 }
 
 

@@ -38,9 +38,11 @@ int shuttle_provision_json(shuttle_serve_t *s, const char *project,
 /* the project's resources for the API: [{"type": ...}, ...], no secret */
 json_t *shuttle_provision_describe(shuttle_serve_t *s, const char *project);
 
-/* drops the project's databases, files and secrets; 0, or -1 with err */
+/* drops the project's databases, files, secrets and uid, owner's; 0, or
+ * -1 with err (nothing dropped when the data kept under the name is
+ * another key's) */
 int shuttle_provision_purge(shuttle_serve_t *s, const char *project,
-    char *err, size_t errlen);
+    const char *owner, char *err, size_t errlen);
 
 /* removes the published static folders of project (all deployments) */
 void shuttle_provision_unpublish(shuttle_serve_t *s, const char *project);

@@ -17,6 +17,7 @@
 typedef struct queue_busy_s {
     int64_t                 id;         /* the job that made it busy */
     char                    project[SHUTTLE_NAME_MAX + 1];
+    char                    key[SHUTTLE_KEY_MAX + 1];
     struct queue_busy_s    *next;
 } queue_busy_t;
 
@@ -29,6 +30,9 @@ struct shuttle_queue_s {
     queue_busy_t           *busy;
     shuttle_queue_run_pt    run;
     void                   *data;
+    unsigned                per_key;
+    shuttle_queue_key_pt    key_of;
+    void                   *key_data;
     pthread_t              *threads;
     unsigned                nthreads;
     unsigned                stopping:1;
@@ -38,6 +42,7 @@ struct shuttle_queue_s {
 static void *queue_worker(void *arg);
 static shuttle_job_t *queue_next(shuttle_queue_t *q);
 static int queue_is_busy(shuttle_queue_t *q, const char *project);
+static int queue_key_full(shuttle_queue_t *q, const char *key);
 static void queue_unlink(shuttle_job_t **list, shuttle_job_t *job);
 
 
@@ -86,7 +91,9 @@ int
 shuttle_queue_push(shuttle_queue_t *q, int64_t id, const char *project,
     int64_t *superseded, int64_t *by)
 {
-    shuttle_job_t  *job, *j, **last;
+    void                  *key_data;
+    shuttle_job_t         *job, *j, **last;
+    shuttle_queue_key_pt   key_of;
 
     *superseded = 0;
     *by = 0;
@@ -98,6 +105,15 @@ shuttle_queue_push(shuttle_queue_t *q, int64_t id, const char *project,
 
     job->id = id;
     snprintf(job->project, sizeof(job->project), "%s", project);
+
+    pthread_mutex_lock(&q->lock);
+    key_of = q->key_of;
+    key_data = q->key_data;
+    pthread_mutex_unlock(&q->lock);
+
+    if (key_of != NULL) {
+        key_of(project, job->key, sizeof(job->key), key_data);
+    }
 
     pthread_mutex_lock(&q->lock);
 
@@ -133,6 +149,32 @@ shuttle_queue_push(shuttle_queue_t *q, int64_t id, const char *project,
     pthread_mutex_unlock(&q->lock);
 
     return 0;
+}
+
+
+void
+shuttle_queue_limit_keys(shuttle_queue_t *q, unsigned per_key,
+    shuttle_queue_key_pt key_of, void *data)
+{
+    shuttle_job_t  *j;
+    queue_busy_t   *b;
+
+    pthread_mutex_lock(&q->lock);
+
+    q->per_key = per_key;
+    q->key_of = key_of;
+    q->key_data = data;
+
+    for (j = q->waiting; j != NULL && key_of != NULL; j = j->next) {
+        key_of(j->project, j->key, sizeof(j->key), data);
+    }
+
+    for (b = q->busy; b != NULL && key_of != NULL; b = b->next) {
+        key_of(b->project, b->key, sizeof(b->key), data);
+    }
+
+    pthread_cond_broadcast(&q->wake);
+    pthread_mutex_unlock(&q->lock);
 }
 
 
@@ -292,6 +334,7 @@ queue_worker(void *arg)
 
         b->id = job->id;
         memcpy(b->project, job->project, sizeof(b->project));
+        memcpy(b->key, job->key, sizeof(b->key));
         b->next = q->busy;
         q->busy = b;
 
@@ -311,7 +354,8 @@ queue_worker(void *arg)
 }
 
 
-/* the oldest waiting job whose project is not busy */
+/* the oldest waiting job whose project is not busy and whose key is
+ * under its limit */
 
 static shuttle_job_t *
 queue_next(shuttle_queue_t *q)
@@ -319,12 +363,32 @@ queue_next(shuttle_queue_t *q)
     shuttle_job_t  *j;
 
     for (j = q->waiting; j != NULL; j = j->next) {
-        if (!queue_is_busy(q, j->project)) {
+        if (!queue_is_busy(q, j->project) && !queue_key_full(q, j->key)) {
             return j;
         }
     }
 
     return NULL;
+}
+
+
+static int
+queue_key_full(shuttle_queue_t *q, const char *key)
+{
+    unsigned       n;
+    queue_busy_t  *b;
+
+    if (q->per_key == 0 || key[0] == '\0') {
+        return 0;
+    }
+
+    n = 0;
+
+    for (b = q->busy; b != NULL; b = b->next) {
+        n += strcmp(b->key, key) == 0;
+    }
+
+    return n >= q->per_key;
 }
 
 

@@ -10,6 +10,12 @@
  * (supersedes) an older one still waiting.  Different projects build at
  * once, up to the number of workers.
  *
+ * Fairness between keys: with shuttle_queue_limit_keys(), a job is
+ * charged to its project's key, and at most per_key projects of one key
+ * are busy at once.  A worker passes over a waiting job whose key is at
+ * its limit and takes the next one of another key: one key's uploads
+ * wait behind each other, never in front of another key's.
+ *
  * The queue knows jobs by deployment id and project name only; what a job
  * does is the run callback's, called in a worker thread.  job->cancel
  * becomes non-zero when the job should stop early (its project deleted,
@@ -33,12 +39,18 @@ typedef struct shuttle_queue_s  shuttle_queue_t;
 typedef struct shuttle_job_s {
     int64_t                 id;
     char                    project[SHUTTLE_NAME_MAX + 1];
+    char                    key[SHUTTLE_KEY_MAX + 1];  /* "": not known */
     volatile int            cancel;
     struct shuttle_job_s   *next;
 } shuttle_job_t;
 
 
 typedef void (*shuttle_queue_run_pt)(shuttle_job_t *job, void *data);
+
+/* writes the key that project's jobs are charged to into key (size
+ * bytes); "" when not known: such a job is not limited */
+typedef void (*shuttle_queue_key_pt)(const char *project, char *key,
+    size_t size, void *data);
 
 
 shuttle_queue_t *shuttle_queue_create(unsigned workers,
@@ -52,6 +64,15 @@ shuttle_queue_t *shuttle_queue_create(unsigned workers,
  */
 int shuttle_queue_push(shuttle_queue_t *q, int64_t id, const char *project,
     int64_t *superseded, int64_t *by);
+
+/*
+ * At most per_key jobs of one key busy at once (0: no limit).  key_of
+ * names a job's key: called as a job is pushed, outside the queue's
+ * lock, and here, under it, for the jobs already in the queue (so
+ * key_of must not call the queue).
+ */
+void shuttle_queue_limit_keys(shuttle_queue_t *q, unsigned per_key,
+    shuttle_queue_key_pt key_of, void *data);
 
 /* job id is over: its project is no longer busy, its next job may start */
 void shuttle_queue_done(shuttle_queue_t *q, const char *project, int64_t id);

@@ -87,6 +87,46 @@ static const char  store_schema_2[] =
     ");";
 
 
+/* version 3: a uid (and gid) of each project's own, kept like its data */
+static const char  store_schema_3[] =
+    "CREATE TABLE uids ("
+    "    uid            INTEGER PRIMARY KEY,"
+    "    project        TEXT NOT NULL UNIQUE,"
+    "    owner          TEXT NOT NULL,"
+    "    created        INTEGER NOT NULL"
+    ");";
+
+
+/*
+ * Whether the live project row p holds its name against other keys, and
+ * counts toward its key's --key-projects: it has run once, or has a
+ * deployment on its way.  A project whose deployments all failed before
+ * one ran holds nothing: another key may take the name (the row is
+ * marked deleted then; its deployments and their build logs stay
+ * readable by id to their key, as a deleted project's are).  While the
+ * CLI follows a first build, the deployment is on its way: the name
+ * cannot change hands under it.
+ */
+#define STORE_HOLDS                                                           \
+    "(p.current IS NOT NULL OR EXISTS (SELECT 1 FROM deployments d "        \
+    "WHERE d.project = p.id AND (d.running_since IS NOT NULL "              \
+    "OR d.state IN ('queued', 'building', 'built', 'loading', "             \
+    "'running'))))"
+
+/*
+ * The key whose data under the name ?1 is kept: resources, secrets, or a
+ * uid recorded for a project of the name that ran (a uid allocated for
+ * builds that all failed holds nothing).
+ */
+#define STORE_KEPT_OWNER                                                      \
+    "SELECT owner FROM resources WHERE project = ?1 "                       \
+    "UNION ALL SELECT owner FROM secrets WHERE project = ?1 "               \
+    "UNION ALL SELECT u.owner FROM uids u WHERE u.project = ?1 "            \
+    "AND EXISTS (SELECT 1 FROM projects p JOIN deployments d "              \
+    "ON d.project = p.id WHERE p.name = u.project AND p.owner = u.owner "   \
+    "AND d.running_since IS NOT NULL) "
+
+
 #define STORE_DEPLOYMENT_COLUMNS                                              \
     "SELECT d.id, d.project, p.name, p.owner, d.state, d.reason, "          \
     "d.created, d.updated, d.upload, d.build_started, d.so, d.port, "       \
@@ -124,6 +164,13 @@ static int store_each_deployment(shuttle_store_t *st, const char *sql,
 static int store_run(shuttle_store_t *st, const char *sql,
     const char *const *args, int nargs, const char *what, int *changes,
     char *err, size_t errlen);
+static int store_claim(shuttle_store_t *st, const char *name,
+    const char *owner, int64_t released, int64_t now, char *err,
+    size_t errlen);
+static int store_count_projects(shuttle_store_t *st, const char *name,
+    const char *owner, unsigned max, char *err, size_t errlen);
+static int store_uid_avoided(uid_t uid, const uid_t *avoid,
+    size_t navoid);
 static int store_record(shuttle_store_t *st, int64_t id,
     shuttle_deploy_tag_t tag, int64_t at, const char *reason, char *err,
     size_t errlen);
@@ -231,15 +278,16 @@ store_migrate(shuttle_store_t *st, char *err, size_t errlen)
         return -1;
     }
 
-    /* version 0: a new database; 1: before resources */
+    /* version 0: a new database; 1: before resources; 2: before uids */
 
     if (store_begin(st, err, errlen) != 0) {
         return -1;
     }
 
     if ((version < 1 && store_exec(st, store_schema, err, errlen) != 0)
-        || store_exec(st, store_schema_2, err, errlen) != 0
-        || store_exec(st, "PRAGMA user_version = 2", err, errlen) != 0
+        || (version < 2 && store_exec(st, store_schema_2, err, errlen) != 0)
+        || store_exec(st, store_schema_3, err, errlen) != 0
+        || store_exec(st, "PRAGMA user_version = 3", err, errlen) != 0
         || store_commit(st, err, errlen) != 0)
     {
         store_rollback(st);
@@ -252,16 +300,20 @@ store_migrate(shuttle_store_t *st, char *err, size_t errlen)
 
 int
 shuttle_store_enqueue(shuttle_store_t *st, const char *name,
-    const char *owner, int64_t *id, char *err, size_t errlen)
+    const char *owner, unsigned max_projects, int64_t *id, char *err,
+    size_t errlen)
 {
-    int            rc;
+    int            rc, counted;
     char           upload[SHUTTLE_PATH_MAX];
-    int64_t        now, project;
+    int64_t        now, project, released;
     sqlite3_stmt  *stmt;
 
     now = shuttle_now_ms();
     rc = -1;
     stmt = NULL;
+    project = 0;
+    released = 0;
+    counted = 0;
 
     pthread_mutex_lock(&st->lock);
 
@@ -269,8 +321,9 @@ shuttle_store_enqueue(shuttle_store_t *st, const char *name,
         goto done;
     }
 
-    stmt = store_prepare(st, "SELECT id, owner FROM projects "
-                         "WHERE name = ?1 AND deleted IS NULL", err, errlen);
+    stmt = store_prepare(st, "SELECT p.id, p.owner, " STORE_HOLDS
+                         " FROM projects p WHERE p.name = ?1 "
+                         "AND p.deleted IS NULL", err, errlen);
     if (stmt == NULL) {
         goto failed;
     }
@@ -278,20 +331,44 @@ shuttle_store_enqueue(shuttle_store_t *st, const char *name,
     store_bind_text(stmt, 1, name);
 
     if (sqlite3_step(stmt) == SQLITE_ROW) {
-        project = sqlite3_column_int64(stmt, 0);
 
-        if (strcmp((const char *) sqlite3_column_text(stmt, 1), owner) != 0) {
+        if (strcmp((const char *) sqlite3_column_text(stmt, 1), owner) == 0) {
+            project = sqlite3_column_int64(stmt, 0);
+            counted = sqlite3_column_int(stmt, 2);
+
+        } else if (sqlite3_column_int(stmt, 2)) {
             snprintf(err, errlen, "project %s belongs to another key", name);
             rc = SHUTTLE_STORE_FORBIDDEN;
             goto failed;
+
+        } else {
+            /* another key's, but it never ran: the name is free */
+            released = sqlite3_column_int64(stmt, 0);
+        }
+    }
+
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+
+    if (project == 0) {
+        rc = store_claim(st, name, owner, released, now, err, errlen);
+        if (rc != 0) {
+            goto failed;
         }
 
-        sqlite3_finalize(stmt);
-        stmt = NULL;
+        rc = -1;
+    }
 
-    } else {
-        sqlite3_finalize(stmt);
+    if (!counted && max_projects > 0) {
+        rc = store_count_projects(st, name, owner, max_projects, err, errlen);
+        if (rc != 0) {
+            goto failed;
+        }
 
+        rc = -1;
+    }
+
+    if (project == 0) {
         stmt = store_prepare(st, "INSERT INTO projects (name, owner, "
                              "created) VALUES (?1, ?2, ?3)", err, errlen);
         if (stmt == NULL) {
@@ -385,6 +462,123 @@ done:
     pthread_mutex_unlock(&st->lock);
 
     return rc;
+}
+
+
+/*
+ * The name becomes owner's, in enqueue's transaction: refused when
+ * another key's data is kept under it; else the row of another key's
+ * project that never ran (released, 0: none) is marked deleted, and a
+ * uid recorded for it is freed.
+ */
+
+static int
+store_claim(shuttle_store_t *st, const char *name, const char *owner,
+    int64_t released, int64_t now, char *err, size_t errlen)
+{
+    int            rc;
+    size_t         i;
+    sqlite3_stmt  *stmt;
+
+    static const char  *sql[] = {
+        "UPDATE projects SET deleted = ?3, current = NULL WHERE id = ?4",
+        "DELETE FROM uids WHERE project = ?1 AND owner <> ?2"
+    };
+
+    stmt = store_prepare(st, "SELECT owner FROM (" STORE_KEPT_OWNER ") "
+                         "WHERE owner <> ?2 LIMIT 1", err, errlen);
+    if (stmt == NULL) {
+        return -1;
+    }
+
+    store_bind_text(stmt, 1, name);
+    store_bind_text(stmt, 2, owner);
+
+    rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+
+    if (rc == SQLITE_ROW) {
+        snprintf(err, errlen, "project %s is held by another key: the "
+                 "databases, secrets or uid of its deleted project are "
+                 "kept under this name until that key purges them", name);
+        return SHUTTLE_STORE_FORBIDDEN;
+    }
+
+    if (rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "project %s: kept data", name);
+        return -1;
+    }
+
+    for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        if (i == 0 && released == 0) {
+            continue;
+        }
+
+        stmt = store_prepare(st, sql[i], err, errlen);
+        if (stmt == NULL) {
+            return -1;
+        }
+
+        store_bind_text(stmt, 1, name);
+        store_bind_text(stmt, 2, owner);
+        store_bind_int(stmt, 3, now, 1);
+        store_bind_int(stmt, 4, released, 1);
+
+        rc = sqlite3_step(stmt);
+        sqlite3_finalize(stmt);
+
+        if (rc != SQLITE_DONE) {
+            store_error(st, err, errlen, "project %s: release", name);
+            return -1;
+        }
+    }
+
+    if (released != 0) {
+        shuttle_log(SHUTTLE_LOG_INFO, "project %s: its project that never "
+                    "ran is released to key %s", name, owner);
+    }
+
+    return 0;
+}
+
+
+/* SHUTTLE_STORE_LIMIT when owner holds max projects besides name */
+
+static int
+store_count_projects(shuttle_store_t *st, const char *name,
+    const char *owner, unsigned max, char *err, size_t errlen)
+{
+    int            rc;
+    int64_t        n;
+    sqlite3_stmt  *stmt;
+
+    stmt = store_prepare(st, "SELECT count(*) FROM projects p "
+                         "WHERE p.owner = ?1 AND p.deleted IS NULL "
+                         "AND p.name <> ?2 AND " STORE_HOLDS, err, errlen);
+    if (stmt == NULL) {
+        return -1;
+    }
+
+    store_bind_text(stmt, 1, owner);
+    store_bind_text(stmt, 2, name);
+
+    rc = sqlite3_step(stmt);
+    n = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_finalize(stmt);
+
+    if (rc != SQLITE_ROW) {
+        store_error(st, err, errlen, "projects of key %s", owner);
+        return -1;
+    }
+
+    if (n >= (int64_t) max) {
+        snprintf(err, errlen, "key %s has %lld projects, the limit "
+                 "(--key-projects %u): delete one to deploy project %s",
+                 owner, (long long) n, max, name);
+        return SHUTTLE_STORE_LIMIT;
+    }
+
+    return 0;
 }
 
 
@@ -1265,17 +1459,29 @@ shuttle_store_resource_put(shuttle_store_t *st, const char *project,
     const char *owner, const char *kind, const char *name, const char *info,
     char *err, size_t errlen)
 {
+    int          changes;
     char         what[256];
     const char  *args[] = { project, owner, kind, name, info };
 
     snprintf(what, sizeof(what), "resource %s %s of %s", kind, name,
              project);
 
-    return store_run(st, "INSERT INTO resources (project, owner, kind, "
-                     "name, info, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
-                     "ON CONFLICT (project, kind, name) DO UPDATE "
-                     "SET info = ?5, owner = ?2", args, 5, what, NULL, err,
-                     errlen);
+    if (store_run(st, "INSERT INTO resources (project, owner, kind, "
+                  "name, info, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                  "ON CONFLICT (project, kind, name) DO UPDATE "
+                  "SET info = ?5 WHERE resources.owner = ?2", args, 5, what,
+                  &changes, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (changes == 0) {
+        snprintf(err, errlen, "%s: it belongs to another key", what);
+        return SHUTTLE_STORE_FORBIDDEN;
+    }
+
+    return 0;
 }
 
 
@@ -1485,9 +1691,7 @@ shuttle_store_kept_owner(shuttle_store_t *st, const char *project,
 
     pthread_mutex_lock(&st->lock);
 
-    stmt = store_prepare(st, "SELECT owner FROM resources WHERE project = ?1 "
-                         "UNION ALL SELECT owner FROM secrets "
-                         "WHERE project = ?1 LIMIT 1", err, sizeof(err));
+    stmt = store_prepare(st, STORE_KEPT_OWNER "LIMIT 1", err, sizeof(err));
 
     if (stmt != NULL) {
         store_bind_text(stmt, 1, project);
@@ -1510,23 +1714,250 @@ shuttle_store_kept_owner(shuttle_store_t *st, const char *project,
 
 
 int
-shuttle_store_purge(shuttle_store_t *st, const char *project, char *err,
-    size_t errlen)
+shuttle_store_purge(shuttle_store_t *st, const char *project,
+    const char *owner, char *err, size_t errlen)
 {
-    char         what[256];
-    const char  *args[] = { project };
+    int            rc;
+    size_t         i;
+    sqlite3_stmt  *stmt;
 
-    snprintf(what, sizeof(what), "purge %s", project);
+    static const char  *sql[] = {
+        "DELETE FROM resources WHERE project = ?1 AND owner = ?2",
+        "DELETE FROM secrets WHERE project = ?1 AND owner = ?2",
+        "DELETE FROM uids WHERE project = ?1 AND owner = ?2"
+    };
 
-    if (store_run(st, "DELETE FROM resources WHERE project = ?1", args, 1,
-                  what, NULL, err, errlen)
-        != 0)
-    {
-        return -1;
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    if (store_begin(st, err, errlen) != 0) {
+        goto done;
     }
 
-    return store_run(st, "DELETE FROM secrets WHERE project = ?1", args, 1,
-                     what, NULL, err, errlen);
+    for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+        stmt = store_prepare(st, sql[i], err, errlen);
+        if (stmt == NULL) {
+            goto failed;
+        }
+
+        store_bind_text(stmt, 1, project);
+        store_bind_text(stmt, 2, owner);
+
+        if (sqlite3_step(stmt) != SQLITE_DONE) {
+            sqlite3_finalize(stmt);
+            store_error(st, err, errlen, "purge %s", project);
+            goto failed;
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    if (store_commit(st, err, errlen) != 0) {
+        goto failed;
+    }
+
+    rc = 0;
+    goto done;
+
+failed:
+
+    store_rollback(st);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_project_uid(shuttle_store_t *st, const char *project,
+    uid_t lo, uid_t hi, const uid_t *avoid, size_t navoid, uid_t *uid,
+    char *err, size_t errlen)
+{
+    int            rc, found;
+    char           owner[SHUTTLE_KEY_MAX + 1];
+    int64_t        used;
+    uint64_t       cand;
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+    stmt = NULL;
+
+    pthread_mutex_lock(&st->lock);
+
+    if (store_begin(st, err, errlen) != 0) {
+        goto done;
+    }
+
+    /* the live project's owner, else the last one's of the name */
+
+    stmt = store_prepare(st, "SELECT owner FROM projects WHERE name = ?1 "
+                         "ORDER BY deleted IS NULL DESC, id DESC LIMIT 1",
+                         err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_text(stmt, 1, project);
+
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        snprintf(err, errlen, "uid of project %s: no such project",
+                 project);
+        rc = SHUTTLE_STORE_NOT_FOUND;
+        goto failed;
+    }
+
+    store_copy(owner, sizeof(owner), stmt, 0);
+    sqlite3_finalize(stmt);
+
+    stmt = store_prepare(st, "SELECT uid FROM uids WHERE project = ?1",
+                         err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_text(stmt, 1, project);
+
+    found = 0;
+
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        used = sqlite3_column_int64(stmt, 0);
+
+        /* kept while it is still one a project may have */
+        if (used >= lo && used <= hi && used != 0
+            && !store_uid_avoided((uid_t) used, avoid, navoid))
+        {
+            *uid = (uid_t) used;
+            rc = 0;
+            sqlite3_finalize(stmt);
+            stmt = NULL;
+            store_rollback(st);     /* nothing written */
+            goto done;
+        }
+
+        found = 1;
+    }
+
+    sqlite3_finalize(stmt);
+
+    /* the lowest uid no row holds: walk the used ones in order */
+
+    stmt = store_prepare(st, "SELECT uid FROM uids WHERE uid BETWEEN ?1 "
+                         "AND ?2 ORDER BY uid", err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_int(stmt, 1, lo, 1);
+    store_bind_int(stmt, 2, hi, 1);
+
+    cand = lo > 0 ? lo : 1;
+
+    for ( ;; ) {
+        while (cand <= hi && store_uid_avoided((uid_t) cand, avoid, navoid))
+        {
+            cand++;
+        }
+
+        if (cand > hi) {
+            break;
+        }
+
+        rc = sqlite3_step(stmt);
+
+        if (rc != SQLITE_ROW) {
+            break;
+        }
+
+        used = sqlite3_column_int64(stmt, 0);
+
+        if ((uint64_t) used > cand) {
+            break;
+        }
+
+        if ((uint64_t) used == cand) {
+            cand++;
+        }
+    }
+
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE && cand <= hi) {
+        store_error(st, err, errlen, "uid of project %s", project);
+        rc = -1;
+        goto failed;
+    }
+
+    rc = -1;
+    sqlite3_finalize(stmt);
+
+    if (cand > hi) {
+        stmt = NULL;
+        snprintf(err, errlen, "no free uid in %lu-%lu for project %s",
+                 (unsigned long) lo, (unsigned long) hi, project);
+        goto failed;
+    }
+
+    stmt = store_prepare(st, found
+                         ? "UPDATE uids SET uid = ?1, owner = ?3 "
+                           "WHERE project = ?2"
+                         : "INSERT INTO uids (uid, project, owner, created) "
+                           "VALUES (?1, ?2, ?3, ?4)", err, errlen);
+    if (stmt == NULL) {
+        goto failed;
+    }
+
+    store_bind_int(stmt, 1, (int64_t) cand, 1);
+    store_bind_text(stmt, 2, project);
+    store_bind_text(stmt, 3, owner);
+    store_bind_int(stmt, 4, shuttle_now_ms(), !found);
+
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        store_error(st, err, errlen, "uid %lu of project %s",
+                    (unsigned long) cand, project);
+        goto failed;
+    }
+
+    sqlite3_finalize(stmt);
+    stmt = NULL;
+
+    if (store_commit(st, err, errlen) != 0) {
+        goto failed;
+    }
+
+    *uid = (uid_t) cand;
+    rc = 0;
+    goto done;
+
+failed:
+
+    if (stmt != NULL) {
+        sqlite3_finalize(stmt);
+    }
+
+    store_rollback(st);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+static int
+store_uid_avoided(uid_t uid, const uid_t *avoid, size_t navoid)
+{
+    size_t  i;
+
+    for (i = 0; i < navoid; i++) {
+        if (avoid[i] == uid) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1582,32 +2013,44 @@ shuttle_store_secret_set(shuttle_store_t *st, const char *project,
     const char *owner, const char *key, const char *value, char *err,
     size_t errlen)
 {
+    int          changes;
     char         what[256];
     const char  *args[] = { project, owner, key, value };
 
     /* the message names the key, never the value */
     snprintf(what, sizeof(what), "secret %s of %s", key, project);
 
-    return store_run(st, "INSERT INTO secrets (project, owner, key, value, "
-                     "updated) VALUES (?1, ?2, ?3, ?4, ?5) "
-                     "ON CONFLICT (project, key) DO UPDATE SET "
-                     "value = ?4, updated = ?5, owner = ?2", args, 4, what,
-                     NULL, err, errlen);
+    if (store_run(st, "INSERT INTO secrets (project, owner, key, value, "
+                  "updated) VALUES (?1, ?2, ?3, ?4, ?5) "
+                  "ON CONFLICT (project, key) DO UPDATE SET "
+                  "value = ?4, updated = ?5 WHERE secrets.owner = ?2", args,
+                  4, what, &changes, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    if (changes == 0) {
+        snprintf(err, errlen, "%s: it belongs to another key", what);
+        return SHUTTLE_STORE_FORBIDDEN;
+    }
+
+    return 0;
 }
 
 
 int
 shuttle_store_secret_del(shuttle_store_t *st, const char *project,
-    const char *key, char *err, size_t errlen)
+    const char *owner, const char *key, char *err, size_t errlen)
 {
     int          changes;
     char         what[256];
-    const char  *args[] = { project, key };
+    const char  *args[] = { project, key, owner };
 
     snprintf(what, sizeof(what), "secret %s of %s", key, project);
 
-    if (store_run(st, "DELETE FROM secrets WHERE project = ?1 AND key = ?2",
-                  args, 2, what, &changes, err, errlen)
+    if (store_run(st, "DELETE FROM secrets WHERE project = ?1 AND key = ?2 "
+                  "AND owner = ?3", args, 3, what, &changes, err, errlen)
         != 0)
     {
         return -1;

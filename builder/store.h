@@ -11,6 +11,10 @@
  *                build_ms, start_ms
  *   transitions  deployment, state, at, reason: every state a deployment
  *                went through
+ *   resources    project (name), owner, kind, name, info: declared in code
+ *   secrets      project (name), owner, key, value
+ *   uids         uid (also the gid), project (name), owner: each
+ *                project's own, unique both ways
  *
  * WAL, synchronous=FULL, foreign keys on; the schema version is PRAGMA
  * user_version.  One connection, one writer: every call takes the
@@ -33,15 +37,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "state.h"
 
 
-#define SHUTTLE_STORE_SCHEMA     2
+#define SHUTTLE_STORE_SCHEMA     3
 
 #define SHUTTLE_STORE_NOT_FOUND  1
 #define SHUTTLE_STORE_FORBIDDEN  2     /* the project is another key's */
 #define SHUTTLE_STORE_REFUSED    3     /* an illegal transition */
+#define SHUTTLE_STORE_LIMIT      4     /* the key has --key-projects */
 
 
 typedef struct shuttle_store_s  shuttle_store_t;
@@ -101,11 +107,28 @@ void shuttle_store_close(shuttle_store_t *st);
 
 /*
  * A new deployment of project name by key owner, queued: the project is
- * created (owned by owner) when it has no live row.  SHUTTLE_STORE_FORBIDDEN
- * when another key owns it.
+ * created (owned by owner) when it has no live row.  Refused, with err
+ * saying why and nothing written:
+ *
+ *   SHUTTLE_STORE_FORBIDDEN  another key's live project holds the name
+ *                            (it ran once, or a deployment of it is on
+ *                            its way), or another key's data is kept
+ *                            under it (resources, secrets, or the uid of
+ *                            its deleted project that ran: held until
+ *                            that key purges it);
+ *   SHUTTLE_STORE_LIMIT      the project would be a new one of owner's,
+ *                            who holds max_projects already (0: no
+ *                            limit).
+ *
+ * A project holds its name, and counts toward its key's projects, once
+ * one of its deployments ran, or while one is on its way.  A project
+ * whose deployments all failed before any ran holds nothing: another
+ * key's upload takes the name (that row becomes deleted, its
+ * deployments and build logs stay readable by id to their key).
  */
 int shuttle_store_enqueue(shuttle_store_t *st, const char *name,
-    const char *owner, int64_t *id, char *err, size_t errlen);
+    const char *owner, unsigned max_projects, int64_t *id, char *err,
+    size_t errlen);
 
 /*
  * Moves deployment id to the state *to.  *prev (may be NULL) gets the
@@ -145,6 +168,8 @@ typedef int (*shuttle_store_resource_pt)(const char *kind, const char *name,
 typedef int (*shuttle_store_secret_pt)(const char *key, const char *value,
     void *data);
 
+/* resource_put and secret_set: SHUTTLE_STORE_FORBIDDEN when the row is
+ * another key's (nothing changed) */
 int shuttle_store_resource_put(shuttle_store_t *st, const char *project,
     const char *owner, const char *kind, const char *name, const char *info,
     char *err, size_t errlen);
@@ -153,18 +178,44 @@ int shuttle_store_resource_get(shuttle_store_t *st, const char *project,
     const char *kind, const char *name, char *info, size_t infolen);
 int shuttle_store_each_resource(shuttle_store_t *st, const char *project,
     shuttle_store_resource_pt handler, void *data, char *err, size_t errlen);
-/* the key owning project's kept resources or secrets: 0, NOT_FOUND, -1 */
+/* the key owning project's kept resources, secrets or uid (see
+ * shuttle_store_enqueue()): 0, NOT_FOUND, -1 */
 int shuttle_store_kept_owner(shuttle_store_t *st, const char *project,
     char *owner, size_t size);
-int shuttle_store_purge(shuttle_store_t *st, const char *project, char *err,
-    size_t errlen);
+/* owner's resources, secrets and uid under the name project are gone */
+int shuttle_store_purge(shuttle_store_t *st, const char *project,
+    const char *owner, char *err, size_t errlen);
+
+/*
+ * The uid of project, which is also its gid: builds and loaders of the
+ * project run as it.  The uid recorded for the name is returned; else
+ * the lowest uid in [lo, hi] that no other project holds, that is not 0
+ * and not one of avoid[navoid] (nginx's, the builder's) is recorded,
+ * for the owner of the project's live row (or of its last one), and
+ * returned.  A recorded uid no longer in [lo, hi], or now in avoid[], is
+ * replaced the same way.
+ *
+ * The uid is stable across redeploys and kept across a plain delete,
+ * like the project's resources and secrets, for the same owner: it holds
+ * the name against other keys once the project ran (see
+ * shuttle_store_enqueue()).  It is freed by shuttle_store_purge(), and
+ * when another key takes the name of a project that never ran.  Two
+ * projects never share one (the table's UNIQUE constraints).
+ *
+ * 0 with *uid; SHUTTLE_STORE_NOT_FOUND when no project has the name; -1
+ * with err "no free uid in LO-HI for project NAME" when the range is
+ * used up, or a database error.
+ */
+int shuttle_store_project_uid(shuttle_store_t *st, const char *project,
+    uid_t lo, uid_t hi, const uid_t *avoid, size_t navoid, uid_t *uid,
+    char *err, size_t errlen);
 
 int shuttle_store_secret_set(shuttle_store_t *st, const char *project,
     const char *owner, const char *key, const char *value, char *err,
     size_t errlen);
-/* 0, or SHUTTLE_STORE_NOT_FOUND when there was no such secret */
+/* 0, or SHUTTLE_STORE_NOT_FOUND when owner had no such secret */
 int shuttle_store_secret_del(shuttle_store_t *st, const char *project,
-    const char *key, char *err, size_t errlen);
+    const char *owner, const char *key, char *err, size_t errlen);
 int shuttle_store_each_secret(shuttle_store_t *st, const char *project,
     shuttle_store_secret_pt handler, void *data, char *err, size_t errlen);
 

@@ -119,10 +119,11 @@ is($t->api('alice', 'GET', '/v1/projects/slow')->{json}{url},
    'http://slow.apps.test', 'the project URL from --apps-url');
 
 
-# two jobs: two projects build at once; SIGTERM cancels them ----------------
+# two jobs: two projects of a key build at once (--key-jobs 2); SIGTERM
+# cancels them ---------------------------------------------------------------
 
 $t->builder_stop;
-$t->builder_start('--jobs', '2');
+$t->builder_start('--jobs', '2', '--key-jobs', '2');
 
 my @ids = map { $t->deploy("slow$_", $slow)->{json}{id} } 1 .. 2;
 ok($t->wait_until(sub {
@@ -134,7 +135,7 @@ my $f3 = $r->{json}{id};
 is(state_of($f3)->{state}, 'queued', "#$f3 waits: both jobs are busy");
 
 is($t->builder_stop('TERM'), 0, 'SIGTERM during the builds');
-$t->builder_start('--jobs', '2');
+$t->builder_start('--jobs', '2', '--key-jobs', '2');
 
 for my $id (@ids) {
     $d = state_of($id);

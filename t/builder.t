@@ -388,6 +388,14 @@ is($t->api('alice', 'DELETE', '/v1/projects/hello')->{status}, 404,
    'DELETE it again: 404');
 
 $r = $t->deploy('hello', $hello, key => 'bob');
+is($r->{status}, 403, 'bob cannot take hello: what alice keeps holds it');
+like($r->{json}{error}, qr/^project hello is held by another key/,
+     '... saying so');
+$r = $t->api('alice', 'DELETE', '/v1/projects/hello?purge=1');
+is($r->{status}, 200, 'alice purges the deleted hello');
+ok(!-e $resources, '... its resources/ are gone');
+
+$r = $t->deploy('hello', $hello, key => 'bob');
 is($r->{status}, 202, 'the name is free: bob deploys hello');
 my $d5 = $t->wait_deployment('bob', $r->{json}{id}, qr/^(running|failed)$/);
 is($d5->{state}, 'running', '... and it runs');

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "extract.h"
@@ -35,6 +36,8 @@ static const char *text(const char *db, const char *sql);
 static int text_row(void *data, int n, char **v, char **names);
 static int count_row(void *data, int n, char **v, char **names);
 static int each_count(const shuttle_deployment_t *d, void *data);
+static void tenants(shuttle_store_t *st, const char *db);
+static void fail(shuttle_store_t *st, int64_t id);
 
 
 /* a transition with the data of the state made up */
@@ -148,6 +151,165 @@ each_count(const shuttle_deployment_t *d, void *data)
 }
 
 
+/* a build that failed */
+
+static void
+fail(shuttle_store_t *st, int64_t id)
+{
+    (void) to(st, id, SHUTTLE_DEPLOY_BUILDING, NULL);
+    (void) to(st, id, SHUTTLE_DEPLOY_FAILED, NULL);
+}
+
+
+/* tenants: uids, names held by kept data, projects per key */
+
+static void
+tenants(shuttle_store_t *st, const char *db)
+{
+    int                    rc;
+    uid_t                  u1, u2, u;
+    int64_t                a, b, c2;
+    shuttle_project_t      p;
+    shuttle_deployment_t   d;
+    static const uid_t     avoid[] = { 200000, 65534 };
+
+    /* uids */
+
+    shuttle_store_enqueue(st, "u1", "alice", 0, &a, err, ERRLEN);
+    rc = shuttle_store_project_uid(st, "u1", 200000, 200009, avoid, 2, &u1,
+                                   err, ERRLEN);
+    ok(rc == 0 && u1 == 200001, "u1's uid: the lowest free, not avoided "
+       "(%u)", (unsigned) u1);
+    ok(shuttle_store_project_uid(st, "u1", 200000, 200009, avoid, 2, &u,
+                                 err, ERRLEN) == 0 && u == u1,
+       "... the same again");
+
+    shuttle_store_enqueue(st, "u2", "bob", 0, &b, err, ERRLEN);
+    rc = shuttle_store_project_uid(st, "u2", 200000, 200009, avoid, 2, &u2,
+                                   err, ERRLEN);
+    ok(rc == 0 && u2 == 200002, "u2's uid: the next one (%u)",
+       (unsigned) u2);
+
+    shuttle_store_enqueue(st, "u3", "bob", 0, &b, err, ERRLEN);
+    rc = shuttle_store_project_uid(st, "u3", 0, 1, NULL, 0, &u, err,
+                                   ERRLEN);
+    ok(rc == 0 && u == 1, "a range from 0: never uid 0 (%u)", (unsigned) u);
+
+    shuttle_store_enqueue(st, "u4", "bob", 0, &b, err, ERRLEN);
+    rc = shuttle_store_project_uid(st, "u4", 200001, 200002, NULL, 0, &u,
+                                   err, ERRLEN);
+    ok(rc == -1 && strcmp(err, "no free uid in 200001-200002 for project "
+                          "u4") == 0, "a range used up: %s", err);
+    ok(shuttle_store_project_uid(st, "nobody", 200000, 200009, NULL, 0, &u,
+                                 err, ERRLEN) == SHUTTLE_STORE_NOT_FOUND,
+       "no uid for a project that does not exist");
+    ok(count(db, "SELECT count(*) FROM uids")
+       == count(db, "SELECT count(DISTINCT uid) FROM uids"),
+       "no uid shared");
+
+    to(st, a, SHUTTLE_DEPLOY_BUILDING, NULL);
+    to(st, a, SHUTTLE_DEPLOY_BUILT, NULL);
+    to(st, a, SHUTTLE_DEPLOY_LOADING, NULL);
+    to(st, a, SHUTTLE_DEPLOY_RUNNING, NULL);
+    shuttle_store_delete_project(st, "u1", "deleted", err, ERRLEN);
+    shuttle_store_enqueue(st, "u1", "alice", 0, &a, err, ERRLEN);
+    ok(shuttle_store_project_uid(st, "u1", 200000, 200009, avoid, 2, &u,
+                                 err, ERRLEN) == 0 && u == u1,
+       "u1 deleted and deployed again: the same uid");
+
+    shuttle_store_delete_project(st, "u1", "deleted", err, ERRLEN);
+    rc = shuttle_store_enqueue(st, "u1", "bob", 0, &b, err, ERRLEN);
+    ok(rc == SHUTTLE_STORE_FORBIDDEN && strstr(err, "held by another key"),
+       "deleted, its uid kept: bob cannot take u1 (%s)", err);
+
+    ok(shuttle_store_purge(st, "u1", "bob", err, ERRLEN) == 0
+       && shuttle_store_enqueue(st, "u1", "bob", 0, &b, err, ERRLEN)
+          == SHUTTLE_STORE_FORBIDDEN, "bob's purge of u1 frees nothing");
+    ok(shuttle_store_purge(st, "u1", "alice", err, ERRLEN) == 0
+       && count(db, "SELECT count(*) FROM uids WHERE project = 'u1'") == 0,
+       "alice's purge of u1 frees its uid");
+
+    shuttle_store_enqueue(st, "u5", "carol", 0, &b, err, ERRLEN);
+    ok(shuttle_store_project_uid(st, "u5", 200000, 200009, avoid, 2, &u,
+                                 err, ERRLEN) == 0 && u == u1,
+       "... which the next project gets (%u)", (unsigned) u);
+    ok(shuttle_store_enqueue(st, "u1", "bob", 0, &b, err, ERRLEN) == 0,
+       "and bob may take u1 now");
+
+    /* a project that never ran holds nothing */
+
+    shuttle_store_enqueue(st, "flop", "alice", 0, &a, err, ERRLEN);
+    rc = shuttle_store_enqueue(st, "flop", "bob", 0, &b, err, ERRLEN);
+    ok(rc == SHUTTLE_STORE_FORBIDDEN, "alice's first flop is queued: bob "
+       "cannot take it");
+    shuttle_store_project_uid(st, "flop", 200000, 200009, avoid, 2, &u,
+                              err, ERRLEN);
+    fail(st, a);
+    rc = shuttle_store_enqueue(st, "flop", "bob", 0, &b, err, ERRLEN);
+    ok(rc == 0 && shuttle_store_project(st, "flop", &p, err, ERRLEN) == 0
+       && strcmp(p.owner, "bob") == 0 && p.latest == b,
+       "its build failed, it never ran: bob takes flop");
+    ok(shuttle_store_deployment(st, a, &d, err, ERRLEN) == 0
+       && strcmp(d.owner, "alice") == 0
+       && d.state.tag == SHUTTLE_DEPLOY_FAILED,
+       "... alice's failed #%lld is still hers to read", (long long) a);
+    ok(count(db, "SELECT count(*) FROM uids WHERE project = 'flop' "
+             "AND owner = 'alice'") == 0,
+       "... and the uid of its build is freed");
+    ok(shuttle_store_project_uid(st, "flop", 200000, 200009, avoid, 2, &u,
+                                 err, ERRLEN) == 0
+       && count(db, "SELECT count(*) FROM uids WHERE project = 'flop' "
+                "AND owner = 'bob'") == 1, "bob's flop has a uid of its own");
+
+    /* secrets kept under a name hold it; another key's are not touched */
+
+    shuttle_store_secret_set(st, "sec", "alice", "TOKEN", "a", err, ERRLEN);
+    rc = shuttle_store_enqueue(st, "sec", "bob", 0, &b, err, ERRLEN);
+    ok(rc == SHUTTLE_STORE_FORBIDDEN, "alice's secrets hold sec: bob's "
+       "upload refused (%s)", err);
+    ok(count(db, "SELECT count(*) FROM projects WHERE name = 'sec'") == 0,
+       "... nothing created");
+    rc = shuttle_store_secret_set(st, "sec", "bob", "TOKEN", "b", err,
+                                  ERRLEN);
+    ok(rc == SHUTTLE_STORE_FORBIDDEN && strcmp(text(db, "SELECT value FROM "
+       "secrets WHERE project = 'sec'"), "a") == 0,
+       "bob cannot overwrite alice's secret (%s)", err);
+    ok(shuttle_store_secret_del(st, "sec", "bob", "TOKEN", err, ERRLEN)
+       == SHUTTLE_STORE_NOT_FOUND
+       && count(db, "SELECT count(*) FROM secrets WHERE project = 'sec'")
+          == 1, "nor delete it");
+    rc = shuttle_store_resource_put(st, "sec", "bob", "sqlite", "main",
+                                    "{}", err, ERRLEN);
+    ok(rc == 0, "a resource row of bob's beside it (a legacy mix)");
+    rc = shuttle_store_resource_put(st, "sec", "alice", "sqlite", "main",
+                                    "{\"x\":1}", err, ERRLEN);
+    ok(rc == SHUTTLE_STORE_FORBIDDEN, "... alice cannot take it over (%s)",
+       err);
+
+    /* projects per key */
+
+    ok(shuttle_store_enqueue(st, "c1", "dave", 2, &a, err, ERRLEN) == 0
+       && shuttle_store_enqueue(st, "c2", "dave", 2, &c2, err, ERRLEN) == 0,
+       "dave: two projects with a limit of 2");
+    rc = shuttle_store_enqueue(st, "c3", "dave", 2, &b, err, ERRLEN);
+    ok(rc == SHUTTLE_STORE_LIMIT && strcmp(err, "key dave has 2 projects, "
+       "the limit (--key-projects 2): delete one to deploy project c3")
+       == 0, "a third: refused (%s)", err);
+    ok(count(db, "SELECT count(*) FROM projects WHERE name = 'c3'") == 0,
+       "... nothing created");
+    ok(shuttle_store_enqueue(st, "c1", "dave", 2, &a, err, ERRLEN) == 0,
+       "a redeploy of c1 at the limit: queued");
+
+    shuttle_store_enqueue(st, "c2", "dave", 2, &b, err, ERRLEN);
+    fail(st, c2);
+    fail(st, b);
+    ok(shuttle_store_enqueue(st, "c3", "dave", 2, &b, err, ERRLEN) == 0,
+       "c2's builds all failed: it does not count, c3 is created");
+    rc = shuttle_store_enqueue(st, "c2", "dave", 2, &b, err, ERRLEN);
+    ok(rc == SHUTTLE_STORE_LIMIT, "... and c2 again is over the limit");
+}
+
+
 int
 main(void)
 {
@@ -224,7 +386,7 @@ main(void)
     ok(strcmp(text(db, "PRAGMA journal_mode"), "wal") == 0,
        "journal_mode wal");
 
-    rc = shuttle_store_enqueue(st, "hello", "alice", &a, err, ERRLEN);
+    rc = shuttle_store_enqueue(st, "hello", "alice", 0, &a, err, ERRLEN);
     ok(rc == 0 && a > 0, "alice's first upload: project hello, #%lld",
        (long long) a);
 
@@ -240,7 +402,7 @@ main(void)
        && strcmp(d.state.u.queued.upload, sql) == 0,
        "queued, its upload path in its state");
 
-    rc = shuttle_store_enqueue(st, "hello", "bob", &b, err, ERRLEN);
+    rc = shuttle_store_enqueue(st, "hello", "bob", 0, &b, err, ERRLEN);
     ok(rc == SHUTTLE_STORE_FORBIDDEN, "bob's upload to hello: forbidden "
        "(%s)", err);
     ok(count(db, "SELECT count(*) FROM deployments") == 1,
@@ -280,7 +442,7 @@ main(void)
        "running with no loader (the builder stopped): still running");
     ok(count(db, sql) == 5, "... not a transition");
 
-    shuttle_store_enqueue(st, "hello", "alice", &b, err, ERRLEN);
+    shuttle_store_enqueue(st, "hello", "alice", 0, &b, err, ERRLEN);
     rc = to(st, b, SHUTTLE_DEPLOY_BUILDING, NULL)
          || to(st, b, SHUTTLE_DEPLOY_BUILT, NULL)
          || to(st, b, SHUTTLE_DEPLOY_LOADING, NULL)
@@ -302,7 +464,7 @@ main(void)
        && strcmp(d.reason, "loader crashed") == 0,
        "... its reason and log lines kept");
 
-    shuttle_store_enqueue(st, "other", "bob", &c, err, ERRLEN);
+    shuttle_store_enqueue(st, "other", "bob", 0, &c, err, ERRLEN);
 
     n = 0;
     shuttle_store_each_in_state(st, (1u << SHUTTLE_DEPLOY_QUEUED)
@@ -324,11 +486,13 @@ main(void)
     ok(shuttle_store_delete_project(st, "hello", "again", err, ERRLEN)
        == SHUTTLE_STORE_NOT_FOUND, "delete it again: not found");
 
-    rc = shuttle_store_enqueue(st, "hello", "bob", &c, err, ERRLEN);
+    rc = shuttle_store_enqueue(st, "hello", "bob", 0, &c, err, ERRLEN);
     ok(rc == 0 && shuttle_store_project(st, "hello", &p, err, ERRLEN) == 0
        && strcmp(p.owner, "bob") == 0,
        "the name is free: bob's hello");
     ok(c > b, "deployment ids are never reused (#%lld)", (long long) c);
+
+    tenants(st, db);
 
     shuttle_store_close(st);
 
@@ -336,6 +500,23 @@ main(void)
     ok(st != NULL && shuttle_store_project(st, "hello", &p, err, ERRLEN) == 0
        && strcmp(p.owner, "bob") == 0,
        "opened again: the same state");
+    shuttle_store_close(st);
+
+    {
+        sqlite3  *h;
+
+        sqlite3_open(db, &h);
+        sqlite3_exec(h, "DROP TABLE uids; PRAGMA user_version = 2", NULL,
+                     NULL, NULL);
+        sqlite3_close(h);
+    }
+
+    st = shuttle_store_open(db, tmpdir, err, ERRLEN);
+    ok(st != NULL && count(db, "PRAGMA user_version") == 3
+       && count(db, "SELECT count(*) FROM uids") == 0
+       && shuttle_store_project(st, "hello", &p, err, ERRLEN) == 0
+       && count(db, "SELECT count(*) FROM secrets") > 0,
+       "a version 2 store migrates to 3: uids, the rest kept");
     shuttle_store_close(st);
 
     {
