@@ -37,14 +37,14 @@ endif
 DEPS_PKGS := gcc make pkg-config perl nginx nginx-dev libpcre2-dev \
              zlib1g-dev libssl-dev libsqlite3-dev sqlite3 libjansson-dev \
              libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev wrk \
-             curl libelf-dev libpq-dev postgresql
+             curl libelf-dev libpq-dev postgresql libseccomp-dev
 
 MODULE_SRCS := $(wildcard ngx_shuttle_module/*.c ngx_shuttle_module/*.h) \
                include/shuttle_zone.h
 BUILDER_SRCS := $(wildcard builder/*.c)
 BUILDER_HDRS := $(wildcard builder/*.h) include/shuttle_zone.h
 BUILDER_LIBS = $(shell pkg-config --libs libarchive sqlite3 libmicrohttpd \
-                 jansson libcrypto libelf libpq) -lpthread
+                 jansson libcrypto libelf libpq libseccomp) -lpthread
 # the builder's sources but its main(): what the unit tests link with
 BUILDER_LIB_SRCS := $(filter-out builder/main.c,$(BUILDER_SRCS))
 
@@ -55,10 +55,12 @@ LOADER_LIBS = $(shell pkg-config --libs libmicrohttpd jansson sqlite3 libpq) \
 
 # the CLI builds projects for "shuttle run" with the builder's own rules,
 # and reads their resource declarations as the builder does
-CLI_BUILDER := builder/build.c $(wildcard builder/resources.c)
+CLI_BUILDER := builder/build.c builder/sandbox.c \
+               $(wildcard builder/resources.c)
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_HDRS := $(wildcard cli/*.h) $(CLI_BUILDER:.c=.h)
-CLI_LIBS = $(shell pkg-config --libs libcurl libarchive jansson libelf) \
+CLI_LIBS = $(shell pkg-config --libs libcurl libarchive jansson libelf \
+             libseccomp) \
            -lpthread
 
 PROGRAMS := $(B)/bin/shuttle-builder \

@@ -95,6 +95,7 @@ typedef struct {
     int                          log_fd;        /* ours, >= 3, cloexec */
     unsigned                     timeout_ms;
     int64_t                      deadline;      /* build_now() */
+    char                         sandbox_err[256];
     char                        *err;
     size_t                       errlen;
 } build_ctx_t;
@@ -356,7 +357,7 @@ static int
 build_default(build_ctx_t *ctx, shuttle_manifest_t *m)
 {
     int           rc, status;
-    char         *inc;
+    char         *inc, *so;
     size_t        i;
     struct stat   st;
     build_args_t  srcs, flags, args;
@@ -365,6 +366,7 @@ build_default(build_ctx_t *ctx, shuttle_manifest_t *m)
     memset(&flags, 0, sizeof(flags));
     memset(&args, 0, sizeof(args));
     inc = NULL;
+    so = NULL;
     rc = -1;
 
     if (build_sources(ctx, &srcs) != 0) {
@@ -401,8 +403,17 @@ build_default(build_ctx_t *ctx, shuttle_manifest_t *m)
         build_args_add(&args, srcs.v[i]);
     }
 
+    /* in a sandbox, cc may write in the project alone: moved after */
+
+    if (ctx->o->sandbox != NULL && asprintf(&so, "%s/" BUILD_SERVICE,
+                                            ctx->src_dir) == -1)
+    {
+        so = NULL;
+        args.nomem = 1;
+    }
+
     build_args_add(&args, "-o");
-    build_args_add(&args, ctx->out);
+    build_args_add(&args, so != NULL ? so : ctx->out);
 
     /*
      * pkg-config's output as a whole goes after the sources: the -l
@@ -423,10 +434,11 @@ build_default(build_ctx_t *ctx, shuttle_manifest_t *m)
         goto done;
     }
 
-    rc = 0;
+    rc = so != NULL ? build_move(ctx, so) : 0;
 
 done:
 
+    free(so);
     free(inc);
     build_args_free(&srcs);
     build_args_free(&flags);
@@ -909,7 +921,7 @@ build_run(build_ctx_t *ctx, build_args_t *args, build_buf_t *capture,
 
     if (rc != 0) {
         build_error(ctx->err, ctx->errlen, "cannot run %s: %s", args->v[0],
-                    strerror(rc));
+                    ctx->sandbox_err[0] ? ctx->sandbox_err : strerror(rc));
 
         if (fds[0] != -1) {
             close(fds[0]);
@@ -932,10 +944,35 @@ static int
 build_spawn(build_ctx_t *ctx, const char *path, char **argv, int out_fd,
     pid_t *pid)
 {
-    int                         rc;
+    int                         rc, fds[3];
     sigset_t                    none, all;
+    shuttle_spawn_t             sp;
     posix_spawnattr_t           attr;
     posix_spawn_file_actions_t  fa;
+
+    if (ctx->o->sandbox != NULL) {
+        fds[0] = -1;
+        fds[1] = out_fd;
+        fds[2] = ctx->log_fd;
+
+        sp = *ctx->o->spawn;
+        sp.kind = SHUTTLE_SANDBOX_BUILD;
+        sp.cwd = ctx->src_dir;
+        sp.fds = fds;
+        sp.nfds = 3;
+        sp.setsid = 1;
+
+        if (shuttle_sandbox_spawn(ctx->o->sandbox, &sp, path, argv,
+                                  ctx->env, pid, ctx->sandbox_err,
+                                  sizeof(ctx->sandbox_err))
+            != 0)
+        {
+            build_log(ctx, "shuttle: %s\n", ctx->sandbox_err);
+            return EPERM;
+        }
+
+        return 0;
+    }
 
     rc = posix_spawn_file_actions_init(&fa);
 

@@ -25,6 +25,12 @@
  *
  * shuttle.json is read, and must be valid, for either rule.
  *
+ * With o->sandbox, every program runs in the project's sandbox
+ * (sandbox.h: its uid, no network, its limits, only its source, the SDK
+ * and /usr to see) as pid 1 of a pid namespace, so that whatever it
+ * leaves behind dies with it; o->spawn->binds must hold src_dir (rw)
+ * and include_dir.
+ *
  * Every program runs as a child (no shell) in its own process group, in
  * SRC_DIR, with stdin from /dev/null, stdout and stderr on log_fd, and a
  * minimal environment of its own: PATH=/usr/local/bin:/usr/bin:/bin,
@@ -47,6 +53,8 @@
 
 #include <stddef.h>
 
+#include "sandbox.h"
+
 
 #define SHUTTLE_BUILD_TIMEOUT_MS     120000
 
@@ -66,6 +74,10 @@ typedef struct {
     unsigned       timeout_ms;   /* wall clock, 0: SHUTTLE_BUILD_TIMEOUT_MS */
     volatile int  *cancel;       /* NULL, or set non-zero (by another
                                     thread) to stop the build */
+    shuttle_sandbox_t        *sandbox;  /* NULL: programs run as we do */
+    const shuttle_spawn_t    *spawn;    /* with sandbox: the project, its
+                                           uid, limits and binds (fds and
+                                           cwd are the build's) */
 } shuttle_build_opts_t;
 
 

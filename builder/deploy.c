@@ -6,9 +6,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "build.h"
@@ -34,6 +37,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     shuttle_serve_t        *s;
     shuttle_msg_t          *m;
     shuttle_store_note_t    note;
+    shuttle_bind_t          binds[2];
+    shuttle_spawn_t         sp;
     shuttle_build_opts_t    o;
     shuttle_deploy_state_t  to;
 
@@ -100,9 +105,36 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
         goto failed;
     }
 
+    memset(&o, 0, sizeof(shuttle_build_opts_t));
+
+    if (s->conf.sandbox != NULL) {
+        /* the project's uid builds, seeing its source and the SDK */
+
+        if (shuttle_deploy_tenant(s, job->project, &sp, err, sizeof(err))
+            != 0
+            || shuttle_deploy_chown(src, sp.uid, sp.gid, err, sizeof(err))
+               != 0)
+        {
+            goto failed;
+        }
+
+        binds[0].path = src;
+        binds[0].rw = 1;
+        binds[0].optional = 0;
+        binds[1].path = s->conf.sdk_include;
+        binds[1].rw = 0;
+        binds[1].optional = 0;
+
+        sp.cgroup = "build";
+        sp.binds = binds;
+        sp.nbinds = 2;
+
+        o.sandbox = s->conf.sandbox;
+        o.spawn = &sp;
+    }
+
     shuttle_serve_note(s, job->project, job->id, "building");
 
-    memset(&o, 0, sizeof(shuttle_build_opts_t));
     o.src_dir = src;
     o.out = so;
     o.include_dir = s->conf.sdk_include;
@@ -111,6 +143,11 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     o.cancel = &job->cancel;
 
     rc = shuttle_build(&o, err, sizeof(err));
+
+    if (o.sandbox != NULL) {
+        /* its cgroup, with anything that found a way to stay */
+        shuttle_sandbox_release(s->conf.sandbox, job->project, "build");
+    }
 
     /* the resources it declares, while the project is still there for
        its static folder */
@@ -295,6 +332,85 @@ shuttle_deploy_clean(shuttle_serve_t *s, const char *project, int64_t id)
     if (deploy_path(s, project, id, "src", path) == 0) {
         (void) shuttle_rmtree(path);
     }
+}
+
+
+int
+shuttle_deploy_tenant(shuttle_serve_t *s, const char *project,
+    shuttle_spawn_t *sp, char *err, size_t errlen)
+{
+    uid_t   uid, avoid[2];
+    size_t  n;
+
+    memset(sp, 0, sizeof(shuttle_spawn_t));
+    sp->project = project;
+    sp->limits = &s->conf.limits;
+
+    if (s->conf.sandbox == NULL) {
+        sp->uid = getuid();
+        sp->gid = getgid();
+        return 0;
+    }
+
+    n = 0;
+    avoid[n++] = getuid();
+
+    if (s->conf.nginx_user != NULL) {
+        avoid[n++] = s->conf.uid;
+    }
+
+    if (shuttle_store_project_uid(s->store, project, s->conf.uid_lo,
+                                  s->conf.uid_hi, avoid, n, &uid, err,
+                                  errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    sp->uid = uid;
+    sp->gid = (gid_t) uid;
+
+    return 0;
+}
+
+
+static uid_t  deploy_chown_uid;
+static gid_t  deploy_chown_gid;
+static pthread_mutex_t  deploy_chown_lock = PTHREAD_MUTEX_INITIALIZER;
+
+
+static int
+deploy_chown_one(const char *path, const struct stat *st, int type,
+    struct FTW *ftw)
+{
+    return lchown(path, deploy_chown_uid, deploy_chown_gid) == -1 ? errno
+                                                                  : 0;
+}
+
+
+int
+shuttle_deploy_chown(const char *path, uid_t uid, gid_t gid, char *err,
+    size_t errlen)
+{
+    int  rc;
+
+    /* nftw() has no argument for its callback */
+    pthread_mutex_lock(&deploy_chown_lock);
+
+    deploy_chown_uid = uid;
+    deploy_chown_gid = gid;
+
+    rc = nftw(path, deploy_chown_one, 16, FTW_PHYS | FTW_MOUNT);
+
+    pthread_mutex_unlock(&deploy_chown_lock);
+
+    if (rc != 0) {
+        snprintf(err, errlen, "chown %s to uid %u: %s", path, (unsigned) uid,
+                 strerror(rc == -1 ? errno : rc));
+        return -1;
+    }
+
+    return 0;
 }
 
 

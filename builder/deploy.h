@@ -18,7 +18,9 @@
 #define SHUTTLE_BUILDER_DEPLOY_H
 
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "queue.h"
 #include "serve.h"
@@ -45,6 +47,20 @@ void shuttle_deploy_supersede(shuttle_serve_t *s, const char *project,
  * directory once it is deleted */
 void shuttle_deploy_clean(shuttle_serve_t *s, const char *project,
     int64_t id);
+
+
+/*
+ * The tenant of project: its uid and gid (the same number, from the
+ * store, allocated on first use and kept), and the limits its sandbox
+ * gets.  0, or -1 with err.  Without a sandbox (--no-sandbox) the uid is
+ * the builder's.
+ */
+int shuttle_deploy_tenant(shuttle_serve_t *s, const char *project,
+    shuttle_spawn_t *sp, char *err, size_t errlen);
+
+/* path and all under it, links not followed, owned by uid:gid */
+int shuttle_deploy_chown(const char *path, uid_t uid, gid_t gid, char *err,
+    size_t errlen);
 
 
 #endif /* SHUTTLE_BUILDER_DEPLOY_H */

@@ -43,6 +43,9 @@
 #define SERVE_PORT_HI       29999
 #define SERVE_BUILD_TIMEOUT 120
 #define SERVE_START_TIMEOUT 10
+#define SERVE_UID_LO        200000
+#define SERVE_UID_HI        299999
+#define SERVE_KEY_PROJECTS  100
 
 #define SERVE_OPT_VALUE     1
 
@@ -74,6 +77,16 @@ typedef struct {
     const char             *max_depth;
     const char             *postgres;
     const char             *postgres_file;
+    const char             *uids;
+    const char             *memory;
+    const char             *tasks;
+    const char             *cpu;
+    const char             *nofile;
+    const char             *file_size;
+    const char             *disk;
+    const char             *key_jobs;
+    const char             *key_projects;
+    const char             *no_sandbox;
 } serve_args_t;
 
 
@@ -96,6 +109,15 @@ static void serve_usage(FILE *f);
 static int serve_args(int argc, char **argv, serve_args_t *a);
 static int serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a,
     char *err, size_t errlen);
+static int serve_sandbox(shuttle_serve_t *s, int off, char *err,
+    size_t errlen);
+static int serve_tenants(shuttle_serve_conf_t *conf, serve_args_t *a,
+    char *err, size_t errlen);
+static int serve_limit_number(const char *opt, const char *value,
+    unsigned long min, unsigned long max, unsigned *out, char *err,
+    size_t errlen);
+static int serve_limit_size(const char *opt, const char *value,
+    uint64_t *out, char *err, size_t errlen);
 static char *serve_abs(const char *path);
 static char *serve_join(const char *dir, const char *name);
 static char *serve_exe_dir(void);
@@ -173,6 +195,11 @@ shuttle_serve_main(int argc, char **argv)
         && shuttle_log_open(s->conf.log, err, sizeof(err)) != 0)
     {
         fprintf(stderr, "shuttle-builder serve: %s\n", err);
+        goto failed;
+    }
+
+    if (serve_sandbox(s, a.no_sandbox != NULL, err, sizeof(err)) != 0) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "%s", err);
         goto failed;
     }
 
@@ -498,6 +525,20 @@ serve_usage(FILE *f)
 "  --build-timeout SEC   a build's wall clock limit (120)\n"
 "  --start-timeout SEC   a loader's time to be ready (10)\n"
 "\n"
+"tenants: each project runs as a uid of its own, sandboxed, in limits:\n"
+"  --uids LO-HI          the projects' uids and gids (200000-299999)\n"
+"  --memory SIZE         RAM of a project's service, and of a build (256m)\n"
+"  --tasks N             processes and threads of each (64)\n"
+"  --cpu WEIGHT          CPU share, 1-10000; 100 is an equal share (100)\n"
+"  --nofile N            open files of one process (1024)\n"
+"  --file-size SIZE      bytes of one file written (64m)\n"
+"  --disk SIZE           bytes of a project's data (1g)\n"
+"  --key-jobs N          builds at once of one key (half of --jobs)\n"
+"  --key-projects N      live projects of one key (100)\n"
+"  --no-sandbox          run tenants' code as the builder's user, without\n"
+"                        namespaces, filters or limits: one developer's\n"
+"                        own machine only; logged\n"
+"\n"
 "what an upload may hold (a SIZE takes a k, m or g suffix):\n"
 "  --max-files N         entries, directories included (10000)\n"
 "  --max-size SIZE       bytes of all files together (256m)\n"
@@ -550,6 +591,16 @@ serve_args(int argc, char **argv, serve_args_t *a)
         { "--max-depth", &a->max_depth },
         { "--postgres", &a->postgres },
         { "--postgres-file", &a->postgres_file },
+        { "--uids", &a->uids },
+        { "--memory", &a->memory },
+        { "--tasks", &a->tasks },
+        { "--cpu", &a->cpu },
+        { "--nofile", &a->nofile },
+        { "--file-size", &a->file_size },
+        { "--disk", &a->disk },
+        { "--key-jobs", &a->key_jobs },
+        { "--key-projects", &a->key_projects },
+        { "--no-sandbox", &a->no_sandbox },
         { NULL, NULL }
     };
 
@@ -576,7 +627,16 @@ serve_args(int argc, char **argv, serve_args_t *a)
             return 2;
         }
 
-        if (eq != NULL) {
+        if (o->value == &a->no_sandbox) {
+            if (eq != NULL) {
+                fprintf(stderr, "shuttle-builder serve: %s takes no "
+                        "value\n", o->name);
+                return 2;
+            }
+
+            value = "";
+
+        } else if (eq != NULL) {
             value = eq + 1;
 
         } else if (i + 1 < argc) {
@@ -758,6 +818,10 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
         conf->gid = pw->pw_gid;
     }
 
+    if (serve_tenants(conf, a, err, errlen) != 0) {
+        return -1;
+    }
+
     exe = serve_exe_dir();
 
     if (a->loader != NULL) {
@@ -800,6 +864,178 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
     if (conf->sdk_include == NULL) {
         snprintf(err, errlen, "no shuttle.h beside this program nor in "
                  "/usr/local/include: give --sdk-include DIR");
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Tenants' code runs sandboxed, as a uid of its project's: that takes a
+ * root builder.  Anything less is refused, unless the operator said
+ * --no-sandbox, and then said loudly.
+ */
+
+static int
+serve_sandbox(shuttle_serve_t *s, int off, char *err, size_t errlen)
+{
+    char        instance[32];
+    uint32_t    h;
+    const char *p;
+
+    if (off) {
+        shuttle_log(SHUTTLE_LOG_WARN, "sandbox: off (--no-sandbox): every "
+                    "project's build and service runs as uid %d with the "
+                    "builder's rights; one developer's machine only",
+                    (int) getuid());
+        return 0;
+    }
+
+    if (geteuid() != 0) {
+        snprintf(err, errlen, "sandbox: the builder runs as uid %d, not "
+                 "root: it cannot give each project a uid of its own, "
+                 "so it will not run other people's code; run it as "
+                 "root, or pass --no-sandbox for your own projects alone",
+                 (int) geteuid());
+        return -1;
+    }
+
+    /* the cgroups of this data directory's builder, whoever runs beside */
+
+    for (p = s->conf.data, h = 2166136261u; *p != '\0'; p++) {
+        h = (h ^ (unsigned char) *p) * 16777619u;
+    }
+
+    snprintf(instance, sizeof(instance), "shuttle-%08x", h);
+
+    s->conf.sandbox = shuttle_sandbox_create(instance, 0, err, errlen);
+    if (s->conf.sandbox == NULL) {
+        return -1;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "sandbox: %s; projects' uids %u-%u; "
+                "limits of a project: memory %llu MiB, %u tasks, cpu "
+                "weight %u, %u open files, files up to %llu MiB, data up "
+                "to %llu MiB; a key: %u builds at once, %u projects",
+                shuttle_sandbox_describe(s->conf.sandbox),
+                (unsigned) s->conf.uid_lo, (unsigned) s->conf.uid_hi,
+                (unsigned long long) (s->conf.limits.memory >> 20),
+                s->conf.limits.tasks, s->conf.limits.cpu,
+                s->conf.limits.nofile,
+                (unsigned long long) (s->conf.limits.file_size >> 20),
+                (unsigned long long) (s->conf.limits.disk >> 20),
+                s->conf.key_jobs, s->conf.key_projects);
+
+    return 0;
+}
+
+
+/* --uids, the limits, the quotas per key; the sandbox itself is made
+ * once the log is open */
+
+static int
+serve_tenants(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
+    size_t errlen)
+{
+    char           *p;
+    unsigned long   lo, hi;
+
+    conf->uid_lo = SERVE_UID_LO;
+    conf->uid_hi = SERVE_UID_HI;
+
+    if (a->uids != NULL) {
+        p = strchr(a->uids, '-');
+
+        if (p != NULL) {
+            *p = '\0';
+        }
+
+        if (p == NULL || serve_number(a->uids, 1, 0xfffffffeUL, &lo) != 0
+            || serve_number(p + 1, 1, 0xfffffffeUL, &hi) != 0 || lo > hi)
+        {
+            if (p != NULL) {
+                *p = '-';
+            }
+
+            snprintf(err, errlen, "--uids \"%s\" is not LO-HI, "
+                     "1 <= LO <= HI < 4294967295", a->uids);
+            return -1;
+        }
+
+        *p = '-';
+        conf->uid_lo = (uid_t) lo;
+        conf->uid_hi = (uid_t) hi;
+    }
+
+    conf->limits.memory = SHUTTLE_LIMIT_MEMORY;
+    conf->limits.tasks = SHUTTLE_LIMIT_TASKS;
+    conf->limits.cpu = SHUTTLE_LIMIT_CPU;
+    conf->limits.nofile = SHUTTLE_LIMIT_NOFILE;
+    conf->limits.file_size = SHUTTLE_LIMIT_FILE_SIZE;
+    conf->limits.disk = SHUTTLE_LIMIT_DISK;
+
+    conf->key_jobs = conf->jobs / 2 > 0 ? conf->jobs / 2 : 1;
+    conf->key_projects = SERVE_KEY_PROJECTS;
+
+    if (serve_limit_size("--memory", a->memory, &conf->limits.memory, err,
+                         errlen) != 0
+        || serve_limit_number("--tasks", a->tasks, 4, 1000000,
+                              &conf->limits.tasks, err, errlen) != 0
+        || serve_limit_number("--cpu", a->cpu, 1, 10000,
+                              &conf->limits.cpu, err, errlen) != 0
+        || serve_limit_number("--nofile", a->nofile, 16, 1048576,
+                              &conf->limits.nofile, err, errlen) != 0
+        || serve_limit_size("--file-size", a->file_size,
+                            &conf->limits.file_size, err, errlen) != 0
+        || serve_limit_size("--disk", a->disk, &conf->limits.disk, err,
+                            errlen) != 0
+        || serve_limit_number("--key-jobs", a->key_jobs, 1, 1024,
+                              &conf->key_jobs, err, errlen) != 0
+        || serve_limit_number("--key-projects", a->key_projects, 1,
+                              1000000, &conf->key_projects, err, errlen)
+           != 0)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+serve_limit_number(const char *opt, const char *value, unsigned long min,
+    unsigned long max, unsigned *out, char *err, size_t errlen)
+{
+    unsigned long  n;
+
+    if (value == NULL) {
+        return 0;
+    }
+
+    if (serve_number(value, min, max, &n) != 0) {
+        snprintf(err, errlen, "%s \"%s\" is not a number in %lu-%lu", opt,
+                 value, min, max);
+        return -1;
+    }
+
+    *out = (unsigned) n;
+
+    return 0;
+}
+
+
+static int
+serve_limit_size(const char *opt, const char *value, uint64_t *out,
+    char *err, size_t errlen)
+{
+    if (value == NULL) {
+        return 0;
+    }
+
+    if (serve_size(value, out) != 0) {
+        snprintf(err, errlen, "%s \"%s\" is not a size such as 512k, "
+                 "256m or 2g", opt, value);
         return -1;
     }
 
@@ -1904,5 +2140,10 @@ serve_free(shuttle_serve_t *s)
     free(s->conf.loader);
     free(s->conf.sdk_include);
     free(s->conf.log);
+
+    if (s->conf.sandbox != NULL) {
+        shuttle_sandbox_destroy(s->conf.sandbox);
+    }
+
     free(s);
 }

@@ -32,6 +32,7 @@
 
 #include "extract.h"
 #include "queue.h"
+#include "sandbox.h"
 #include "state.h"
 #include "store.h"
 #include "zone.h"
@@ -60,6 +61,13 @@ typedef struct {
     unsigned                start_timeout_ms;
     shuttle_extract_limits_t  upload;       /* what an upload may hold */
     char                   *postgres;       /* the admin DSN, or NULL */
+
+    shuttle_sandbox_t      *sandbox;        /* NULL: --no-sandbox */
+    uid_t                   uid_lo;         /* --uids: the projects' */
+    uid_t                   uid_hi;
+    shuttle_limits_t        limits;         /* of every project */
+    unsigned                key_jobs;       /* builds at once of one key */
+    unsigned                key_projects;   /* live projects of one key */
 } shuttle_serve_conf_t;
 
 

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <libpq-fe.h>
 
 #include "deploy.h"
 #include "log.h"
@@ -68,6 +69,8 @@ typedef struct sup_loader_s {
     pid_t                   old_pid;        /* takeover: the old loader */
     pid_t                   replaces;       /* renew: the supervised loader
                                                stopped once this is ready */
+    long                    ooms;           /* the cgroup's OOM kills when
+                                               it was spawned */
     struct sup_loader_s    *next;
 } sup_loader_t;
 
@@ -101,6 +104,11 @@ static int sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err,
 static int sup_high_fd(int fd);
 static int sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     size_t errlen);
+static int sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
+    const int *fds, size_t nfds, char **argv, char **envp, pid_t *pid,
+    char *err, size_t errlen);
+static const char *sup_postgres_dir(shuttle_serve_t *s, char *buf,
+    size_t size);
 static int sup_read_ready(sup_loader_t *l, char *msg, size_t len);
 static void sup_ready(shuttle_supervise_t *sup, sup_loader_t *l);
 static void sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
@@ -113,7 +121,10 @@ static void sup_signal(shuttle_supervise_t *sup, pid_t pid, int64_t id,
 static void sup_unlink(shuttle_supervise_t *sup, sup_loader_t *l);
 static void sup_free(sup_loader_t *l);
 static sup_loader_t *sup_find(shuttle_supervise_t *sup, int64_t id);
+static int sup_status(shuttle_supervise_t *sup, int status);
 static void sup_exit_text(int status, char *buf, size_t len);
+static void sup_oom(shuttle_supervise_t *sup, sup_loader_t *l, int status,
+    char *what, size_t len);
 static void sup_tail(const char *dir, char *buf, size_t len);
 
 
@@ -451,7 +462,9 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
         }
 
         l->pid = 0;
+        status = sup_status(sup, status);
         sup_exit_text(status, what, sizeof(what));
+        sup_oom(sup, l, status, what, sizeof(what));
 
         if (l->phase == SUP_RUNNING) {
             snprintf(msg, sizeof(msg), "pid %d %s", (int) pid, what);
@@ -505,6 +518,7 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
         }
 
         if (pid == d->pid) {
+            status = sup_status(sup, status);
             sup_exit_text(status, what, sizeof(what));
             shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader pid %d "
                         "%s", d->project, (long long) d->id, (int) d->pid,
@@ -857,12 +871,13 @@ static int
 sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     size_t errlen)
 {
-    int                         rc, p[2], logfd, resfd;
+    int                         rc, p[2], logfd, resfd, fds[6];
     char                       *json;
     char                        log[SHUTTLE_PATH_MAX + 16];
     char                        env_project[SHUTTLE_NAME_MAX + 32];
     char                        env_id[64];
-    char                       *argv[11], *envp[5];
+    char                       *argv[13], *envp[5];
+    char                        disk[32];
     pid_t                       pid;
     sigset_t                    mask, dflt;
     shuttle_serve_t            *s;
@@ -951,15 +966,21 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     argv[4] = "4";
     argv[5] = "--name";
     argv[6] = l->project;
+    argv[7] = "--disk-limit";
+    snprintf(disk, sizeof(disk), "%llu",
+             s->conf.sandbox != NULL
+             ? (unsigned long long) s->conf.limits.disk : 0ULL);
+    argv[8] = disk;
+
     if (resfd != -1) {
-        argv[7] = "--resources-fd";
-        argv[8] = "5";
-        argv[9] = l->so;
-        argv[10] = NULL;
+        argv[9] = "--resources-fd";
+        argv[10] = "5";
+        argv[11] = l->so;
+        argv[12] = NULL;
 
     } else {
-        argv[7] = l->so;
-        argv[8] = NULL;
+        argv[9] = l->so;
+        argv[10] = NULL;
     }
 
     envp[0] = "PATH=/usr/local/bin:/usr/bin:/bin";
@@ -967,6 +988,23 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     envp[2] = env_project;
     envp[3] = env_id;
     envp[4] = NULL;
+
+    if (s->conf.sandbox != NULL) {
+        fds[0] = -1;
+        fds[1] = logfd;
+        fds[2] = logfd;
+        fds[3] = l->listen_fd;
+        fds[4] = p[1];
+        fds[5] = resfd;
+
+        rc = sup_spawn_sandboxed(sup, l, fds, resfd != -1 ? 6 : 5, argv,
+                                 envp, &pid, err, errlen);
+        if (rc != 0) {
+            goto failed;
+        }
+
+        goto spawned;
+    }
 
     (void) posix_spawn_file_actions_init(&fa);
     (void) posix_spawn_file_actions_adddup2(&fa, l->listen_fd, 3);
@@ -1011,6 +1049,8 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
         goto failed;
     }
 
+spawned:
+
     close(p[1]);
     close(logfd);
 
@@ -1046,6 +1086,164 @@ failed:
     }
 
     return -1;
+}
+
+
+/*
+ * A loader killed while its cgroup's OOM kills went up died of its memory
+ * limit: what says so, naming the limit, and so does its runtime log.
+ */
+
+static void
+sup_oom(shuttle_supervise_t *sup, sup_loader_t *l, int status, char *what,
+    size_t len)
+{
+    int    fd, n;
+    long   kills;
+    char   line[256], limit[32], path[SHUTTLE_PATH_MAX + 16];
+
+    if (sup->s->conf.sandbox == NULL || !WIFSIGNALED(status)
+        || WTERMSIG(status) != SIGKILL)
+    {
+        return;
+    }
+
+    kills = shuttle_sandbox_oom_kills(sup->s->conf.sandbox, l->project,
+                                      "service");
+
+    if (kills <= l->ooms || kills < 0) {
+        return;
+    }
+
+    l->ooms = kills;
+
+    shuttle_sandbox_size(sup->s->conf.limits.memory, limit, sizeof(limit));
+    snprintf(what, len, "killed: out of memory (its limit, --memory, is "
+             "%s)", limit);
+
+    n = snprintf(line, sizeof(line), "shuttle: loader %s\n", what);
+    snprintf(path, sizeof(path), "%s/runtime.log", l->dir);
+
+    fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd != -1) {
+        (void) !write(fd, line, n);
+        close(fd);
+    }
+}
+
+
+/*
+ * The loader in its project's sandbox: it sees its deployment (read-only),
+ * its SQLite directory (read-write, the project's), the loader program
+ * and the PostgreSQL server's socket directory; it runs as the project's
+ * uid, in its cgroup "service", with the service's seccomp filter.
+ */
+
+static int
+sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
+    const int *fds, size_t nfds, char **argv, char **envp, pid_t *pid,
+    char *err, size_t errlen)
+{
+    char              sqlite[SHUTTLE_PATH_MAX], pg[SHUTTLE_PATH_MAX];
+    size_t            n;
+    shuttle_bind_t    binds[4];
+    shuttle_spawn_t   sp;
+    shuttle_serve_t  *s;
+
+    s = sup->s;
+
+    if (shuttle_deploy_tenant(s, l->project, &sp, err, errlen) != 0) {
+        return -1;
+    }
+
+    if ((size_t) snprintf(sqlite, sizeof(sqlite),
+                          "%s/projects/%s/resources/sqlite", s->conf.data,
+                          l->project)
+        >= sizeof(sqlite))
+    {
+        snprintf(err, errlen, "sqlite directory: path too long");
+        return -1;
+    }
+
+    n = 0;
+
+    binds[n].path = l->dir;
+    binds[n].rw = 0;
+    binds[n++].optional = 0;
+
+    binds[n].path = s->conf.loader;
+    binds[n].rw = 0;
+    binds[n++].optional = 0;
+
+    if (access(sqlite, F_OK) == 0) {
+        if (shuttle_deploy_chown(sqlite, sp.uid, sp.gid, err, errlen) != 0) {
+            return -1;
+        }
+
+        binds[n].path = sqlite;
+        binds[n].rw = 1;
+        binds[n++].optional = 0;
+    }
+
+    if (sup_postgres_dir(s, pg, sizeof(pg)) != NULL) {
+        binds[n].path = pg;
+        binds[n].rw = 0;
+        binds[n++].optional = 1;
+    }
+
+    sp.kind = SHUTTLE_SANDBOX_SERVICE;
+    sp.cgroup = "service";
+    sp.binds = binds;
+    sp.nbinds = n;
+    sp.cwd = l->dir;
+    sp.fds = fds;
+    sp.nfds = nfds;
+    sp.setsid = 1;
+
+    l->ooms = shuttle_sandbox_oom_kills(s->conf.sandbox, l->project,
+                                        "service");
+
+    return shuttle_sandbox_spawn(s->conf.sandbox, &sp, s->conf.loader, argv,
+                                 envp, pid, err, errlen);
+}
+
+
+/* the directory of the PostgreSQL server's socket, when the admin DSN
+ * names one (host=/run/postgresql) */
+
+static const char *
+sup_postgres_dir(shuttle_serve_t *s, char *buf, size_t size)
+{
+    char              *msg;
+    const char        *dir;
+    PQconninfoOption  *opts, *o;
+
+    if (s->conf.postgres == NULL) {
+        return NULL;
+    }
+
+    msg = NULL;
+    opts = PQconninfoParse(s->conf.postgres, &msg);
+    PQfreemem(msg);
+
+    if (opts == NULL) {
+        return NULL;
+    }
+
+    dir = NULL;
+
+    for (o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, "host") == 0 && o->val != NULL
+            && o->val[0] == '/' && strlen(o->val) < size)
+        {
+            snprintf(buf, size, "%s", o->val);
+            dir = buf;
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    return dir;
 }
 
 
@@ -1494,6 +1692,25 @@ sup_find(shuttle_supervise_t *sup, int64_t id)
     }
 
     return NULL;
+}
+
+
+/*
+ * A sandboxed loader is the init of its pid namespace, which exits
+ * 128 + N when the loader proper was killed by signal N (loader/main.c):
+ * the wait status of that signal.
+ */
+
+static int
+sup_status(shuttle_supervise_t *sup, int status)
+{
+    if (sup->s->conf.sandbox != NULL && WIFEXITED(status)
+        && WEXITSTATUS(status) > 128 && WEXITSTATUS(status) < 128 + 65)
+    {
+        return WEXITSTATUS(status) - 128;
+    }
+
+    return status;
 }
 
 

@@ -209,6 +209,14 @@ void loader_http_stop(loader_http_t *h);
 /* resources.c ------------------------------------------------------------ */
 
 int loader_resources_load(int fd, char *err, size_t errlen);
+
+/*
+ * bytes the project's SQLite databases may hold together (--disk-limit,
+ * 0: no limit): each database opened gets a PRAGMA max_page_count of
+ * what the limit leaves once the other files of its directory are
+ * counted, so a write past it fails with SQLITE_FULL.
+ */
+void loader_resources_limit(unsigned long long bytes);
 int loader_resources_static(shuttle_req *req, int last,
     enum MHD_Result *rc);
 

@@ -23,6 +23,14 @@
  *
  * The main thread accepts connections and reads signals; the requests
  * are served by --threads threads of libmicrohttpd (see http.c).
+ *
+ * Started as pid 1 of a pid namespace (the platform's sandbox), it first
+ * forks: pid 1 stays behind as the namespace's init, passing SIGTERM,
+ * SIGINT, SIGHUP and SIGQUIT on to the loader (pid 2), reaping whatever
+ * the service leaves orphaned, and exiting as the loader does (killed by
+ * signal N: status 128 + N, as a shell says it, since the kernel does not
+ * let an init die of its own signal).  So the service keeps the signal
+ * semantics of an ordinary process (abort() kills it with SIGABRT).
  */
 
 
@@ -39,6 +47,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <ucontext.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -56,7 +67,8 @@
     "[--ready-fd N]\n"                                                       \
     "                      [--threads N] [--drain-timeout SEC] "            \
     "[--name NAME]\n"                                                        \
-    "                      [--resources-fd N] SERVICE.so\n"
+    "                      [--resources-fd N] [--disk-limit BYTES] "        \
+    "SERVICE.so\n"
 
 
 typedef struct {
@@ -68,9 +80,11 @@ typedef struct {
     double           drain_timeout;
     const char      *name;
     int              resources_fd;    /* -1: none */
+    unsigned long long  disk_limit;   /* bytes of SQLite data, 0: none */
 } loader_conf_t;
 
 
+static void loader_init(void);
 static void loader_args(loader_conf_t *conf, int argc, char **argv);
 static int loader_arg_int(const char *opt, const char *value, long min,
     long max);
@@ -81,6 +95,8 @@ static void loader_addr(int fd, char *buf, size_t size);
 static int loader_signals(void);
 static void loader_signal(int signo);
 static void loader_signal_pipe(int signo);
+static void loader_signal_sys(int signo, siginfo_t *si, void *ctx);
+static int loader_cat(char *buf, size_t size, int n, const char *s);
 static void loader_ready(loader_conf_t *conf);
 static void loader_serve(loader_http_t *h, int sigfd);
 static void *loader_watchdog(void *arg);
@@ -89,7 +105,7 @@ static void loader_fail(const char *fmt, ...) SHUTTLE_PRINTF(1, 2);
 
 /* the one copy of the configuration; --ready-fd for loader_fail() */
 static loader_conf_t   loader_conf = {
-    NULL, NULL, -1, -1, 0, LOADER_DRAIN_TIMEOUT, NULL, -1
+    NULL, NULL, -1, -1, 0, LOADER_DRAIN_TIMEOUT, NULL, -1, 0
 };
 
 /* the last signal caught, and the eventfd that tells the main thread */
@@ -110,6 +126,10 @@ main(int argc, char **argv)
     loader_main_pt  main_fn;
     char            addr[128], err[LOADER_ERRLEN];
 
+    if (getpid() == 1) {
+        loader_init();
+    }
+
     /* the service's printf() lines reach the runtime log as they come */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -129,6 +149,8 @@ main(int argc, char **argv)
     if (app == NULL) {
         loader_fail("out of memory");
     }
+
+    loader_resources_limit(loader_conf.disk_limit);
 
     if (loader_conf.resources_fd != -1
         && loader_resources_load(loader_conf.resources_fd, err, sizeof(err))
@@ -174,6 +196,69 @@ main(int argc, char **argv)
     loader_serve(&loader_http, sigfd);
 
     return 0;
+}
+
+
+/* pid 1: the namespace's init, the loader its only child (see above) */
+
+static void
+loader_init(void)
+{
+    int        status, sig;
+    pid_t      loader, pid;
+    sigset_t   all, old;
+    siginfo_t  si;
+
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+
+    loader = fork();
+
+    if (loader == -1) {
+        /* no init then: the loader goes on as pid 1 */
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return;
+    }
+
+    if (loader == 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return;
+    }
+
+    /*
+     * The descriptors stay open: they are the loader's too, and init
+     * ends as soon as the loader does (the readiness pipe's EOF with it).
+     */
+
+    for ( ;; ) {
+        sig = sigwaitinfo(&all, &si);
+
+        if (sig == -1) {
+            continue;
+        }
+
+        if (sig != SIGCHLD) {
+            if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP
+                || sig == SIGQUIT || sig == SIGUSR1 || sig == SIGUSR2)
+            {
+                (void) kill(loader, sig);
+            }
+
+            continue;
+        }
+
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            if (pid != loader) {
+                continue;
+            }
+
+            if (WIFSIGNALED(status)) {
+                _exit(128 + WTERMSIG(status));
+            }
+
+            _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 1);
+        }
+    }
 }
 
 
@@ -266,6 +351,17 @@ loader_args(loader_conf_t *conf, int argc, char **argv)
             if (fcntl(conf->resources_fd, F_SETFD, FD_CLOEXEC) == -1) {
                 loader_fail("--resources-fd %d: %s", conf->resources_fd,
                             strerror(errno));
+            }
+
+        } else if (LOADER_OPT("--disk-limit")) {
+            errno = 0;
+            conf->disk_limit = strtoull(value, &end, 10);
+
+            if (errno != 0 || end == value || *end != '\0'
+                || value[0] == '-')
+            {
+                loader_fail("--disk-limit \"%s\": not a number of bytes",
+                            value);
             }
 
         } else if (LOADER_OPT("--name")) {
@@ -541,7 +637,110 @@ loader_signals(void)
         loader_fail("sigaction: %s", strerror(errno));
     }
 
+    /* past --file-size a write fails with EFBIG, it does not kill */
+
+    sa.sa_handler = SIG_IGN;
+
+    if (sigaction(SIGXFSZ, &sa, NULL) == -1) {
+        loader_fail("sigaction: %s", strerror(errno));
+    }
+
+    /* what the sandbox's seccomp filter refuses: EPERM, and a line */
+
+    sa.sa_handler = NULL;
+    sa.sa_sigaction = loader_signal_sys;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+
+    if (sigaction(SIGSYS, &sa, NULL) == -1) {
+        loader_fail("sigaction: %s", strerror(errno));
+    }
+
     return loader_signal_fd;
+}
+
+
+/* s appended to buf at n, as much as fits: async-signal-safe */
+
+static int
+loader_cat(char *buf, size_t size, int n, const char *s)
+{
+    while (*s != '\0' && (size_t) n + 1 < size) {
+        buf[n++] = *s++;
+    }
+
+    return n;
+}
+
+
+/*
+ * The sandbox's filter traps what a service may not do (sandbox.h): the
+ * call fails with EPERM, as if the kernel had refused it, and the runtime
+ * log says which.  Async-signal-safe: a write(2) of a line built here.
+ */
+
+static void
+loader_signal_sys(int signo, siginfo_t *si, void *ctx)
+{
+    int          nr, saved, n;
+    char         line[160], num[16], *p;
+    ucontext_t  *uc;
+    const char  *name;
+
+    saved = errno;
+    uc = ctx;
+    nr = si->si_syscall;
+
+    switch (nr) {
+    case SYS_bind: name = "bind"; break;
+    case SYS_listen: name = "listen"; break;
+    case SYS_ptrace: name = "ptrace"; break;
+    case SYS_mount: name = "mount"; break;
+    case SYS_umount2: name = "umount2"; break;
+    case SYS_unshare: name = "unshare"; break;
+    case SYS_setns: name = "setns"; break;
+    case SYS_clone: name = "clone (new namespaces)"; break;
+    case SYS_bpf: name = "bpf"; break;
+    case SYS_perf_event_open: name = "perf_event_open"; break;
+    case SYS_keyctl: name = "keyctl"; break;
+    case SYS_add_key: name = "add_key"; break;
+    case SYS_request_key: name = "request_key"; break;
+    case SYS_kexec_load: name = "kexec_load"; break;
+    case SYS_init_module: name = "init_module"; break;
+    case SYS_finit_module: name = "finit_module"; break;
+    case SYS_delete_module: name = "delete_module"; break;
+    case SYS_personality: name = "personality"; break;
+    case SYS_chroot: name = "chroot"; break;
+    case SYS_pivot_root: name = "pivot_root"; break;
+    case SYS_reboot: name = "reboot"; break;
+    case SYS_process_vm_readv: name = "process_vm_readv"; break;
+    case SYS_process_vm_writev: name = "process_vm_writev"; break;
+    case SYS_userfaultfd: name = "userfaultfd"; break;
+    default: name = NULL;
+    }
+
+    p = num + sizeof(num);
+    *--p = '\0';
+
+    do {
+        *--p = (char) ('0' + nr % 10);
+        nr /= 10;
+    } while (nr > 0 && p > num);
+
+    n = 0;
+    n = loader_cat(line, sizeof(line), n,
+                   "shuttle-loader: sandbox: system call ");
+    n = loader_cat(line, sizeof(line), n, name ? name : p);
+    n = loader_cat(line, sizeof(line), n, " refused (seccomp): EPERM\n");
+
+    (void) !write(STDERR_FILENO, line, n);
+
+#if defined(__x86_64__)
+    uc->uc_mcontext.gregs[REG_RAX] = -EPERM;
+#elif defined(__aarch64__)
+    uc->uc_mcontext.regs[0] = (unsigned long long) -EPERM;
+#endif
+
+    errno = saved;
 }
 
 

@@ -11,6 +11,7 @@
  */
 
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -354,6 +355,103 @@ loader_res_close(void *data)
 }
 
 
+static unsigned long long  loader_res_disk;
+
+
+void
+loader_resources_limit(unsigned long long bytes)
+{
+    loader_res_disk = bytes;
+}
+
+
+/* bytes of the files beside path (its own, -wal and -shm, excluded) */
+
+static unsigned long long
+loader_res_others(const char *path)
+{
+    DIR                 *d;
+    char                 dir[PATH_MAX], file[PATH_MAX * 2];
+    const char          *base, *slash;
+    struct stat          st;
+    struct dirent       *e;
+    unsigned long long   total;
+
+    slash = strrchr(path, '/');
+    if (slash == NULL || (size_t) (slash - path) >= sizeof(dir)) {
+        return 0;
+    }
+
+    memcpy(dir, path, slash - path);
+    dir[slash - path] = '\0';
+    base = slash + 1;
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+
+    total = 0;
+
+    while ((e = readdir(d)) != NULL) {
+        if (strncmp(e->d_name, base, strlen(base)) == 0) {
+            continue;
+        }
+
+        snprintf(file, sizeof(file), "%s/%s", dir, e->d_name);
+
+        if (lstat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+            total += (unsigned long long) st.st_blocks * 512;
+        }
+    }
+
+    closedir(d);
+
+    return total;
+}
+
+
+static int
+loader_res_sqlite_limit(loader_db_t *db, sqlite3 *s, char *err,
+    size_t errlen)
+{
+    char                 sql[64];
+    sqlite3_stmt        *stmt;
+    unsigned long long   page, others, pages;
+
+    if (loader_res_disk == 0) {
+        return 0;
+    }
+
+    page = 4096;
+
+    if (sqlite3_prepare_v2(s, "PRAGMA page_size", -1, &stmt, NULL)
+        == SQLITE_OK)
+    {
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            page = (unsigned long long) sqlite3_column_int64(stmt, 0);
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    others = loader_res_others(db->where);
+    pages = others < loader_res_disk ? (loader_res_disk - others) / page
+                                     : 1;
+
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %llu",
+             pages > 0 ? pages : 1);
+
+    if (sqlite3_exec(s, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "sqlite \"%s\": %s: %s", db->name, db->where,
+                 sqlite3_errmsg(s));
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static sqlite3 *
 loader_res_sqlite_open(loader_db_t *db, char *err, size_t errlen)
 {
@@ -381,6 +479,11 @@ loader_res_sqlite_open(loader_db_t *db, char *err, size_t errlen)
         snprintf(err, errlen, "sqlite \"%s\": %s: %s", db->name, db->where,
                  msg ? msg : sqlite3_errmsg(s));
         sqlite3_free(msg);
+        sqlite3_close_v2(s);
+        return NULL;
+    }
+
+    if (loader_res_sqlite_limit(db, s, err, errlen) != 0) {
         sqlite3_close_v2(s);
         return NULL;
     }

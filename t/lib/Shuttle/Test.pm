@@ -765,13 +765,23 @@ sub builder_stop {
 }
 
 # the loaders of this prefix: their service.so is under it
+# a sandboxed loader is two processes, the init of its pid namespace and
+# the loader proper, its child: the init's pid is the loader's
 sub loader_pids {
     my ($self) = @_;
     my $dir = $self->{dir};
     opendir my $dh, '/proc' or return;
-    return sort { $a <=> $b } grep {
+    my %loader = map { $_ => 1 } grep {
         _alive($_) && _cmdline($_) =~ m{^\S*shuttle-loader .*\Q$dir\E/}
     } grep { /^\d+$/ } readdir $dh;
+    return sort { $a <=> $b } grep { !$loader{_ppid($_)} } keys %loader;
+}
+
+sub _ppid {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return 0;
+    my $stat = <$fh> // '';
+    return $stat =~ /\)\s+\S+\s+(\d+)/ ? $1 : 0;
 }
 
 sub pid_alive { _alive($_[1]) }

@@ -1,0 +1,1481 @@
+
+/*
+ * The tenants' sandbox: namespaces, a root of our own, a uid of the
+ * project's, cgroup limits, rlimits and a seccomp filter, all set up by
+ * one child between clone(2) and execve(2).  See sandbox.h.
+ *
+ * The child is a clone(CLONE_VM | CLONE_VFORK) of the calling thread, as
+ * glibc's posix_spawn() is: no page table is copied, the caller sleeps
+ * until the exec, and the child reports a failure by writing the step
+ * and errno into the caller's memory.  Since it shares the memory of a
+ * threaded process, it only makes system calls: everything it needs
+ * (paths, the BPF programs, the cgroup.procs descriptors) is ready
+ * before the clone, and it runs with every signal blocked until it has
+ * reset their dispositions.
+ *
+ * The root is built as bubblewrap builds one: a tmpfs is mounted over
+ * /tmp and pivot_root(2)ed to, the old root stays reachable at /oldroot
+ * (its /tmp uncovered again) as the source of every bind; the new root is
+ * assembled in /newroot, then pivot_root(".", ".") stacks it on top and
+ * the old one is detached.
+ */
+
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pthread.h>
+#include <limits.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+
+#include "sandbox.h"
+
+
+#define SB_STACK        (256 * 1024)
+#define SB_PATH         4096
+#define SB_MAX_BINDS    32
+#define SB_MAX_FDS      16
+#define SB_CONTROLLERS  3             /* memory, pids, cpu */
+#define SB_TMPFS_ROOT   "/tmp"        /* where the scratch root goes */
+
+/* the calls a service may not make: SIGSYS (logged by the loader) */
+static const char *const  sb_denied[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp",
+    "mount", "umount2", "pivot_root", "chroot", "move_mount",
+    "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
+    "mount_setattr", "swapon", "swapoff", "reboot", "kexec_load",
+    "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "bpf", "perf_event_open", "keyctl", "add_key", "request_key",
+    "unshare", "setns", "userfaultfd", "acct", "quotactl", "syslog",
+    "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
+    "sethostname", "setdomainname", "iopl", "ioperm",
+    "open_by_handle_at", "name_to_handle_at", "lookup_dcookie",
+    "fanotify_init", "nfsservctl", "vhangup", "uselib",
+    "io_uring_setup", "io_uring_enter", "io_uring_register",
+    NULL
+};
+
+/* what a project sees of /etc, read-only when the host has it */
+static const char *const  sb_etc[] = {
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
+    "/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf",
+    "/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols",
+    "/etc/localtime", "/etc/ssl", "/etc/ca-certificates",
+    "/etc/alternatives", "/etc/mime.types",
+    NULL
+};
+
+static const char *const  sb_dev[] = {
+    "null", "zero", "full", "random", "urandom", "tty", NULL
+};
+
+static const char *const  sb_links[][2] = {
+    { "usr/bin", "/newroot/bin" }, { "usr/sbin", "/newroot/sbin" },
+    { "usr/lib", "/newroot/lib" }, { "usr/lib64", "/newroot/lib64" },
+    { "usr/lib32", "/newroot/lib32" }, { "usr/libx32", "/newroot/libx32" },
+    { "/proc/self/fd", "/newroot/dev/fd" },
+    { "/proc/self/fd/0", "/newroot/dev/stdin" },
+    { "/proc/self/fd/1", "/newroot/dev/stdout" },
+    { "/proc/self/fd/2", "/newroot/dev/stderr" },
+};
+
+static const char *const  sb_controllers[SB_CONTROLLERS] = {
+    "memory", "pids", "cpu"
+};
+
+
+struct shuttle_sandbox_s {
+    unsigned                userns:1;   /* not root: a user namespace */
+    shuttle_cgroup_e        cgroup;
+    char                   *base[SB_CONTROLLERS];   /* our subtree, per
+                                                       controller (v2: [0]) */
+    struct sock_fprog       filter[2];  /* by shuttle_sandbox_kind_e */
+    char                    describe[256];
+};
+
+
+/* everything the child needs, computed by the parent */
+typedef struct {
+    const shuttle_sandbox_t *sb;
+    const shuttle_spawn_t   *sp;
+    const char              *path;
+    char *const             *argv;
+    char *const             *envp;
+    int                      procs[SB_CONTROLLERS];  /* cgroup.procs */
+    int                      nprocs;
+    uid_t                    outer_uid;  /* userns: who we are outside */
+    gid_t                    outer_gid;
+    char                     passwd[512];
+    sigset_t                 all;
+    sigset_t                 none;
+
+    /* the child's report, read after the vfork-like clone returns */
+    const char              *step;
+    const char              *object;
+    int                      error;
+} sb_child_t;
+
+
+static int sb_detect_cgroup(shuttle_sandbox_t *sb, const char *instance,
+    char *err, size_t errlen);
+static char *sb_own_cgroup(const char *controller, int v2);
+static char *sb_mount_of(const char *controller, int v2);
+static int sb_filter(shuttle_sandbox_t *sb, shuttle_sandbox_kind_e kind,
+    char *err, size_t errlen);
+static int sb_cgroup_enter(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
+    sb_child_t *c, char *err, size_t errlen);
+static int sb_cgroup_dir(const char *base, const char *project,
+    const char *leaf, char *dir, size_t size);
+static int sb_write(const char *dir, const char *file, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int sb_child(void *arg);
+static int sb_child_fail(sb_child_t *c, const char *step,
+    const char *object);
+static int sb_child_mounts(sb_child_t *c);
+static int sb_child_bind(sb_child_t *c, const char *src, const char *dst,
+    int rw);
+static int sb_child_mkdirs(char *path);
+static int sb_child_file(const char *path, const char *data);
+static int sb_child_fds(sb_child_t *c);
+static int sb_child_ids(sb_child_t *c);
+static size_t sb_cat(char *buf, size_t size, const char *a, const char *b);
+static void sb_remove_tree(const char *dir);
+
+
+shuttle_sandbox_t *
+shuttle_sandbox_create(const char *instance, unsigned flags, char *err,
+    size_t errlen)
+{
+    int                 n;
+    shuttle_sandbox_t  *sb;
+
+    sb = calloc(1, sizeof(shuttle_sandbox_t));
+    if (sb == NULL) {
+        snprintf(err, errlen, "sandbox: %s", strerror(ENOMEM));
+        return NULL;
+    }
+
+    sb->userns = (geteuid() != 0 || (flags & SHUTTLE_SANDBOX_USERNS)) != 0;
+
+    if (sb->userns) {
+        sb->cgroup = SHUTTLE_CGROUP_NONE;
+
+    } else if (sb_detect_cgroup(sb, instance, err, errlen) != 0) {
+        shuttle_sandbox_destroy(sb);
+        return NULL;
+    }
+
+    if (sb_filter(sb, SHUTTLE_SANDBOX_BUILD, err, errlen) != 0
+        || sb_filter(sb, SHUTTLE_SANDBOX_SERVICE, err, errlen) != 0)
+    {
+        shuttle_sandbox_destroy(sb);
+        return NULL;
+    }
+
+    n = snprintf(sb->describe, sizeof(sb->describe), "%s, ",
+                 sb->userns ? "user, mount, pid, network namespaces"
+                            : "mount, pid, network namespaces");
+
+    switch (sb->cgroup) {
+
+    case SHUTTLE_CGROUP_V2:
+        snprintf(sb->describe + n, sizeof(sb->describe) - n,
+                 "cgroup v2 at %s (memory, pids, cpu), seccomp",
+                 sb->base[0]);
+        break;
+
+    case SHUTTLE_CGROUP_V1:
+        snprintf(sb->describe + n, sizeof(sb->describe) - n,
+                 "cgroup v1 at %s (memory, pids, cpu), seccomp",
+                 sb->base[0]);
+        break;
+
+    default:
+        snprintf(sb->describe + n, sizeof(sb->describe) - n,
+                 "no cgroup: limits are rlimits (address space, "
+                 "processes of the project's uid), seccomp");
+    }
+
+    return sb;
+}
+
+
+void
+shuttle_sandbox_destroy(shuttle_sandbox_t *sb)
+{
+    int  i;
+
+    for (i = 0; i < SB_CONTROLLERS; i++) {
+        free(sb->base[i]);
+    }
+
+    free(sb->filter[0].filter);
+    free(sb->filter[1].filter);
+    free(sb);
+}
+
+
+const char *
+shuttle_sandbox_describe(shuttle_sandbox_t *sb)
+{
+    return sb->describe;
+}
+
+
+shuttle_cgroup_e
+shuttle_sandbox_cgroup(shuttle_sandbox_t *sb)
+{
+    return sb->cgroup;
+}
+
+
+int
+shuttle_sandbox_uids(shuttle_sandbox_t *sb)
+{
+    return !sb->userns;
+}
+
+
+/*
+ * cgroup v2 when /sys/fs/cgroup is one (cgroup.controllers at its top),
+ * else the v1 hierarchies of memory, pids and cpu.  Our subtree is
+ * INSTANCE under the builder's own cgroup, so an operator's limits on
+ * the builder's service bound the tenants too.  In v2 a cgroup with
+ * processes cannot hand controllers to children: the builder moves
+ * itself into a leaf of its own first, as systemd's delegation asks.
+ */
+
+static int
+sb_detect_cgroup(shuttle_sandbox_t *sb, const char *instance, char *err,
+    size_t errlen)
+{
+    int    i, v2;
+    char  *mnt, *own, path[SB_PATH], self[SB_PATH];
+
+    v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
+
+    for (i = 0; i < (v2 ? 1 : SB_CONTROLLERS); i++) {
+        mnt = sb_mount_of(sb_controllers[i], v2);
+        own = mnt ? sb_own_cgroup(sb_controllers[i], v2) : NULL;
+
+        if (mnt == NULL || own == NULL) {
+            free(mnt);
+            free(own);
+            break;
+        }
+
+        snprintf(path, sizeof(path), "%s%s/%s", mnt,
+                 strcmp(own, "/") == 0 ? "" : own, instance);
+
+        if (v2 && strcmp(own, "/") != 0) {
+            /* move ourselves out of the way: OWN/builder */
+            snprintf(self, sizeof(self), "%s%s/builder", mnt, own);
+
+            if ((mkdir(self, 0755) == -1 && errno != EEXIST)
+                || sb_write(self, "cgroup.procs", "0") != 0)
+            {
+                snprintf(err, errlen, "sandbox: cgroup %s: %s", self,
+                         strerror(errno));
+                free(mnt);
+                free(own);
+                return -1;
+            }
+
+            snprintf(self, sizeof(self), "%s%s", mnt, own);
+            (void) sb_write(self, "cgroup.subtree_control",
+                            "+memory +pids +cpu");
+        }
+
+        free(mnt);
+        free(own);
+
+        if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+            snprintf(err, errlen, "sandbox: cgroup %s: %s", path,
+                     strerror(errno));
+            return -1;
+        }
+
+        if (v2 && sb_write(path, "cgroup.subtree_control",
+                           "+memory +pids +cpu") != 0)
+        {
+            snprintf(err, errlen, "sandbox: cgroup %s: cannot enable the "
+                     "memory, pids and cpu controllers: %s", path,
+                     strerror(errno));
+            return -1;
+        }
+
+        sb->base[i] = strdup(path);
+        if (sb->base[i] == NULL) {
+            snprintf(err, errlen, "sandbox: %s", strerror(ENOMEM));
+            return -1;
+        }
+    }
+
+    if (i == (v2 ? 1 : SB_CONTROLLERS)) {
+        sb->cgroup = v2 ? SHUTTLE_CGROUP_V2 : SHUTTLE_CGROUP_V1;
+        return 0;
+    }
+
+    /* some controller is missing: rlimits alone */
+
+    for (i = 0; i < SB_CONTROLLERS; i++) {
+        free(sb->base[i]);
+        sb->base[i] = NULL;
+    }
+
+    sb->cgroup = SHUTTLE_CGROUP_NONE;
+
+    return 0;
+}
+
+
+/* the mount point of controller's hierarchy (v2: the unified one) */
+
+static char *
+sb_mount_of(const char *controller, int v2)
+{
+    FILE    *f;
+    char     line[1024], mnt[512], type[64], opts[512], *p, *found;
+    size_t   len;
+
+    f = fopen("/proc/self/mounts", "re");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    found = NULL;
+    len = strlen(controller);
+
+    while (found == NULL && fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, "%*s %511s %63s %511s", mnt, type, opts) != 3) {
+            continue;
+        }
+
+        if (v2) {
+            if (strcmp(type, "cgroup2") == 0
+                && strcmp(mnt, "/sys/fs/cgroup") == 0)
+            {
+                found = strdup(mnt);
+            }
+
+            continue;
+        }
+
+        if (strcmp(type, "cgroup") != 0) {
+            continue;
+        }
+
+        for (p = strtok(opts, ","); p != NULL; p = strtok(NULL, ",")) {
+            if (strlen(p) == len && strncmp(p, controller, len) == 0) {
+                found = strdup(mnt);
+                break;
+            }
+        }
+    }
+
+    fclose(f);
+
+    return found;
+}
+
+
+/* our own cgroup in controller's hierarchy, from /proc/self/cgroup */
+
+static char *
+sb_own_cgroup(const char *controller, int v2)
+{
+    FILE    *f;
+    char     line[1024], *ctl, *path, *p, *found;
+    size_t   len;
+
+    f = fopen("/proc/self/cgroup", "re");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    found = NULL;
+    len = strlen(controller);
+
+    while (found == NULL && fgets(line, sizeof(line), f) != NULL) {
+        line[strcspn(line, "\n")] = '\0';
+
+        ctl = strchr(line, ':');
+        path = ctl ? strchr(ctl + 1, ':') : NULL;
+
+        if (path == NULL) {
+            continue;
+        }
+
+        *path++ = '\0';
+        ctl++;
+
+        if (v2) {
+            if (*ctl == '\0') {
+                found = strdup(path);
+            }
+
+            continue;
+        }
+
+        for (p = strtok(ctl, ","); p != NULL; p = strtok(NULL, ",")) {
+            if (strlen(p) == len && strncmp(p, controller, len) == 0) {
+                found = strdup(path);
+                break;
+            }
+        }
+    }
+
+    fclose(f);
+
+    return found;
+}
+
+
+/*
+ * A filter of libseccomp's making, exported as classic BPF: a service's
+ * raises SIGSYS for what it may not do, a build's answers EPERM.  Both
+ * refuse clone(2) and clone3(2) asking for namespaces (clone3 with ENOSYS,
+ * which makes glibc fall back to clone, whose flags a filter can read).
+ * A service may bind(2) only a 12-byte address, a netlink one (glibc's
+ * getaddrinfo() binds such a socket to learn the host's addresses): no
+ * AF_INET or AF_INET6 address is that short, so no port can be taken.
+ */
+
+static int
+sb_filter(shuttle_sandbox_t *sb, shuttle_sandbox_kind_e kind, char *err,
+    size_t errlen)
+{
+    int                  rc, fd, nr;
+    char                *buf;
+    off_t                size;
+    uint32_t             deny;
+    scmp_filter_ctx      ctx;
+    const char *const   *name;
+    const uint64_t       ns = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC
+                              | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET
+                              | CLONE_NEWCGROUP;
+
+    deny = kind == SHUTTLE_SANDBOX_SERVICE ? SCMP_ACT_TRAP
+                                           : SCMP_ACT_ERRNO(EPERM);
+
+    ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (ctx == NULL) {
+        snprintf(err, errlen, "sandbox: seccomp_init failed");
+        return -1;
+    }
+
+    rc = 0;
+
+    for (name = sb_denied; rc == 0 && *name != NULL; name++) {
+        nr = seccomp_syscall_resolve_name(*name);
+
+        if (nr != __NR_SCMP_ERROR) {
+            rc = seccomp_rule_add(ctx, deny, nr, 0);
+        }
+    }
+
+    /* any namespace flag: one rule per flag, libseccomp has no "!= 0" */
+
+    if (rc == 0) {
+        for (uint64_t bit = 1; rc == 0 && bit != 0 && bit <= ns;
+             bit <<= 1)
+        {
+            if (ns & bit) {
+                rc = seccomp_rule_add(ctx, deny, SCMP_SYS(clone), 1,
+                                      SCMP_A0(SCMP_CMP_MASKED_EQ, bit,
+                                              bit));
+            }
+        }
+    }
+
+    if (rc == 0) {
+        rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3),
+                              0);
+    }
+
+    if (rc == 0 && kind == SHUTTLE_SANDBOX_SERVICE) {
+        rc = seccomp_rule_add(ctx, deny, SCMP_SYS(bind), 1,
+                              SCMP_A2(SCMP_CMP_NE, 12));
+
+        if (rc == 0) {
+            rc = seccomp_rule_add(ctx, deny, SCMP_SYS(listen), 0);
+        }
+    }
+
+    if (rc != 0) {
+        snprintf(err, errlen, "sandbox: seccomp rule: %s", strerror(-rc));
+        seccomp_release(ctx);
+        return -1;
+    }
+
+    /* the program, exported to a memfd and read back */
+
+    fd = memfd_create("shuttle-seccomp", MFD_CLOEXEC);
+    rc = fd == -1 ? -errno : seccomp_export_bpf(ctx, fd);
+    seccomp_release(ctx);
+
+    size = rc == 0 ? lseek(fd, 0, SEEK_END) : -1;
+    buf = size > 0 ? malloc(size) : NULL;
+
+    if (buf == NULL || pread(fd, buf, size, 0) != size
+        || size % sizeof(struct sock_filter) != 0)
+    {
+        snprintf(err, errlen, "sandbox: seccomp filter: %s",
+                 strerror(rc ? -rc : errno ? errno : EINVAL));
+        free(buf);
+        if (fd != -1) {
+            close(fd);
+        }
+        return -1;
+    }
+
+    close(fd);
+
+    sb->filter[kind].filter = (struct sock_filter *) buf;
+    sb->filter[kind].len = (unsigned short) (size
+                                             / sizeof(struct sock_filter));
+
+    return 0;
+}
+
+
+int
+shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
+    const char *path, char *const argv[], char *const envp[], pid_t *pid,
+    char *err, size_t errlen)
+{
+    int          flags, i, status;
+    char        *stack;
+    pid_t        child;
+    sigset_t     old;
+    sb_child_t   c;
+
+    if (sp->nbinds > SB_MAX_BINDS || sp->nfds > SB_MAX_FDS) {
+        snprintf(err, errlen, "sandbox %s: too many binds or descriptors",
+                 sp->project);
+        return -1;
+    }
+
+    memset(&c, 0, sizeof(sb_child_t));
+    c.sb = sb;
+    c.sp = sp;
+    c.path = path;
+    c.argv = argv;
+    c.envp = envp;
+    c.outer_uid = getuid();
+    c.outer_gid = getgid();
+
+    for (i = 0; i < SB_CONTROLLERS; i++) {
+        c.procs[i] = -1;
+    }
+
+    snprintf(c.passwd, sizeof(c.passwd),
+             "root:x:0:0:root:/:/usr/sbin/nologin\n"
+             "%s:x:%u:%u:shuttle project %s:/tmp:/usr/sbin/nologin\n"
+             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+             sp->project,
+             (unsigned) (sb->userns ? c.outer_uid : sp->uid),
+             (unsigned) (sb->userns ? c.outer_gid : sp->gid), sp->project);
+
+    if (sb_cgroup_enter(sb, sp, &c, err, errlen) != 0) {
+        return -1;
+    }
+
+    stack = mmap(NULL, SB_STACK, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        snprintf(err, errlen, "sandbox %s: stack: %s", sp->project,
+                 strerror(errno));
+        goto failed;
+    }
+
+    flags = CLONE_VM | CLONE_VFORK | SIGCHLD | CLONE_NEWNS | CLONE_NEWPID
+            | CLONE_NEWIPC | CLONE_NEWUTS;
+
+    if (sp->kind == SHUTTLE_SANDBOX_BUILD) {
+        flags |= CLONE_NEWNET;
+    }
+
+    if (sb->userns) {
+        flags |= CLONE_NEWUSER;
+    }
+
+    sigfillset(&c.all);
+    sigemptyset(&c.none);
+
+    /* no handler of ours may run on the child's stack */
+    pthread_sigmask(SIG_SETMASK, &c.all, &old);
+
+    child = clone(sb_child, stack + SB_STACK, flags, &c);
+
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+    munmap(stack, SB_STACK);
+
+    if (child == -1) {
+        snprintf(err, errlen, "sandbox %s: clone: %s", sp->project,
+                 strerror(errno));
+        goto failed;
+    }
+
+    if (c.step != NULL) {
+        /* it told us why, then exited */
+        while (waitpid(child, &status, __WALL) == -1 && errno == EINTR) {
+            /* void */
+        }
+
+        snprintf(err, errlen, "sandbox %s: %s%s%s: %s", sp->project,
+                 c.step, c.object ? " " : "", c.object ? c.object : "",
+                 strerror(c.error));
+        goto failed;
+    }
+
+    for (i = 0; i < c.nprocs; i++) {
+        close(c.procs[i]);
+    }
+
+    *pid = child;
+
+    return 0;
+
+failed:
+
+    for (i = 0; i < c.nprocs; i++) {
+        close(c.procs[i]);
+    }
+
+    return -1;
+}
+
+
+/*
+ * The project's cgroup, its limits written: PROJECT/LEAF under each of
+ * our hierarchies; the child joins it by writing "0" to the cgroup.procs
+ * the parent opened.
+ */
+
+static int
+sb_cgroup_enter(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
+    sb_child_t *c, char *err, size_t errlen)
+{
+    int                      i, n;
+    char                     dir[SB_PATH], proj[SB_PATH];
+    const shuttle_limits_t  *l;
+
+    if (sb->cgroup == SHUTTLE_CGROUP_NONE) {
+        return 0;
+    }
+
+    l = sp->limits;
+    n = sb->cgroup == SHUTTLE_CGROUP_V2 ? 1 : SB_CONTROLLERS;
+
+    for (i = 0; i < n; i++) {
+        if (sb_cgroup_dir(sb->base[i], sp->project, NULL, proj,
+                          sizeof(proj)) != 0
+            || sb_cgroup_dir(sb->base[i], sp->project, sp->cgroup, dir,
+                             sizeof(dir)) != 0)
+        {
+            snprintf(err, errlen, "sandbox %s: cgroup name too long",
+                     sp->project);
+            return -1;
+        }
+
+        if ((mkdir(proj, 0755) == -1 && errno != EEXIST)
+            || (sb->cgroup == SHUTTLE_CGROUP_V2
+                && sb_write(proj, "cgroup.subtree_control",
+                            "+memory +pids +cpu") != 0)
+            || (mkdir(dir, 0755) == -1 && errno != EEXIST))
+        {
+            snprintf(err, errlen, "sandbox %s: cgroup %s: %s", sp->project,
+                     dir, strerror(errno));
+            return -1;
+        }
+
+        if (sb->cgroup == SHUTTLE_CGROUP_V2) {
+            if ((l->memory && (sb_write(dir, "memory.max", "%llu",
+                                        (unsigned long long) l->memory)
+                               != 0
+                               || sb_write(dir, "memory.swap.max", "0")
+                                  != 0))
+                || (l->tasks && sb_write(dir, "pids.max", "%u", l->tasks)
+                                != 0)
+                || (l->cpu && sb_write(dir, "cpu.weight", "%u", l->cpu)
+                              != 0))
+            {
+                snprintf(err, errlen, "sandbox %s: cgroup %s: limits: %s",
+                         sp->project, dir, strerror(errno));
+                return -1;
+            }
+
+        } else if (i == 0 && l->memory) {
+            if (sb_write(dir, "memory.limit_in_bytes", "%llu",
+                         (unsigned long long) l->memory) != 0)
+            {
+                snprintf(err, errlen, "sandbox %s: cgroup %s: memory "
+                         "limit: %s", sp->project, dir, strerror(errno));
+                return -1;
+            }
+
+            /* RAM and swap together, where swap is accounted */
+            (void) sb_write(dir, "memory.memsw.limit_in_bytes", "%llu",
+                            (unsigned long long) l->memory);
+
+        } else if (i == 1 && l->tasks
+                   && sb_write(dir, "pids.max", "%u", l->tasks) != 0)
+        {
+            snprintf(err, errlen, "sandbox %s: cgroup %s: pids.max: %s",
+                     sp->project, dir, strerror(errno));
+            return -1;
+
+        } else if (i == 2 && l->cpu
+                   && sb_write(dir, "cpu.shares", "%u",
+                               l->cpu * 1024 / 100 > 2
+                               ? l->cpu * 1024 / 100 : 2) != 0)
+        {
+            snprintf(err, errlen, "sandbox %s: cgroup %s: cpu.shares: %s",
+                     sp->project, dir, strerror(errno));
+            return -1;
+        }
+
+        sb_cat(proj, sizeof(proj), dir, "/cgroup.procs");
+
+        c->procs[i] = open(proj, O_WRONLY | O_CLOEXEC);
+        if (c->procs[i] == -1) {
+            snprintf(err, errlen, "sandbox %s: %s: %s", sp->project, proj,
+                     strerror(errno));
+            return -1;
+        }
+
+        c->nprocs = i + 1;
+    }
+
+    return 0;
+}
+
+
+static int
+sb_cgroup_dir(const char *base, const char *project, const char *leaf,
+    char *dir, size_t size)
+{
+    int  n;
+
+    n = leaf ? snprintf(dir, size, "%s/%s/%s", base, project, leaf)
+             : snprintf(dir, size, "%s/%s", base, project);
+
+    return n < 0 || (size_t) n >= size ? -1 : 0;
+}
+
+
+long
+shuttle_sandbox_oom_kills(shuttle_sandbox_t *sb, const char *project,
+    const char *leaf)
+{
+    FILE        *f;
+    long         n, kills;
+    char         dir[SB_PATH], line[128];
+    const char  *file, *key;
+
+    if (sb == NULL || sb->cgroup == SHUTTLE_CGROUP_NONE
+        || sb_cgroup_dir(sb->base[0], project, leaf, dir, sizeof(dir)) != 0)
+    {
+        return -1;
+    }
+
+    file = sb->cgroup == SHUTTLE_CGROUP_V2 ? "/memory.events"
+                                           : "/memory.oom_control";
+    key = "oom_kill %ld";
+
+    if (sb_cat(dir, sizeof(dir), dir, file) >= sizeof(dir)) {
+        return -1;
+    }
+
+    f = fopen(dir, "re");
+    if (f == NULL) {
+        return -1;
+    }
+
+    kills = -1;
+
+    while (fgets(line, sizeof(line), f) != NULL) {
+        if (sscanf(line, key, &n) == 1) {
+            kills = n;
+        }
+    }
+
+    fclose(f);
+
+    return kills;
+}
+
+
+void
+shuttle_sandbox_release(shuttle_sandbox_t *sb, const char *project,
+    const char *leaf)
+{
+    int   i, n;
+    char  dir[SB_PATH];
+
+    if (sb == NULL || sb->cgroup == SHUTTLE_CGROUP_NONE) {
+        return;
+    }
+
+    n = sb->cgroup == SHUTTLE_CGROUP_V2 ? 1 : SB_CONTROLLERS;
+
+    for (i = 0; i < n; i++) {
+        if (sb_cgroup_dir(sb->base[i], project, leaf, dir, sizeof(dir))
+            == 0)
+        {
+            sb_remove_tree(dir);
+        }
+    }
+}
+
+
+/* kills the processes of cgroup dir and its children, removes them */
+
+static void
+sb_remove_tree(const char *dir)
+{
+    FILE           *f;
+    long            pid;
+    char            path[SB_PATH];
+    DIR            *d;
+    struct dirent  *e;
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_type == DT_DIR && e->d_name[0] != '.') {
+            if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir,
+                                  e->d_name) < sizeof(path))
+            {
+                sb_remove_tree(path);
+            }
+        }
+    }
+
+    closedir(d);
+
+    snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+
+    f = fopen(path, "re");
+    if (f != NULL) {
+        while (fscanf(f, "%ld", &pid) == 1) {
+            (void) kill((pid_t) pid, SIGKILL);
+        }
+
+        fclose(f);
+    }
+
+    /* an rmdir fails while a killed process is still going away */
+
+    for (int tries = 0; tries < 100; tries++) {
+        if (rmdir(dir) == 0 || errno != EBUSY) {
+            return;
+        }
+
+        usleep(1000);
+    }
+}
+
+
+static int
+sb_write(const char *dir, const char *file, const char *fmt, ...)
+{
+    int      fd, n, rc;
+    char     path[SB_PATH], buf[64];
+    va_list  args;
+
+    if (sb_cat(path, sizeof(path), dir, "/") >= sizeof(path)
+        || sb_cat(path, sizeof(path), path, file) >= sizeof(path))
+    {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+
+    va_start(args, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, args);
+    va_end(args);
+
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return -1;
+    }
+
+    rc = write(fd, buf, n) == n ? 0 : -1;
+
+    n = errno;
+    close(fd);
+    errno = n;
+
+    return rc;
+}
+
+
+/* a + b into buf (a may be buf); the length it needed */
+
+static size_t
+sb_cat(char *buf, size_t size, const char *a, const char *b)
+{
+    size_t  la, lb;
+
+    la = strlen(a);
+    lb = strlen(b);
+
+    if (la + lb + 1 > size) {
+        return la + lb + 1;
+    }
+
+    memmove(buf, a, la);
+    memcpy(buf + la, b, lb + 1);
+
+    return la + lb;
+}
+
+
+const char *
+shuttle_sandbox_size(uint64_t n, char *buf, size_t size)
+{
+    if (n >= (1ULL << 30) && n % (1ULL << 30) == 0) {
+        snprintf(buf, size, "%llu GiB", (unsigned long long) (n >> 30));
+
+    } else if (n >= (1ULL << 20) && n % (1ULL << 20) == 0) {
+        snprintf(buf, size, "%llu MiB", (unsigned long long) (n >> 20));
+
+    } else if (n >= 1024 && n % 1024 == 0) {
+        snprintf(buf, size, "%llu KiB", (unsigned long long) (n >> 10));
+
+    } else {
+        snprintf(buf, size, "%llu bytes", (unsigned long long) n);
+    }
+
+    return buf;
+}
+
+
+/* the child ------------------------------------------------------------ */
+
+
+static int
+sb_child_fail(sb_child_t *c, const char *step, const char *object)
+{
+    c->error = errno;
+    c->step = step;
+    c->object = object;
+
+    _exit(127);
+}
+
+
+static int
+sb_child(void *arg)
+{
+    int                      i, sig;
+    sb_child_t              *c;
+    struct sigaction         dfl;
+    const shuttle_spawn_t   *sp;
+    const shuttle_limits_t  *l;
+    struct rlimit            rl;
+
+    c = arg;
+    sp = c->sp;
+    l = sp->limits;
+
+    /* default dispositions, then the signals may come */
+
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+
+    for (sig = 1; sig < _NSIG; sig++) {
+        (void) sigaction(sig, &dfl, NULL);
+    }
+
+    for (i = 0; i < c->nprocs; i++) {
+        if (write(c->procs[i], "0", 1) != 1) {
+            return sb_child_fail(c, "join cgroup", NULL);
+        }
+    }
+
+    if (sp->setsid && setsid() == -1) {
+        return sb_child_fail(c, "setsid", NULL);
+    }
+
+    if (c->sb->userns && sb_child_ids(c) != 0) {
+        return -1;
+    }
+
+    /* after the mounts: /dev/null is the sandbox's own */
+
+    if (sb_child_mounts(c) != 0 || sb_child_fds(c) != 0) {
+        return -1;
+    }
+
+    if (sp->cwd != NULL && chdir(sp->cwd) == -1) {
+        return sb_child_fail(c, "chdir", sp->cwd);
+    }
+
+    (void) sethostname("shuttle", 7);
+
+    /* limits a process carries: open files, file size, no core */
+
+    if (l->nofile) {
+        rl.rlim_cur = rl.rlim_max = l->nofile;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == -1) {
+            return sb_child_fail(c, "setrlimit", "RLIMIT_NOFILE");
+        }
+    }
+
+    if (l->file_size) {
+        rl.rlim_cur = rl.rlim_max = l->file_size;
+        if (setrlimit(RLIMIT_FSIZE, &rl) == -1) {
+            return sb_child_fail(c, "setrlimit", "RLIMIT_FSIZE");
+        }
+    }
+
+    rl.rlim_cur = rl.rlim_max = 0;
+    (void) setrlimit(RLIMIT_CORE, &rl);
+
+    if (c->sb->cgroup == SHUTTLE_CGROUP_NONE) {
+        /* no cgroup: the uid's processes and one's address space */
+
+        if (l->tasks && !c->sb->userns) {
+            rl.rlim_cur = rl.rlim_max = l->tasks;
+            (void) setrlimit(RLIMIT_NPROC, &rl);
+        }
+
+        if (l->memory) {
+            rl.rlim_cur = rl.rlim_max = l->memory + (64ULL << 20);
+            (void) setrlimit(RLIMIT_AS, &rl);
+        }
+    }
+
+    /* no capability can come back: the bounding set goes first */
+
+    for (i = 0; i <= CAP_LAST_CAP; i++) {
+        if (prctl(PR_CAPBSET_DROP, i, 0, 0, 0) == -1 && errno != EINVAL) {
+            return sb_child_fail(c, "drop capabilities", NULL);
+        }
+    }
+
+    if (!c->sb->userns) {
+        if (setgroups(0, NULL) == -1) {
+            return sb_child_fail(c, "setgroups", NULL);
+        }
+
+        if (setresgid(sp->gid, sp->gid, sp->gid) == -1) {
+            return sb_child_fail(c, "setresgid", NULL);
+        }
+
+        if (setresuid(sp->uid, sp->uid, sp->uid) == -1) {
+            return sb_child_fail(c, "setresuid", NULL);
+        }
+    }
+
+    {
+        struct __user_cap_header_struct  hdr;
+        struct __user_cap_data_struct    data[2];
+
+        memset(&hdr, 0, sizeof(hdr));
+        memset(data, 0, sizeof(data));
+        hdr.version = _LINUX_CAPABILITY_VERSION_3;
+
+        if (syscall(SYS_capset, &hdr, data) == -1) {
+            return sb_child_fail(c, "capset", NULL);
+        }
+    }
+
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+        return sb_child_fail(c, "no_new_privs", NULL);
+    }
+
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER,
+              &c->sb->filter[sp->kind], 0, 0) == -1)
+    {
+        return sb_child_fail(c, "seccomp", NULL);
+    }
+
+    (void) sigprocmask(SIG_SETMASK, &c->none, NULL);
+
+    execve(c->path, c->argv, c->envp);
+
+    return sb_child_fail(c, "exec", c->path);
+}
+
+
+/* a user namespace mapping us to ourselves, as unprivileged tools do */
+
+static int
+sb_child_ids(sb_child_t *c)
+{
+    int   n;
+    char  map[64];
+
+    if (sb_child_file("/proc/self/setgroups", "deny") != 0) {
+        return sb_child_fail(c, "write", "/proc/self/setgroups");
+    }
+
+    n = snprintf(map, sizeof(map), "%u %u 1\n", (unsigned) c->outer_uid,
+                 (unsigned) c->outer_uid);
+    (void) n;
+
+    if (sb_child_file("/proc/self/uid_map", map) != 0) {
+        return sb_child_fail(c, "write", "/proc/self/uid_map");
+    }
+
+    snprintf(map, sizeof(map), "%u %u 1\n", (unsigned) c->outer_gid,
+             (unsigned) c->outer_gid);
+
+    if (sb_child_file("/proc/self/gid_map", map) != 0) {
+        return sb_child_fail(c, "write", "/proc/self/gid_map");
+    }
+
+    return 0;
+}
+
+
+/* fds[i] becomes descriptor i; nothing else stays open */
+
+static int
+sb_child_fds(sb_child_t *c)
+{
+    int     i, high[SB_MAX_FDS], null;
+    size_t  n;
+
+    n = c->sp->nfds;
+
+    null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null == -1) {
+        return sb_child_fail(c, "open", "/dev/null");
+    }
+
+    for (i = 0; i < (int) n; i++) {
+        high[i] = fcntl(c->sp->fds[i] >= 0 ? c->sp->fds[i] : null,
+                        F_DUPFD_CLOEXEC, SB_MAX_FDS + 3);
+        if (high[i] == -1) {
+            return sb_child_fail(c, "dup", NULL);
+        }
+    }
+
+    for (i = 0; i < (int) n; i++) {
+        if (dup2(high[i], i) == -1) {
+            return sb_child_fail(c, "dup2", NULL);
+        }
+    }
+
+    for (i = (int) n; i < 3; i++) {
+        if (dup2(null, i) == -1) {
+            return sb_child_fail(c, "dup2", NULL);
+        }
+    }
+
+    if (syscall(SYS_close_range, n > 3 ? n : 3, ~0U, 0) == -1) {
+        return sb_child_fail(c, "close_range", NULL);
+    }
+
+    return 0;
+}
+
+
+static int
+sb_child_mounts(sb_child_t *c)
+{
+    int                      i;
+    char                     dst[SB_PATH], src[SB_PATH];
+    const shuttle_spawn_t   *sp;
+
+    sp = c->sp;
+
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
+        return sb_child_fail(c, "mount --make-rprivate", "/");
+    }
+
+    /* a scratch root, the old one kept at /oldroot */
+
+    if (mount("tmpfs", SB_TMPFS_ROOT, "tmpfs", MS_NOSUID | MS_NODEV,
+              "mode=0755,size=1m") == -1)
+    {
+        return sb_child_fail(c, "mount tmpfs", SB_TMPFS_ROOT);
+    }
+
+    if (mkdir(SB_TMPFS_ROOT "/oldroot", 0755) == -1
+        || mkdir(SB_TMPFS_ROOT "/newroot", 0755) == -1)
+    {
+        return sb_child_fail(c, "mkdir", SB_TMPFS_ROOT);
+    }
+
+    if (syscall(SYS_pivot_root, SB_TMPFS_ROOT, SB_TMPFS_ROOT "/oldroot")
+        == -1)
+    {
+        return sb_child_fail(c, "pivot_root", SB_TMPFS_ROOT);
+    }
+
+    if (chdir("/") == -1) {
+        return sb_child_fail(c, "chdir", "/");
+    }
+
+    /* the new root, on a tmpfs of its own */
+
+    if (mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID | MS_NODEV,
+              "mode=0755,size=1m") == -1)
+    {
+        return sb_child_fail(c, "mount tmpfs", "/");
+    }
+
+    if (sb_child_bind(c, "/oldroot/usr", "/newroot/usr", 0) != 0) {
+        return -1;
+    }
+
+    for (i = 0; i < (int) (sizeof(sb_links) / sizeof(sb_links[0])); i++) {
+        if (strncmp(sb_links[i][1], "/newroot/dev/", 13) == 0) {
+            continue;
+        }
+
+        sb_cat(src, sizeof(src), "/oldroot/", sb_links[i][0]);
+
+        if (access(src, F_OK) == 0
+            && symlink(sb_links[i][0], sb_links[i][1]) == -1)
+        {
+            return sb_child_fail(c, "symlink", sb_links[i][1]);
+        }
+    }
+
+    /* /etc: a few of the host's files, and who we are */
+
+    if (mkdir("/newroot/etc", 0755) == -1) {
+        return sb_child_fail(c, "mkdir", "/etc");
+    }
+
+    for (i = 0; sb_etc[i] != NULL; i++) {
+        sb_cat(src, sizeof(src), "/oldroot", sb_etc[i]);
+        sb_cat(dst, sizeof(dst), "/newroot", sb_etc[i]);
+
+        if (access(src, F_OK) == 0 && sb_child_bind(c, src, dst, 0) != 0) {
+            return -1;
+        }
+    }
+
+    if (sb_child_file("/newroot/etc/passwd", c->passwd) != 0) {
+        return sb_child_fail(c, "write", "/etc/passwd");
+    }
+
+    /* /dev, /tmp, /proc */
+
+    if (mkdir("/newroot/dev", 0755) == -1
+        || mount("tmpfs", "/newroot/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
+                 "mode=0755,size=64k") == -1)
+    {
+        return sb_child_fail(c, "mount", "/dev");
+    }
+
+    for (i = 0; sb_dev[i] != NULL; i++) {
+        sb_cat(src, sizeof(src), "/oldroot/dev/", sb_dev[i]);
+        sb_cat(dst, sizeof(dst), "/newroot/dev/", sb_dev[i]);
+
+        if (sb_child_bind(c, src, dst, 1) != 0) {
+            return -1;
+        }
+    }
+
+    for (i = 0; i < (int) (sizeof(sb_links) / sizeof(sb_links[0])); i++) {
+        if (strncmp(sb_links[i][1], "/newroot/dev/", 13) == 0
+            && symlink(sb_links[i][0], sb_links[i][1]) == -1)
+        {
+            return sb_child_fail(c, "symlink", sb_links[i][1]);
+        }
+    }
+
+    if (mkdir("/newroot/tmp", 01777) == -1
+        || mount("tmpfs", "/newroot/tmp", "tmpfs",
+                 MS_NOSUID | MS_NODEV, "mode=1777,size=64m") == -1)
+    {
+        return sb_child_fail(c, "mount", "/tmp");
+    }
+
+    if (mkdir("/newroot/proc", 0555) == -1
+        || mount("proc", "/newroot/proc", "proc",
+                 MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) == -1)
+    {
+        return sb_child_fail(c, "mount", "/proc");
+    }
+
+    /* the caller's: the project's own directories, the loader */
+
+    for (i = 0; i < (int) sp->nbinds; i++) {
+        if (strncmp(sp->binds[i].path, "/usr/", 5) == 0) {
+            continue;                   /* seen through /usr */
+        }
+
+        sb_cat(src, sizeof(src), "/oldroot", sp->binds[i].path);
+        sb_cat(dst, sizeof(dst), "/newroot", sp->binds[i].path);
+
+        if (sp->binds[i].optional && access(src, F_OK) != 0) {
+            continue;
+        }
+
+        if (sb_child_bind(c, src, dst, sp->binds[i].rw) != 0) {
+            return -1;
+        }
+    }
+
+    /* into it; the old root detached */
+
+    if (chdir("/newroot") == -1
+        || syscall(SYS_pivot_root, ".", ".") == -1)
+    {
+        return sb_child_fail(c, "pivot_root", "/newroot");
+    }
+
+    if (umount2(".", MNT_DETACH) == -1) {
+        return sb_child_fail(c, "umount", "the old root");
+    }
+
+    if (chdir("/") == -1) {
+        return sb_child_fail(c, "chdir", "/");
+    }
+
+    /* the root itself read-only: only /tmp and the binds are written */
+
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID
+                                | MS_NODEV, NULL) == -1)
+    {
+        return sb_child_fail(c, "remount read-only", "/");
+    }
+
+    return 0;
+}
+
+
+/* src on dst (made as a file or a directory as src is), read-only unless
+ * rw, never set-uid; the flags the kernel locked kept */
+
+static int
+sb_child_bind(sb_child_t *c, const char *src, const char *dst, int rw)
+{
+    int             fd;
+    char            path[SB_PATH];
+    unsigned long   flags;
+    struct stat     st;
+    struct statvfs  vfs;
+
+    if (stat(src, &st) == -1) {
+        return sb_child_fail(c, "bind", src + 8);
+    }
+
+    sb_cat(path, sizeof(path), dst, "");
+
+    if (S_ISDIR(st.st_mode)) {
+        if (sb_child_mkdirs(path) != 0) {
+            return sb_child_fail(c, "mkdir", dst + 8);
+        }
+
+    } else {
+        *strrchr(path, '/') = '\0';
+
+        if (sb_child_mkdirs(path) != 0) {
+            return sb_child_fail(c, "mkdir", dst + 8);
+        }
+
+        fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd == -1) {
+            return sb_child_fail(c, "create", dst + 8);
+        }
+
+        close(fd);
+    }
+
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) == -1) {
+        return sb_child_fail(c, "bind", src + 8);
+    }
+
+    if (statvfs(dst, &vfs) == -1) {
+        return sb_child_fail(c, "statvfs", dst + 8);
+    }
+
+    flags = MS_BIND | MS_REMOUNT | MS_NOSUID;
+    flags |= rw ? 0 : MS_RDONLY;
+    flags |= (vfs.f_flag & ST_NODEV) ? MS_NODEV : 0;
+    flags |= (vfs.f_flag & ST_NOEXEC) ? MS_NOEXEC : 0;
+    flags |= (vfs.f_flag & ST_NOATIME) ? MS_NOATIME : 0;
+    flags |= (vfs.f_flag & ST_NODIRATIME) ? MS_NODIRATIME : 0;
+    flags |= (vfs.f_flag & ST_RELATIME) ? MS_RELATIME : 0;
+    flags |= (vfs.f_flag & ST_RDONLY) ? MS_RDONLY : 0;
+
+    if (mount(NULL, dst, NULL, flags, NULL) == -1) {
+        return sb_child_fail(c, "remount", dst + 8);
+    }
+
+    return 0;
+}
+
+
+/* mkdir -p, in place on path */
+
+static int
+sb_child_mkdirs(char *path)
+{
+    char  *p;
+
+    for (p = path + 1; ; p++) {
+        if (*p != '/' && *p != '\0') {
+            continue;
+        }
+
+        char  ch = *p;
+
+        *p = '\0';
+
+        if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+            *p = ch;
+            return -1;
+        }
+
+        *p = ch;
+
+        if (ch == '\0') {
+            return 0;
+        }
+    }
+}
+
+
+static int
+sb_child_file(const char *path, const char *data)
+{
+    int      fd;
+    size_t   len;
+    ssize_t  n;
+
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd == -1) {
+        return -1;
+    }
+
+    len = strlen(data);
+    n = write(fd, data, len);
+    close(fd);
+
+    return n == (ssize_t) len ? 0 : -1;
+}
