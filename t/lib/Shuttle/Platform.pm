@@ -11,6 +11,7 @@ use warnings;
 use File::Path qw(make_path);
 use File::Spec;
 use File::Temp;
+use JSON::PP ();
 use POSIX qw(WNOHANG);
 use Scalar::Util qw(weaken);
 use Time::HiRes qw(sleep time);
@@ -325,6 +326,77 @@ sub stop_cli {
     $self->{bg} = [];
 }
 
+# the API through nginx, as a key would call it: $method $path with
+# "Authorization: Bearer <key NAME's secret>"; %opts: body (a hash or
+# array ref is sent as JSON), headers.  The response, json decoded.
+sub v1 {
+    my ($self, $who, $method, $path, %opts) = @_;
+    my @h = (Authorization => 'Bearer ' . $self->key($who),
+             @{ $opts{headers} // [] });
+    my $body = $opts{body};
+    if (ref $body) {
+        $body = JSON::PP::encode_json($body);
+        push @h, 'Content-Type' => 'application/json';
+    }
+    my $r = http_get($self->port, 'localhost', $path, method => $method,
+                     headers => \@h, defined $body ? (body => $body) : ());
+    $r->{json} = eval { JSON::PP::decode_json($r->{body}) }
+        if ($r->{headers}{'content-type'} // '') =~ m{^application/json};
+    return $r;
+}
+
+# POST /deploy?project=NAME through nginx with key NAME's secret, the
+# directory $dir packed with tar czf: the response (json decoded)
+sub upload {
+    my ($self, $who, $project, $dir, %opts) = @_;
+    my $tgz = "$self->{dir}/upload-$$-" . int(rand(1e9)) . '.tar.gz';
+    my ($rc, $out, $err) = run_cmd(['tar', 'czf', $tgz, '-C', $dir, '.'],
+                                   env => { PATH => $ENV{PATH} });
+    die "upload: tar czf $dir: $err" if $rc;
+    my $body = do { local $/; open my $fh, '<', $tgz or die "$tgz: $!";
+                    binmode $fh; <$fh> };
+    unlink $tgz;
+    return $self->v1($who, 'POST', "/deploy?project=$project"
+                     . ($opts{query} // ''),
+                     headers => ['Content-Type' => 'application/gzip'],
+                     body => $body);
+}
+
+# builder_request from a child process that became uid $uid (and gid
+# $gid, no other group) before it connected: what the builder sees of a
+# process of that uid (SO_PEERCRED is taken at connect).  Returns the
+# response, or { error => "connect: ..." } when it could not connect.
+sub builder_request_as {
+    my ($self, $uid, $gid, $method, $path, %opts) = @_;
+
+    pipe(my $rd, my $wr) or die "pipe: $!";
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        close $rd;
+        my $r = eval {
+            $( = $gid;
+            $) = "$gid $gid";
+            $< = $> = $uid;
+            die "setuid $uid: $!\n" if $> != $uid || $< != $uid;
+            my $res = $self->{t}->builder_request($method, $path, %opts);
+            +{ status => $res->{status}, body => $res->{body} };
+        } // { error => ($@ =~ s/\s+$//r) };
+        print $wr JSON::PP::encode_json($r);
+        close $wr;
+        POSIX::_exit(0);
+    }
+    close $wr;
+    my $out = do { local $/; <$rd> } // '';
+    close $rd;
+    waitpid($pid, 0);
+
+    my $r = eval { JSON::PP::decode_json($out) }
+        // { error => "no answer from the child: '$out'" };
+    $r->{json} = eval { JSON::PP::decode_json($r->{body}) }
+        if defined $r->{body};
+    return $r;
+}
+
 # stops everything: the background CLIs, nginx, the builder (its loaders)
 sub stop {
     my ($self) = @_;
@@ -388,7 +460,12 @@ the builder gets with C<--postgres>; C<pg> returns it).
 Methods: C<api> (C<http://127.0.0.1:PORT>), C<port>, C<key(NAME)>,
 C<app_url(NAME)>, C<app_get(NAME, PATH)>, C<t> (the C<Shuttle::Test>),
 C<testdir>, C<builder_pid>, C<builder_log>, C<stop_builder>,
-C<start_builder>, C<stop>.  The builder is Shuttle::Test's
+C<start_builder>, C<stop>.  C<v1(KEY, METHOD, PATH, body =E<gt> ...)>
+calls the API through nginx with key KEY's bearer secret,
+C<upload(KEY, PROJECT, DIR)> deploys a directory through nginx's
+C</deploy>, C<builder_request_as(UID, GID, METHOD, PATH, ...)> speaks to
+the builder's socket from a process of that uid.  The builder is
+Shuttle::Test's
 C<builder_start>: its data, zone, spool, socket and log in the prefix.
 
 The CLI (C<build/bin/shuttle>, or C<$SHUTTLE_CLI>) runs with C<cli_env>:
