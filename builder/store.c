@@ -2020,8 +2020,14 @@ shuttle_store_secret_set(shuttle_store_t *st, const char *project,
     /* the message names the key, never the value */
     snprintf(what, sizeof(what), "secret %s of %s", key, project);
 
+    /* not under a name another key's live project or kept data holds */
+
     if (store_run(st, "INSERT INTO secrets (project, owner, key, value, "
-                  "updated) VALUES (?1, ?2, ?3, ?4, ?5) "
+                  "updated) SELECT ?1, ?2, ?3, ?4, ?5 "
+                  "WHERE NOT EXISTS (SELECT 1 FROM projects WHERE name = ?1 "
+                  "AND deleted IS NULL AND owner <> ?2) "
+                  "AND NOT EXISTS (SELECT 1 FROM (" STORE_KEPT_OWNER ") "
+                  "WHERE owner <> ?2) "
                   "ON CONFLICT (project, key) DO UPDATE SET "
                   "value = ?4, updated = ?5 WHERE secrets.owner = ?2", args,
                   4, what, &changes, err, errlen)

@@ -274,6 +274,14 @@ tenants(shuttle_store_t *st, const char *db)
     ok(rc == SHUTTLE_STORE_FORBIDDEN && strcmp(text(db, "SELECT value FROM "
        "secrets WHERE project = 'sec'"), "a") == 0,
        "bob cannot overwrite alice's secret (%s)", err);
+    rc = shuttle_store_secret_set(st, "sec", "bob", "OTHER", "b", err,
+                                  ERRLEN);
+    ok(rc == SHUTTLE_STORE_FORBIDDEN && count(db, "SELECT count(*) FROM "
+       "secrets WHERE project = 'sec'") == 1,
+       "nor add one of his under alice's name");
+    rc = shuttle_store_secret_set(st, "u5", "bob", "OTHER", "b", err,
+                                  ERRLEN);
+    ok(rc == SHUTTLE_STORE_FORBIDDEN, "nor under carol's live u5");
     ok(shuttle_store_secret_del(st, "sec", "bob", "TOKEN", err, ERRLEN)
        == SHUTTLE_STORE_NOT_FOUND
        && count(db, "SELECT count(*) FROM secrets WHERE project = 'sec'")
