@@ -72,6 +72,7 @@ static const char *const  sb_denied[] = {
     "open_by_handle_at", "name_to_handle_at", "lookup_dcookie",
     "fanotify_init", "nfsservctl", "vhangup", "uselib",
     "io_uring_setup", "io_uring_enter", "io_uring_register",
+    "personality",
     NULL
 };
 
@@ -513,6 +514,7 @@ sb_filter(shuttle_sandbox_t *sb, shuttle_sandbox_kind_e kind, char *err,
                               0);
     }
 
+
     if (rc == 0 && kind == SHUTTLE_SANDBOX_SERVICE) {
         rc = seccomp_rule_add(ctx, deny, SCMP_SYS(bind), 1,
                               SCMP_A2(SCMP_CMP_NE, 12));
@@ -736,9 +738,13 @@ sb_cgroup_enter(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
                 return -1;
             }
 
-            /* RAM and swap together, where swap is accounted */
-            (void) sb_write(dir, "memory.memsw.limit_in_bytes", "%llu",
-                            (unsigned long long) l->memory);
+            /* RAM and swap together, where swap is accounted; else no
+               swapping at all for it */
+            if (sb_write(dir, "memory.memsw.limit_in_bytes", "%llu",
+                         (unsigned long long) l->memory) != 0)
+            {
+                (void) sb_write(dir, "memory.swappiness", "0");
+            }
 
         } else if (i == 1 && l->tasks
                    && sb_write(dir, "pids.max", "%u", l->tasks) != 0)

@@ -1,0 +1,244 @@
+#!/usr/bin/perl
+
+# Tenant isolation, tried as a hostile tenant would: a probe service
+# (t/sandbox/probe) and a probe Makefile (t/sandbox/buildprobe) deployed
+# through the real nginx like any project, each trying what a tenant must
+# not do and saying what happened.  Every attack of issue 10 is refused:
+# another uid than root's, nginx's or another project's; /etc/shadow,
+# another project's database, shuttle.db, the keys, the zone and the
+# builder's socket out of sight; no other process visible or
+# signalable; no port taken (bind and listen refused, and said so in the
+# runtime log); no capability, no namespace, ptrace or mount; a fork
+# bomb stops at --tasks; memory past --memory kills that loader alone,
+# reported, restarted; SQLite past --disk fails the write; a file past
+# --file-size fails; a build has no network and leaves no process
+# behind, not even after a timeout.  What a service needs still works:
+# outbound connections, its own SQLite database.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use File::Copy qw(copy);
+use File::Path qw(make_path);
+use JSON::PP;
+use Test::More;
+use Shuttle::Test;
+use Shuttle::Platform;
+
+plan skip_all => 'the sandbox takes root' if $> != 0;
+
+my $p = Shuttle::Platform->new(
+    keys => ['alice', 'bob'],
+    builder_args => ['--memory', '96m', '--tasks', '24', '--disk', '2m',
+                     '--file-size', '8m', '--build-timeout', '4',
+                     '--uids', '231000-231999']);
+my $t = $p->t;
+my $repo = Shuttle::Test::repo();
+my $data = $t->builder_data;
+my $work = $p->testdir . '/work';
+make_path($work);
+
+sub project_dir {
+    my ($name, $from) = @_;
+    my $dir = "$work/$name";
+    make_path("$dir/src");
+    for my $f (glob("$from/*"), glob("$from/src/*")) {
+        next if -d $f;
+        (my $rel = $f) =~ s{^\Q$from\E/}{};
+        copy($f, "$dir/$rel") or die "copy $f: $!";
+    }
+    return $dir;
+}
+
+sub deploy {
+    my ($who, $name, $dir, $re) = @_;
+    my $r = $p->upload($who, $name, $dir);
+    die "deploy $name: $r->{status} $r->{body}" if $r->{status} != 202;
+    return $t->wait_deployment($who, $r->{json}{id},
+                               $re // qr/^(running|failed)$/, 20);
+}
+
+sub probe {
+    my ($name, $path) = @_;
+    my $r = $p->app_get($name, $path);
+    return $r->{status} == 200 ? $r->{body} : "HTTP $r->{status}";
+}
+
+sub qs { my ($s) = @_; $s =~ s/([^A-Za-z0-9\/._-])/sprintf('%%%02X', ord $1)/ge; $s }
+
+sub runtime_log {
+    my ($name, $id) = @_;
+    return $t->read_file("data/projects/$name/deployments/$id/runtime.log")
+        // '';
+}
+
+# the builder says what it uses
+like($p->builder_log, qr/sandbox: mount, pid, network namespaces, cgroup (v1|v2)/,
+     'the builder logs the sandbox it uses and the cgroup version');
+
+
+# two tenants: bob's victim, alice's probe -----------------------------------
+
+my $probe_src = "$repo/t/sandbox/probe";
+my $vd = deploy('bob', 'victim', project_dir('victim', $probe_src));
+is($vd->{state}, 'running', "bob's victim runs");
+my $d = deploy('alice', 'probe', project_dir('probe', $probe_src));
+is($d->{state}, 'running', "alice's probe runs, sandboxed");
+
+my $id = probe('probe', '/id');
+my ($uid, $gid) = $id =~ /uid=(\d+) gid=(\d+)/;
+ok(defined $uid && $uid >= 231000 && $uid <= 231999,
+   "a uid of the project's, from --uids ($id)");
+is($gid, $uid, '... and a gid of the same number');
+like($id, qr/ngroups=0 /, '... no supplementary group');
+my ($vuid) = probe('victim', '/id') =~ /uid=(\d+)/;
+ok(defined $vuid && $vuid != $uid, "another project, another uid ($vuid)");
+my $nobody = getpwnam('nobody');
+ok($uid != 0 && $uid != $nobody, "... neither root's nor nginx's");
+
+my $st = probe('probe', '/status');
+like($st, qr/^CapEff:\s+0+$/m, 'no effective capability');
+like($st, qr/^CapBnd:\s+0+$/m, '... none in the bounding set');
+like($st, qr/^NoNewPrivs:\s+1$/m, 'no_new_privs');
+like($st, qr/^Seccomp:\s+2$/m, 'a seccomp filter');
+
+# redeploy: the uid stays
+$d = deploy('alice', 'probe', "$work/probe");
+is(probe('probe', '/id') =~ /uid=(\d+)/ && $1, $uid,
+   'a redeploy keeps the uid');
+
+
+# what it sees ------------------------------------------------------------
+
+like(probe('probe', '/read?path=/etc/shadow'), qr/^error: No such file/,
+     '/etc/shadow: not there');
+like(probe('probe', '/read?path=' . qs("$data/shuttle.db")),
+     qr/^error: No such file/, 'shuttle.db: not there');
+like(probe('probe', '/read?path=' . qs($p->testdir . '/api_keys')),
+     qr/^error: No such file/, 'the key file: not there');
+like(probe('probe', '/read?path=' . qs($t->zone)),
+     qr/^error: No such file/, 'the zone: not there');
+like(probe('probe', '/connect?path=' . qs($t->builder_socket)),
+     qr/^error: No such file/, "the builder's socket: not there");
+like(probe('probe', '/read?path='
+           . qs("$data/projects/victim/resources/sqlite/main.db")),
+     qr/^error: No such file/, "bob's database: not there");
+like(probe('probe', '/ls?path=' . qs("$data/projects")),
+     qr/^ok \. \.\. probe$|^ok \.\. \. probe$|^ok (\S+ ){0,2}probe$/,
+     '... of the projects, only its own is seen');
+like(probe('probe', '/ls?path=/root'), qr/^error: No such file/,
+     "root's files: not there");
+like(probe('probe', '/write?path=/usr/bin/probe'), qr/^error: Read-only/,
+     '/usr is read-only');
+like(probe('probe', '/write?path=' . qs("$data/projects/probe/deployments/"
+                                         . "$d->{id}/service.so")),
+     qr/^error: Read-only/, 'its own deployment is read-only');
+like(probe('probe', '/write?path=/tmp/mine'), qr/^ok/, 'a private /tmp');
+like(probe('probe', '/write?path=' . qs("$data/projects/probe/resources/"
+                                         . "sqlite/mine")),
+     qr/^ok/, 'its SQLite directory is its own to write');
+
+my @pids = split ' ', probe('probe', '/procs');
+ok(@pids && @pids <= 3 && (grep { $_ == 1 } @pids),
+   "its own pid namespace: /proc shows @pids");
+like(probe('probe', '/kill?pid=' . $p->builder_pid), qr/^error: No such process/,
+     "the builder's pid is nothing there");
+like(probe('probe', '/kill?pid=' . $t->nginx_pid), qr/^error: No such process/,
+     "... nor nginx's");
+
+
+# what it may not do ---------------------------------------------------------
+
+my $bind = probe('probe', '/bind');
+like($bind, qr/^bind: Operation not permitted$/m, 'bind: refused');
+like($bind, qr/^listen: Operation not permitted$/m, 'listen: refused');
+ok($t->wait_until(sub {
+       runtime_log('probe', $d->{id})
+           =~ /sandbox: system call bind refused \(seccomp\)/ }),
+   '... and the runtime log says so');
+
+for my $call (qw(ptrace mount unshare setns personality keyctl bpf
+                 perf_event_open chroot clone_ns)) {
+    like(probe('probe', "/syscall?name=$call"),
+         qr/^error: (Operation not permitted|Function not implemented)/,
+         "$call: refused");
+}
+
+like(probe('probe', '/tcp?port=' . $p->port), qr/^ok connected/,
+     'outbound connections work (here to nginx)');
+
+my $fork = probe('probe', '/fork?n=100');
+my ($made) = $fork =~ /forked (\d+) of 100/;
+ok(defined $made && $made < 24, "a fork bomb stops at --tasks 24 ($fork)");
+like(probe('probe', '/id'), qr/^uid=/, '... and the service serves on');
+
+like(probe('probe', '/bigfile?mb=20'), qr/^error after 8 MiB: File too large/,
+     'a file past --file-size 8m: the write fails');
+
+my $fill = probe('probe', '/fill');
+like($fill, qr/^error after (\d+) KiB: database or disk is full/,
+     "SQLite past --disk 2m: the write fails ($fill)");
+my ($kib) = $fill =~ /after (\d+) KiB/;
+ok($kib && $kib <= 2048, '... within the limit');
+like(probe('probe', '/id'), qr/^uid=/, '... and the service serves on');
+
+
+# memory: the loader is killed, said so, restarted; others serve ------------
+
+my $r = $p->app_get('probe', '/alloc?mb=200', method => 'POST',
+                    timeout => 30);
+isnt($r->{status}, 200, "200 MiB past --memory 96m: no answer ($r->{status})");
+ok($t->wait_until(sub {
+       runtime_log('probe', $d->{id}) =~ /out of memory \(its limit, --memory, is 96 MiB\)/ }, 10),
+   '... the runtime log says out of memory, naming the limit');
+like($p->builder_log, qr/probe #$d->{id}: loader .*out of memory/,
+     '... so does the builder log');
+like(probe('victim', '/id'), qr/^uid=/, "bob's victim served all along");
+ok($t->wait_until(sub { probe('probe', '/id') =~ /^uid=/ }, 10),
+   'the probe is restarted and serves again');
+like($p->app_get('probe', '/alloc?mb=16', method => 'POST')->{body},
+     qr/^ok allocated/,
+     '... and allocates what fits');
+
+
+# a build ------------------------------------------------------------------
+
+my $bp = project_dir('buildprobe', "$repo/t/sandbox/buildprobe");
+$t->write_file("work/buildprobe/port", $p->port);
+$d = deploy('alice', 'buildprobe', $bp);
+is($d->{state}, 'running', 'the probe Makefile builds a service');
+my $log = $p->v1('alice', 'GET', "/v1/deployments/$d->{id}/logs")->{body};
+my ($buid) = $log =~ /probe: id: (\d+) /;
+ok($buid && $buid >= 231000 && $buid != $uid,
+   "a build runs as its project's uid ($buid)");
+like($log, qr/probe: shadow: refused/, 'a build cannot read /etc/shadow');
+like($log, qr/probe: \/root: absent/, "... sees no root's files");
+like($log, qr/probe: network: refused/, '... has no network');
+ok(!grep({ Shuttle::Test::_cmdline($_) =~ /^sleep 777[12]/ }
+         all_pids()),
+   'setsid and double fork: nothing of the build is left');
+
+# a build that times out with a daemon of its own
+my $hang = project_dir('hang', "$repo/t/sandbox/buildprobe");
+$t->write_file('work/hang/Makefile', <<'EOF');
+service.so:
+	setsid sleep 7773 > /dev/null 2>&1 < /dev/null &
+	sleep 60
+EOF
+$d = deploy('alice', 'hang', $hang, qr/^failed$/);
+like($d->{reason}, qr/build timed out after 4 s/, 'a build past --build-timeout: failed');
+ok($t->wait_until(sub {
+       !grep { Shuttle::Test::_cmdline($_) =~ /^sleep (7773|60)/ } all_pids() }),
+   '... and its daemon died with it');
+
+sub all_pids {
+    opendir my $dh, '/proc' or return;
+    return grep { /^\d+$/ } readdir $dh;
+}
+
+$p->stop;
+
+done_testing();
