@@ -815,6 +815,44 @@ done:
 
 
 int
+shuttle_store_set_reason(shuttle_store_t *st, int64_t id, const char *reason,
+    char *err, size_t errlen)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "UPDATE deployments SET reason = ?1 "
+                         "WHERE id = ?2 AND state = 'running'", err, errlen);
+    if (stmt == NULL) {
+        goto done;
+    }
+
+    sqlite3_bind_text(stmt, 1, reason, -1, SQLITE_TRANSIENT);
+    store_bind_int(stmt, 2, id, 1);
+
+    if (sqlite3_step(stmt) != SQLITE_DONE) {
+        store_error(st, err, errlen, "deployment %lld: reason",
+                    (long long) id);
+
+    } else {
+        rc = sqlite3_changes(st->db) ? 0 : SHUTTLE_STORE_NOT_FOUND;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
 shuttle_store_delete_project(shuttle_store_t *st, const char *name,
     const char *reason, char *err, size_t errlen)
 {

@@ -144,6 +144,13 @@ int shuttle_store_transition(shuttle_store_t *st, int64_t id,
 int shuttle_store_set_loader(shuttle_store_t *st, int64_t id,
     uint16_t port, pid_t pid, char *err, size_t errlen);
 
+/*
+ * The reason of a running deployment, not a transition: why its loader
+ * was last restarted (a crash, out of memory), for the API to show.
+ */
+int shuttle_store_set_reason(shuttle_store_t *st, int64_t id,
+    const char *reason, char *err, size_t errlen);
+
 /* every deployment of the live project name becomes deleted, and the name
  * is free */
 int shuttle_store_delete_project(shuttle_store_t *st, const char *name,

@@ -1529,7 +1529,8 @@ static void
 sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
 {
     int                     cut;
-    char                    err[512], project[SHUTTLE_NAME_MAX + 1];
+    char                    err[512], serr[256];
+    char                    project[SHUTTLE_NAME_MAX + 1];
     int64_t                 now;
     unsigned                i, n, backoff;
     shuttle_serve_t        *s;
@@ -1556,6 +1557,11 @@ sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
 
         l->phase = SUP_BACKOFF;
         l->deadline = now + backoff;
+
+        /* the API says why it was restarted */
+        snprintf(err, sizeof(err), "restarted: loader %s", what);
+        (void) shuttle_store_set_reason(s->store, l->id, err, serr,
+                                        sizeof(serr));
 
         shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: loader %s; restart "
                     "in %u ms (crash %u of %u in %d s)", l->project,

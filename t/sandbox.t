@@ -196,6 +196,9 @@ ok($t->wait_until(sub {
    '... the runtime log says out of memory, naming the limit');
 like($p->builder_log, qr/probe #$d->{id}: loader .*out of memory/,
      '... so does the builder log');
+like($p->v1('alice', 'GET', "/v1/deployments/$d->{id}")->{json}{reason},
+     qr/^restarted: loader pid \d+ killed: out of memory \(its limit, --memory, is 96 MiB\)/,
+     '... and so does the deployment, through the API');
 like(probe('victim', '/id'), qr/^uid=/, "bob's victim served all along");
 ok($t->wait_until(sub { probe('probe', '/id') =~ /^uid=/ }, 10),
    'the probe is restarted and serves again');
@@ -226,12 +229,12 @@ my $hang = project_dir('hang', "$repo/t/sandbox/buildprobe");
 $t->write_file('work/hang/Makefile', <<'EOF');
 service.so:
 	setsid sleep 7773 > /dev/null 2>&1 < /dev/null &
-	sleep 60
+	sleep 7774
 EOF
 $d = deploy('alice', 'hang', $hang, qr/^failed$/);
 like($d->{reason}, qr/build timed out after 4 s/, 'a build past --build-timeout: failed');
 ok($t->wait_until(sub {
-       !grep { Shuttle::Test::_cmdline($_) =~ /^sleep (7773|60)/ } all_pids() }),
+       !grep { Shuttle::Test::_cmdline($_) =~ /^sleep 777[34]/ } all_pids() }),
    '... and its daemon died with it');
 
 sub all_pids {
