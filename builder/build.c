@@ -358,7 +358,7 @@ build_default(build_ctx_t *ctx, shuttle_manifest_t *m)
 {
     int           rc, status;
     char         *inc, *so;
-    size_t        i;
+    size_t        i, len;
     struct stat   st;
     build_args_t  srcs, flags, args;
 
@@ -405,8 +405,12 @@ build_default(build_ctx_t *ctx, shuttle_manifest_t *m)
 
     /* in a sandbox, cc may write in the project alone: moved after */
 
-    if (ctx->o->sandbox != NULL && asprintf(&so, "%s/" BUILD_SERVICE,
-                                            ctx->src_dir) == -1)
+    len = strlen(ctx->src_dir);
+
+    if (ctx->o->sandbox != NULL
+        && !(strncmp(ctx->out, ctx->src_dir, len) == 0
+             && ctx->out[len] == '/')
+        && asprintf(&so, "%s/" BUILD_SERVICE, ctx->src_dir) == -1)
     {
         so = NULL;
         args.nomem = 1;

@@ -213,8 +213,8 @@ shuttle_sandbox_create(const char *instance, unsigned flags, char *err,
 
     default:
         snprintf(sb->describe + n, sizeof(sb->describe) - n,
-                 "no cgroup: limits are rlimits (address space, "
-                 "processes of the project's uid), seccomp");
+                 "no cgroup: limits are rlimits (data, processes of "
+                 "the project's uid), seccomp");
     }
 
     return sb;
@@ -962,6 +962,19 @@ sb_cat(char *buf, size_t size, const char *a, const char *b)
 }
 
 
+int
+shuttle_sandbox_status(int status)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) > 128
+        && WEXITSTATUS(status) < 128 + 65)
+    {
+        return WEXITSTATUS(status) - 128;
+    }
+
+    return status;
+}
+
+
 const char *
 shuttle_sandbox_size(uint64_t n, char *buf, size_t size)
 {
@@ -1072,9 +1085,11 @@ sb_child(void *arg)
             (void) setrlimit(RLIMIT_NPROC, &rl);
         }
 
+        /* what it writes to memory of its own: heap and anonymous
+           mappings, not the address space its threads' arenas reserve */
         if (l->memory) {
-            rl.rlim_cur = rl.rlim_max = l->memory + (64ULL << 20);
-            (void) setrlimit(RLIMIT_AS, &rl);
+            rl.rlim_cur = rl.rlim_max = l->memory;
+            (void) setrlimit(RLIMIT_DATA, &rl);
         }
     }
 
@@ -1111,6 +1126,13 @@ sb_child(void *arg)
         if (syscall(SYS_capset, &hdr, data) == -1) {
             return sb_child_fail(c, "capset", NULL);
         }
+    }
+
+    /* after the uid changed, which clears it */
+    if (sp->die_with_parent
+        && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == -1)
+    {
+        return sb_child_fail(c, "prctl", "PR_SET_PDEATHSIG");
     }
 
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {

@@ -104,6 +104,8 @@ typedef struct {
     const int              *fds;        /* fds[i] becomes descriptor i */
     size_t                  nfds;
     unsigned                setsid:1;   /* a session of its own */
+    unsigned                die_with_parent:1;  /* SIGKILL when the
+                                                   spawning thread ends */
 } shuttle_spawn_t;
 
 
@@ -147,6 +149,13 @@ long shuttle_sandbox_oom_kills(shuttle_sandbox_t *sb, const char *project,
  * and removes it */
 void shuttle_sandbox_release(shuttle_sandbox_t *sb, const char *project,
     const char *leaf);
+
+/*
+ * The wait status of a loader spawned here as it would be unsandboxed:
+ * its pid namespace's init exits 128 + N when the loader was killed by
+ * signal N (loader/main.c).
+ */
+int shuttle_sandbox_status(int status);
 
 /* "256m" style size for messages */
 const char *shuttle_sandbox_size(uint64_t n, char *buf, size_t size);

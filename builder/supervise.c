@@ -1710,13 +1710,8 @@ sup_find(shuttle_supervise_t *sup, int64_t id)
 static int
 sup_status(shuttle_supervise_t *sup, int status)
 {
-    if (sup->s->conf.sandbox != NULL && WIFEXITED(status)
-        && WEXITSTATUS(status) > 128 && WEXITSTATUS(status) < 128 + 65)
-    {
-        return WEXITSTATUS(status) - 128;
-    }
-
-    return status;
+    return sup->s->conf.sandbox != NULL ? shuttle_sandbox_status(status)
+                                        : status;
 }
 
 

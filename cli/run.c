@@ -1,8 +1,15 @@
 
 /*
- * shuttle run [DIR] [--port N]: the project built with the builder's own
- * rules (builder/build.c) into DIR/.shuttle/service.so and served by
- * shuttle-loader on 127.0.0.1:PORT in the foreground.
+ * shuttle run [DIR] [--port N] [--no-sandbox]: the project built with the
+ * builder's own rules (builder/build.c) into DIR/.shuttle/service.so and
+ * served by shuttle-loader on 127.0.0.1:PORT in the foreground.
+ *
+ * Both run in the platform's sandbox (builder/sandbox.h), the
+ * unprivileged way: a user namespace mapping the caller to itself, so the
+ * project sees /usr, its own directory and little else, a build has no
+ * network and a service may not bind: this process binds the port and
+ * hands the loader the socket, as the builder does.  Where the kernel
+ * gives no user namespace, it says so and runs them as they are.
  *
  * The loader runs in its own process group with a readiness pipe, so
  * the terminal's Ctrl-C reaches this process alone, which passes each
@@ -18,7 +25,10 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -41,14 +51,18 @@ static int cli_run_resources(cli_t *cli, const char *top, const char *so,
 static pid_t cli_run_loader(const char *loader, const char *listen,
     const char *name, const char *so, int ready_fd, int res_fd,
     const sigset_t *mask);
+static pid_t cli_run_sandboxed(cli_t *cli, shuttle_sandbox_t *sb,
+    const char *top, const char *loader, const char *addr,
+    const char *name, const char *so, int ready_fd, int res_fd,
+    const sigset_t *mask);
 static int cli_run_serve(cli_t *cli, pid_t pid, int ready_fd, int sfd,
-    int port);
+    int port, int sandboxed);
 
 
 int
 cli_run(cli_t *cli, int argc, char **argv)
 {
-    int                   c, sfd, rc, fds[2], resfd;
+    int                   c, sfd, rc, fds[2], resfd, nosandbox;
     char                  include[PATH_MAX], loader[PATH_MAX],
                           top[PATH_MAX], shuttle_dir[PATH_MAX + 16],
                           so[PATH_MAX + 32], err[1024], listen[64],
@@ -58,20 +72,31 @@ cli_run(cli_t *cli, int argc, char **argv)
     sigset_t              mask, old;
     struct timespec       t0, t1;
     const char           *dir, *postgres;
+    shuttle_bind_t        binds[2];
+    shuttle_spawn_t       sp;
+    shuttle_limits_t      limits;
+    shuttle_sandbox_t    *sb;
     shuttle_build_opts_t  o;
     shuttle_manifest_t    m;
     static struct option  opts[] = {
         { "port", required_argument, NULL, 'p' },
         { "postgres", required_argument, NULL, 'P' },
+        { "no-sandbox", no_argument, NULL, 'S' },
         { NULL, 0, NULL, 0 }
     };
 
     port = CLI_RUN_PORT;
     postgres = NULL;
+    nosandbox = 0;
 
     while ((c = cli_getopt(cli, argc, argv, "p:", opts)) != -1) {
         if (c == 'P') {
             postgres = optarg;
+            continue;
+        }
+
+        if (c == 'S') {
+            nosandbox = 1;
             continue;
         }
 
@@ -112,6 +137,17 @@ cli_run(cli_t *cli, int argc, char **argv)
         return CLI_USAGE;
     }
 
+    sb = NULL;
+
+    if (!nosandbox) {
+        sb = shuttle_sandbox_create("shuttle-run", SHUTTLE_SANDBOX_USERNS,
+                                    err, sizeof(err));
+        if (sb == NULL) {
+            fprintf(stderr, "shuttle run: no sandbox here (%s): the project "
+                    "runs with your rights\n", err);
+        }
+    }
+
     /* the build: its output on stderr, Ctrl-C cancels it */
 
     cli_on_interrupt();
@@ -122,6 +158,29 @@ cli_run(cli_t *cli, int argc, char **argv)
     o.include_dir = include;
     o.log_fd = STDERR_FILENO;
     o.cancel = (volatile int *) &cli_interrupted;
+
+    if (sb != NULL) {
+        memset(&limits, 0, sizeof(limits));
+        limits.nofile = SHUTTLE_LIMIT_NOFILE;
+
+        memset(&sp, 0, sizeof(sp));
+        sp.project = name;
+        sp.limits = &limits;
+        sp.die_with_parent = 1;
+
+        binds[0].path = top;
+        binds[0].rw = 1;
+        binds[0].optional = 0;
+        binds[1].path = include;
+        binds[1].rw = 0;
+        binds[1].optional = 0;
+
+        sp.binds = binds;
+        sp.nbinds = 2;
+
+        o.sandbox = sb;
+        o.spawn = &sp;
+    }
 
     fprintf(stderr, "Building %s\n", top);
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -175,7 +234,10 @@ cli_run(cli_t *cli, int argc, char **argv)
 
     snprintf(listen, sizeof(listen), "127.0.0.1:%ld", port);
 
-    pid = cli_run_loader(loader, listen, name, so, fds[1], resfd, &old);
+    pid = sb != NULL ? cli_run_sandboxed(cli, sb, top, loader, listen, name,
+                                         so, fds[1], resfd, &old)
+                     : cli_run_loader(loader, listen, name, so, fds[1],
+                                      resfd, &old);
     close(fds[1]);
 
     if (resfd != -1) {
@@ -183,12 +245,15 @@ cli_run(cli_t *cli, int argc, char **argv)
     }
 
     if (pid == -1) {
-        cli_error(cli, "cannot start %s: %s", loader, strerror(errno));
+        if (sb == NULL) {
+            cli_error(cli, "cannot start %s: %s", loader, strerror(errno));
+        }
+
         close(fds[0]);
         return CLI_FAILED;
     }
 
-    rc = cli_run_serve(cli, pid, fds[0], sfd, (int) port);
+    rc = cli_run_serve(cli, pid, fds[0], sfd, (int) port, sb != NULL);
 
     close(sfd);
     sigprocmask(SIG_SETMASK, &old, NULL);
@@ -336,12 +401,127 @@ cli_run_loader(const char *loader, const char *listen, const char *name,
 
 
 /*
+ * The loader in the sandbox: the socket bound here (a service may not
+ * bind), the project's directory its own, the loader program and
+ * PostgreSQL's usual socket directories to see.
+ */
+
+static pid_t
+cli_run_sandboxed(cli_t *cli, shuttle_sandbox_t *sb, const char *top,
+    const char *loader, const char *addr, const char *name,
+    const char *so, int ready_fd, int res_fd, const sigset_t *mask)
+{
+    int                 fd, one, fds[6];
+    char               *argv[12], err[1024];
+    pid_t               pid;
+    size_t              n;
+    shuttle_bind_t      binds[4];
+    shuttle_spawn_t     sp;
+    shuttle_limits_t    limits;
+    struct sockaddr_in  sa;
+
+    char  *envp[] = { "PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8",
+                      NULL };
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((uint16_t) atoi(strchr(addr, ':') + 1));
+    one = 1;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+    if (fd == -1
+        || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0
+        || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0
+        || listen(fd, 511) != 0)
+    {
+        cli_error(cli, "the loader did not start: cannot listen on %s: %s",
+                  addr, strerror(errno));
+        if (fd != -1) {
+            close(fd);
+        }
+        return -1;
+    }
+
+    n = 0;
+    argv[n++] = "shuttle-loader";
+    argv[n++] = "--listen-fd";
+    argv[n++] = "3";
+    argv[n++] = "--ready-fd";
+    argv[n++] = "4";
+    argv[n++] = "--name";
+    argv[n++] = (char *) name;
+
+    if (res_fd != -1) {
+        argv[n++] = "--resources-fd";
+        argv[n++] = "5";
+    }
+
+    argv[n++] = (char *) so;
+    argv[n] = NULL;
+
+    fds[0] = -1;
+    fds[1] = STDOUT_FILENO;
+    fds[2] = STDERR_FILENO;
+    fds[3] = fd;
+    fds[4] = ready_fd;
+    fds[5] = res_fd;
+
+    memset(&limits, 0, sizeof(limits));
+    limits.nofile = SHUTTLE_LIMIT_NOFILE;
+
+    n = 0;
+    binds[n].path = top;
+    binds[n].rw = 1;
+    binds[n++].optional = 0;
+    binds[n].path = loader;
+    binds[n].rw = 0;
+    binds[n++].optional = 0;
+    binds[n].path = "/run/postgresql";
+    binds[n].rw = 0;
+    binds[n++].optional = 1;
+    binds[n].path = "/var/run/postgresql";
+    binds[n].rw = 0;
+    binds[n++].optional = 1;
+
+    memset(&sp, 0, sizeof(sp));
+    sp.kind = SHUTTLE_SANDBOX_SERVICE;
+    sp.project = name;
+    sp.limits = &limits;
+    sp.binds = binds;
+    sp.nbinds = n;
+    sp.cwd = top;
+    sp.fds = fds;
+    sp.nfds = res_fd != -1 ? 6 : 5;
+    sp.setsid = 1;
+    sp.die_with_parent = 1;
+
+    (void) mask;
+
+    if (shuttle_sandbox_spawn(sb, &sp, loader, argv, envp, &pid, err,
+                              sizeof(err))
+        != 0)
+    {
+        cli_error(cli, "the loader did not start: %s", err);
+        close(fd);
+        return -1;
+    }
+
+    close(fd);
+
+    return pid;
+}
+
+
+/*
  * Waits for the loader's "ready" (or "error: ..."), passing signals on,
  * until it exits.  Returns the exit code of shuttle run.
  */
 
 static int
-cli_run_serve(cli_t *cli, pid_t pid, int ready_fd, int sfd, int port)
+cli_run_serve(cli_t *cli, pid_t pid, int ready_fd, int sfd, int port,
+    int sandboxed)
 {
     int                       status, ready, stopping, nfds;
     char                      buf[1024], *nl;
@@ -436,6 +616,10 @@ cli_run_serve(cli_t *cli, pid_t pid, int ready_fd, int sfd, int port)
 
         if (waitpid(pid, &status, WNOHANG) != pid) {
             continue;
+        }
+
+        if (sandboxed) {
+            status = shuttle_sandbox_status(status);
         }
 
         if (ready_fd != -1) {

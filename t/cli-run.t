@@ -128,10 +128,15 @@ ok($t->wait_until(sub { ($t->read_file('run-1.err') // '')
                         =~ /saying hello to bob/ }),
    'the service\'s log is on the terminal');
 
+# the loader in its sandbox: the init of its pid namespace, and the
+# loader proper as its only child; the port bound by shuttle run
 my @loaders = children($pid);
 is(scalar @loaders, 1, 'one process under shuttle run');
-like(cmdline($loaders[0]), qr/^shuttle-loader --listen 127\.0\.0\.1:$port .*\.shuttle\/service\.so$/,
-     '... shuttle-loader, on the port, with the service built');
+like(cmdline($loaders[0]), qr/^shuttle-loader --listen-fd 3 .*\.shuttle\/service\.so$/,
+     '... shuttle-loader, given the socket, with the service built');
+is(scalar(children($loaders[0])), 1, '... the loader proper under it');
+like(do { open my $fh, '<', "/proc/$loaders[0]/status"; local $/; <$fh> },
+     qr/^Seccomp:\s+2$/m, '... sandboxed: a seccomp filter');
 
 kill 'INT', $pid;
 is(reap($pid), 0, 'SIGINT (Ctrl-C): shuttle run exits 0');
