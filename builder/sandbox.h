@@ -160,5 +160,8 @@ int shuttle_sandbox_status(int status);
 /* "256m" style size for messages */
 const char *shuttle_sandbox_size(uint64_t n, char *buf, size_t size);
 
+/* shuttle-builder sandbox: a command in a sandbox (sandbox_main.c) */
+int shuttle_sandbox_main(int argc, char **argv);
+
 
 #endif /* SHUTTLE_BUILDER_SANDBOX_H */

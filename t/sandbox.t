@@ -194,8 +194,9 @@ isnt($r->{status}, 200, "200 MiB past --memory 96m: no answer ($r->{status})");
 ok($t->wait_until(sub {
        runtime_log('probe', $d->{id}) =~ /out of memory \(its limit, --memory, is 96 MiB\)/ }, 10),
    '... the runtime log says out of memory, naming the limit');
-like($p->builder_log, qr/probe #$d->{id}: loader .*out of memory/,
-     '... so does the builder log');
+ok($t->wait_until(sub {
+       $p->builder_log =~ /probe #$d->{id}: loader .*out of memory/ }),
+   '... so does the builder log');
 like($p->v1('alice', 'GET', "/v1/deployments/$d->{id}")->{json}{reason},
      qr/^restarted: loader pid \d+ killed: out of memory \(its limit, --memory, is 96 MiB\)/,
      '... and so does the deployment, through the API');

@@ -14,6 +14,14 @@
 #                    over requests/s of nginx's "return 200" (the
 #                    backend), both on the same one CPU: the loader with
 #                    --threads 1 like nginx's one worker
+#   loader_ratio_bare  the same with the loader unsandboxed; loader_ratio
+#                    is the loader as the builder runs it: in its sandbox,
+#                    the service's seccomp filter on (shuttle-builder
+#                    sandbox), the listening socket handed to it
+#   sandbox_ms       a loader's start to ready (start_ms, the builder's
+#                    measure: spawn, sandbox, dlopen, the service's main,
+#                    "ready") of the deploys below, median; sandbox_ms_bare
+#                    the same by a builder run with --no-sandbox
 #   deploy_ms        shuttle deploy of examples/hello as a new project,
 #                    from the CLI's start to the first 200 from its URL,
 #                    against a whole local platform (nginx, builder,
@@ -47,6 +55,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use File::Temp;
+use IO::Socket::INET;
 use JSON::PP;
 use Time::HiRes qw(sleep time);
 
@@ -228,17 +237,41 @@ sub bench_loader {
            "-I$repo/include", "$repo/examples/hello/src/main.c", '-o', $so)
         == 0 or die "bench: cannot build examples/hello\n";
 
+    # the loader as the builder runs it: sandboxed, the service's seccomp
+    # filter on, the socket handed to it; and bare, binding its own
     my $pl = $t->port('L');
-    $t->_release_ports;     # the loader binds it
-    my @cmd = ($loader, '--listen', "127.0.0.1:$pl", '--threads', 1, $so);
-    unshift @cmd, 'taskset', '-c', $NGINX_CPU if $PIN;
-    my $pid = $t->spawn(@cmd);
+    my $ps = $t->port('X');
+    $t->_release_ports;     # the loaders bind them, or we do
+    my @bare = ($loader, '--listen', "127.0.0.1:$pl", '--threads', 1, $so);
+    unshift @bare, 'taskset', '-c', $NGINX_CPU if $PIN;
+    my $bare = $t->spawn(@bare);
 
-    my $r;
-    $t->wait_until(sub { $r = eval { http_get($pl, 'localhost', '/hello') } },
-                   10);
-    die "bench: the loader (@cmd) does not answer:\n" . ($t->spawn_log(1) // '')
-        unless $r && $r->{status} == 200 && $r->{body} eq "Hello, world!\n";
+    my $lsock;
+    {
+        local $^F = 1000;   # kept across exec: the loader's --listen-fd
+        $lsock = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                       LocalPort => $ps, Listen => 511,
+                                       ReuseAddr => 1)
+            or die "bench: listen on $ps: $@\n";
+    }
+    my $lfd = fileno($lsock);
+    (my $sodir = $so) =~ s{/[^/]+$}{};
+    my @sandboxed = (Shuttle::Test::builder(), 'sandbox', '--fds', $lfd + 1,
+                     '--bind', $sodir, '--bind', $loader, '--',
+                     $loader, '--listen-fd', $lfd, '--threads', 1, $so);
+    unshift @sandboxed, 'taskset', '-c', $NGINX_CPU if $PIN;
+    my $sandboxed = $t->spawn(@sandboxed);
+    close $lsock;
+
+    for my $port ($pl, $ps) {
+        my $r;
+        $t->wait_until(sub { $r = eval { http_get($port, 'localhost',
+                                                  '/hello') } }, 10);
+        die "bench: the loader on $port does not answer:\n"
+            . ($t->spawn_log(1) // '') . ($t->spawn_log(2) // '')
+            unless $r && $r->{status} == 200
+                   && $r->{body} eq "Hello, world!\n";
+    }
 
     my $pb = $t->port('B');
     check_front($t, $pb, 'localhost', 'nginx return 200');
@@ -246,23 +279,29 @@ sub bench_loader {
     if ($WARMUP > 0) {
         wrk($pb, 'localhost', $WARMUP);
         wrk($pl, 'localhost', $WARMUP, '/hello');
+        wrk($ps, 'localhost', $WARMUP, '/hello');
     }
 
-    my (@n, @l);
+    my (@n, @l, @s);
     for my $i (1 .. $RUNS) {
         push @n, wrk($pb, 'localhost', $SECONDS);
+        push @s, wrk($ps, 'localhost', $SECONDS, '/hello');
         push @l, wrk($pl, 'localhost', $SECONDS, '/hello');
-        printf "# run %d/%d: nginx return 200 %.0f, loader %.0f req/s\n",
-               $i, $RUNS, $n[-1], $l[-1];
+        printf "# run %d/%d: nginx return 200 %.0f, loader sandboxed %.0f, "
+               . "bare %.0f req/s\n", $i, $RUNS, $n[-1], $s[-1], $l[-1];
     }
-    $t->stop_spawned($pid);
+    $t->stop_spawned($bare);
+    $t->stop_spawned($sandboxed);
 
-    my ($mn, $ml) = (median(@n), median(@l));
-    figure('loader_ratio', fmt_ratio($ml / $mn));
+    my ($mn, $ml, $ms) = (median(@n), median(@l), median(@s));
+    figure('loader_ratio', fmt_ratio($ms / $mn));
+    figure('loader_ratio_bare', fmt_ratio($ml / $mn));
     figure('nginx_return_rps', fmt_rps($mn));
-    figure('loader_rps', fmt_rps($ml));
+    figure('loader_rps', fmt_rps($ms));
+    figure('loader_bare_rps', fmt_rps($ml));
     figure('nginx_return_rps_runs', join(',', map { fmt_rps($_) } @n));
-    figure('loader_rps_runs', join(',', map { fmt_rps($_) } @l));
+    figure('loader_rps_runs', join(',', map { fmt_rps($_) } @s));
+    figure('loader_bare_rps_runs', join(',', map { fmt_rps($_) } @l));
 }
 
 # a whole platform; examples/hello deployed as new projects: with the
@@ -270,6 +309,7 @@ sub bench_loader {
 sub bench_deploy {
     my $repo = Shuttle::Test::repo();
     my $p = Shuttle::Platform->new;
+    my @start;
     my $tgz = `tar czf - -C $repo/examples/hello .`;
     die "bench: tar czf examples/hello failed\n" if $? || !length $tgz;
 
@@ -307,15 +347,57 @@ sub bench_deploy {
         die "bench: POST /deploy?project=$name: $r->{status}\n$r->{body}"
             unless $r->{status} == 202;
         push @post, $until_answers->($name, $t0);
+        push @start, start_ms($p, $name);
         printf "# deploy %d/%d: shuttle deploy %.0f ms, POST /deploy %.0f ms\n",
                $i, $DEPLOYS, $cli[-1], $post[-1];
     }
     $p->stop;
 
+    my @bare = bench_bare_starts($tgz);
+    figure('sandbox_ms', sprintf('%.0f', median(@start)));
+    figure('sandbox_ms_bare', sprintf('%.0f', median(@bare)));
+    figure('sandbox_ms_runs', join(',', @start));
+    figure('sandbox_ms_bare_runs', join(',', @bare));
+
     figure('deploy_ms', sprintf('%.0f', median(@cli)));
     figure('deploy_post_ms', sprintf('%.0f', median(@post)));
     figure('deploy_ms_runs', join(',', map { sprintf '%.0f', $_ } @cli));
     figure('deploy_post_ms_runs', join(',', map { sprintf '%.0f', $_ } @post));
+}
+
+# the start_ms (a loader's start to ready, as the builder measures it) of
+# the project's latest deployment
+sub start_ms {
+    my ($p, $name) = @_;
+    my $r = $p->v1('alice', 'GET', "/v1/projects/$name");
+    my $id = $r->{json}{latest}{id} // $r->{json}{current}
+        // die "bench: no deployment of $name: $r->{body}\n";
+    $id = $id->{id} if ref $id;
+    my $d = $p->v1('alice', 'GET', "/v1/deployments/$id")->{json};
+    return $d->{start_ms} // die "bench: no start_ms for $name #$id\n";
+}
+
+# the same starts by a builder given --no-sandbox: loaders as bare
+# processes of the builder's user
+sub bench_bare_starts {
+    my ($tgz) = @_;
+    my $p = Shuttle::Platform->new(builder_args => ['--no-sandbox']);
+    my @start;
+    for my $i (1 .. $DEPLOYS) {
+        my $name = "bare$i";
+        my $r = http_get($p->port, 'localhost', "/deploy?project=$name",
+                         method => 'POST', body => $tgz,
+                         headers => [Authorization => 'Bearer ' . $p->key,
+                                     'Content-Type' => 'application/gzip']);
+        die "bench: POST /deploy?project=$name: $r->{status}\n$r->{body}"
+            unless $r->{status} == 202;
+        $p->t->wait_deployment('alice', $r->{json}{id}, qr/^running$/, 30);
+        push @start, start_ms($p, $name);
+    }
+    $p->stop;
+    printf "# loader start to ready, bare (--no-sandbox): %s ms\n",
+           join(', ', @start);
+    return @start;
 }
 
 sub bench_static {

@@ -766,22 +766,26 @@ sub builder_stop {
 
 # the loaders of this prefix: their service.so is under it
 # a sandboxed loader is two processes, the init of its pid namespace and
-# the loader proper, its child: the init's pid is the loader's
+# the loader proper, its child: the init's pid is the loader's.  NSpid in
+# /proc/PID/status tells them apart: "NSpid: 4242 1" is an init, a bare
+# loader has one number.
 sub loader_pids {
     my ($self) = @_;
     my $dir = $self->{dir};
     opendir my $dh, '/proc' or return;
-    my %loader = map { $_ => 1 } grep {
+    return sort { $a <=> $b } grep {
         _alive($_) && _cmdline($_) =~ m{^\S*shuttle-loader .*\Q$dir\E/}
+        && _nspid($_) =~ /^\d+( 1)?$/
     } grep { /^\d+$/ } readdir $dh;
-    return sort { $a <=> $b } grep { !$loader{_ppid($_)} } keys %loader;
 }
 
-sub _ppid {
+sub _nspid {
     my ($pid) = @_;
-    open my $fh, '<', "/proc/$pid/stat" or return 0;
-    my $stat = <$fh> // '';
-    return $stat =~ /\)\s+\S+\s+(\d+)/ ? $1 : 0;
+    open my $fh, '<', "/proc/$pid/status" or return '';
+    while (my $line = <$fh>) {
+        return $1 =~ s/\s+/ /gr if $line =~ /^NSpid:\s+(.*?)\s*$/;
+    }
+    return '';
 }
 
 sub pid_alive { _alive($_[1]) }
