@@ -137,6 +137,7 @@ typedef struct {
 } sb_child_t;
 
 
+static int sb_probe(shuttle_sandbox_t *sb, char *err, size_t errlen);
 static int sb_detect_cgroup(shuttle_sandbox_t *sb, const char *instance,
     char *err, size_t errlen);
 static char *sb_own_cgroup(const char *controller, int v2);
@@ -193,6 +194,11 @@ shuttle_sandbox_create(const char *instance, unsigned flags, char *err,
         return NULL;
     }
 
+    if (sb_probe(sb, err, errlen) != 0) {
+        shuttle_sandbox_destroy(sb);
+        return NULL;
+    }
+
     n = snprintf(sb->describe, sizeof(sb->describe), "%s, ",
                  sb->userns ? "user, mount, pid, network namespaces"
                             : "mount, pid, network namespaces");
@@ -218,6 +224,58 @@ shuttle_sandbox_create(const char *instance, unsigned flags, char *err,
     }
 
     return sb;
+}
+
+
+/*
+ * /usr/bin/true spawned once, outside any cgroup: what this kernel and
+ * these rights allow is known at start, not at the first deploy.
+ */
+
+static int
+sb_probe(shuttle_sandbox_t *sb, char *err, size_t errlen)
+{
+    int                 status;
+    pid_t               pid;
+    shuttle_spawn_t     sp;
+    shuttle_limits_t    limits;
+    shuttle_cgroup_e    cgroup;
+
+    char  *argv[] = { "true", NULL };
+    char  *envp[] = { NULL };
+
+    memset(&sp, 0, sizeof(sp));
+    memset(&limits, 0, sizeof(limits));
+    sp.kind = SHUTTLE_SANDBOX_BUILD;
+    sp.project = "probe";
+    sp.uid = 65534;
+    sp.gid = 65534;
+    sp.limits = &limits;
+
+    cgroup = sb->cgroup;
+    sb->cgroup = SHUTTLE_CGROUP_NONE;
+
+    if (shuttle_sandbox_spawn(sb, &sp, "/usr/bin/true", argv, envp, &pid,
+                              err, errlen)
+        != 0)
+    {
+        sb->cgroup = cgroup;
+        return -1;
+    }
+
+    sb->cgroup = cgroup;
+
+    while (waitpid(pid, &status, 0) == -1 && errno == EINTR) {
+        /* void */
+    }
+
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(err, errlen, "sandbox: /usr/bin/true in a sandbox ended "
+                 "with status 0x%x", (unsigned) status);
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -893,12 +893,27 @@ serve_sandbox(shuttle_serve_t *s, int off, char *err, size_t errlen)
     }
 
     if (geteuid() != 0) {
-        snprintf(err, errlen, "sandbox: the builder runs as uid %d, not "
-                 "root: it cannot give each project a uid of its own, "
-                 "so it will not run other people's code; run it as "
-                 "root, or pass --no-sandbox for your own projects alone",
-                 (int) geteuid());
-        return -1;
+        /* what a user may have: namespaces of a user namespace, no uid
+           of a project's own, no cgroup */
+
+        s->conf.sandbox = shuttle_sandbox_create("shuttle", 0, err, errlen);
+
+        if (s->conf.sandbox == NULL) {
+            snprintf(err + strlen(err), errlen - strlen(err), "; the "
+                     "builder runs as uid %d, not root, and this kernel "
+                     "gives it no user namespace: it will not run other "
+                     "people's code; run it as root, or pass --no-sandbox "
+                     "for your own projects alone", (int) geteuid());
+            return -1;
+        }
+
+        shuttle_log(SHUTTLE_LOG_WARN, "sandbox: %s; not root: every "
+                    "project runs as uid %d, each in namespaces of its own "
+                    "(a user namespace), without cgroup limits; for many "
+                    "tenants run the builder as root",
+                    shuttle_sandbox_describe(s->conf.sandbox),
+                    (int) geteuid());
+        return 0;
     }
 
     /* the cgroups of this data directory's builder, whoever runs beside */
