@@ -391,7 +391,8 @@ sub bench_bare_starts {
                                      'Content-Type' => 'application/gzip']);
         die "bench: POST /deploy?project=$name: $r->{status}\n$r->{body}"
             unless $r->{status} == 202;
-        $p->t->wait_deployment('alice', $r->{json}{id}, qr/^running$/, 30);
+        my $id = JSON::PP::decode_json($r->{body})->{id};
+        $p->t->wait_deployment('alice', $id, qr/^running$/, 30);
         push @start, start_ms($p, $name);
     }
     $p->stop;
