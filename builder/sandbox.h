@@ -52,7 +52,8 @@
 #define SHUTTLE_LIMIT_TASKS      64
 #define SHUTTLE_LIMIT_CPU        100          /* weight, 1-10000 */
 #define SHUTTLE_LIMIT_NOFILE     1024
-#define SHUTTLE_LIMIT_FILE_SIZE  (64ULL << 20)
+#define SHUTTLE_LIMIT_FILE_SIZE  (1ULL << 30)   /* --disk's: a database
+                                                 may fill it */
 #define SHUTTLE_LIMIT_DISK       (1ULL << 30)
 #define SHUTTLE_SANDBOX_TMP      (64ULL << 20) /* bytes of a private /tmp */
 

@@ -531,7 +531,7 @@ serve_usage(FILE *f)
 "  --tasks N             processes and threads of each (64)\n"
 "  --cpu WEIGHT          CPU share, 1-10000; 100 is an equal share (100)\n"
 "  --nofile N            open files of one process (1024)\n"
-"  --file-size SIZE      bytes of one file written (64m)\n"
+"  --file-size SIZE      bytes of one file written (1g)\n"
 "  --disk SIZE           bytes of a project's data (1g)\n"
 "  --key-jobs N          builds at once of one key (half of --jobs)\n"
 "  --key-projects N      live projects of one key (100)\n"
