@@ -153,6 +153,14 @@ static void store_rollback(shuttle_store_t *st);
 static void store_bind_text(sqlite3_stmt *stmt, int i, const char *s);
 static void store_bind_int(sqlite3_stmt *stmt, int i, int64_t v, int set);
 static void store_copy(char *dst, size_t size, sqlite3_stmt *stmt, int i);
+/* a value bound to a statement's ?N */
+typedef struct {
+    const char             *text;       /* with is_text; NULL binds NULL */
+    int64_t                 n;
+    unsigned                is_text:1;
+} store_arg_t;
+
+
 static int64_t store_int(sqlite3_stmt *stmt, int i, int64_t dflt);
 static void store_read_deployment(sqlite3_stmt *stmt,
     shuttle_deployment_t *d);
@@ -161,6 +169,9 @@ static int store_each_deployment(shuttle_store_t *st, const char *sql,
     const int64_t *args, int nargs, unsigned mask,
     shuttle_store_deployment_pt handler, void *data, char *err,
     size_t errlen);
+static int store_steps(shuttle_store_t *st, const char *const *sql,
+    size_t nsql, const store_arg_t *args, int nargs, const char *what,
+    const char *project, char *err, size_t errlen);
 static int store_run(shuttle_store_t *st, const char *sql,
     const char *const *args, int nargs, const char *what, int *changes,
     char *err, size_t errlen);
@@ -857,8 +868,8 @@ shuttle_store_delete_project(shuttle_store_t *st, const char *name,
     const char *reason, char *err, size_t errlen)
 {
     int            rc;
-    size_t         i;
     int64_t        now, project;
+    store_arg_t    args[3];
     sqlite3_stmt  *stmt;
 
     static const char  *sql[] = {
@@ -901,23 +912,17 @@ shuttle_store_delete_project(shuttle_store_t *st, const char *name,
     project = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
 
-    for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        stmt = store_prepare(st, sql[i], err, errlen);
-        if (stmt == NULL) {
-            goto failed;
-        }
+    memset(args, 0, sizeof(args));
+    args[0].n = project;
+    args[1].n = now;
+    args[2].text = reason;
+    args[2].is_text = 1;
 
-        store_bind_int(stmt, 1, project, 1);
-        store_bind_int(stmt, 2, now, 1);
-        store_bind_text(stmt, 3, reason);
-
-        if (sqlite3_step(stmt) != SQLITE_DONE) {
-            sqlite3_finalize(stmt);
-            store_error(st, err, errlen, "project %s: delete", name);
-            goto failed;
-        }
-
-        sqlite3_finalize(stmt);
+    if (store_steps(st, sql, sizeof(sql) / sizeof(sql[0]), args, 3,
+                    "delete", name, err, errlen)
+        != 0)
+    {
+        goto failed;
     }
 
     if (store_commit(st, err, errlen) != 0) {
@@ -1756,8 +1761,7 @@ shuttle_store_purge(shuttle_store_t *st, const char *project,
     const char *owner, char *err, size_t errlen)
 {
     int            rc;
-    size_t         i;
-    sqlite3_stmt  *stmt;
+    store_arg_t    args[2];
 
     static const char  *sql[] = {
         "DELETE FROM resources WHERE project = ?1 AND owner = ?2",
@@ -1773,22 +1777,17 @@ shuttle_store_purge(shuttle_store_t *st, const char *project,
         goto done;
     }
 
-    for (i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
-        stmt = store_prepare(st, sql[i], err, errlen);
-        if (stmt == NULL) {
-            goto failed;
-        }
+    memset(args, 0, sizeof(args));
+    args[0].text = project;
+    args[0].is_text = 1;
+    args[1].text = owner;
+    args[1].is_text = 1;
 
-        store_bind_text(stmt, 1, project);
-        store_bind_text(stmt, 2, owner);
-
-        if (sqlite3_step(stmt) != SQLITE_DONE) {
-            sqlite3_finalize(stmt);
-            store_error(st, err, errlen, "purge %s", project);
-            goto failed;
-        }
-
-        sqlite3_finalize(stmt);
+    if (store_steps(st, sql, sizeof(sql) / sizeof(sql[0]), args, 2,
+                    "purge", project, err, errlen)
+        != 0)
+    {
+        goto failed;
     }
 
     if (store_commit(st, err, errlen) != 0) {
@@ -2003,6 +2002,53 @@ store_uid_avoided(uid_t uid, const uid_t *avoid, size_t navoid)
  * One statement that writes: ?1..?nargs are args, ?(nargs + 1) the time
  * now; *changes (may be NULL) the rows it changed.  0, or -1 with err.
  */
+
+/*
+ * Each of the nsql statements, ?1..?nargs bound to args, run to its end;
+ * the caller holds the lock and the transaction.  0, or -1 with err
+ * ("PROJECT: WHAT: why").
+ */
+
+static int
+store_steps(shuttle_store_t *st, const char *const *sql, size_t nsql,
+    const store_arg_t *args, int nargs, const char *what,
+    const char *project, char *err, size_t errlen)
+{
+    int            i, rc;
+    size_t         k;
+    sqlite3_stmt  *stmt;
+
+    for (k = 0; k < nsql; k++) {
+        stmt = store_prepare(st, sql[k], err, errlen);
+        if (stmt == NULL) {
+            return -1;
+        }
+
+        for (i = 0; i < nargs; i++) {
+            if (args[i].is_text) {
+                store_bind_text(stmt, i + 1, args[i].text);
+
+            } else {
+                store_bind_int(stmt, i + 1, args[i].n, 1);
+            }
+        }
+
+        rc = sqlite3_step(stmt);
+
+        if (rc != SQLITE_DONE) {
+            store_error(st, err, errlen, "project %s: %s", project, what);
+        }
+
+        sqlite3_finalize(stmt);
+
+        if (rc != SQLITE_DONE) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
 
 static int
 store_run(shuttle_store_t *st, const char *sql, const char *const *args,
