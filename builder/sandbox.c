@@ -329,7 +329,7 @@ sb_detect_cgroup(shuttle_sandbox_t *sb, const char *instance, char *err,
     size_t errlen)
 {
     int    i, v2;
-    char  *mnt, *own, path[SB_PATH], self[SB_PATH];
+    char  *mnt, *own, path[SB_PATH], self[SB_PATH], leaf[SB_PATH];
 
     v2 = access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0;
 
@@ -346,41 +346,51 @@ sb_detect_cgroup(shuttle_sandbox_t *sb, const char *instance, char *err,
         snprintf(path, sizeof(path), "%s%s/%s", mnt,
                  strcmp(own, "/") == 0 ? "" : own, instance);
 
-        if (v2 && strcmp(own, "/") != 0) {
-            /* move ourselves out of the way: OWN/builder */
-            snprintf(self, sizeof(self), "%s%s/builder", mnt, own);
+        /*
+         * v2: a cgroup with processes cannot hand controllers down, so
+         * we move into a leaf of our own first (the root may do both);
+         * where that or the controllers are refused (not delegated to
+         * us), we go without cgroups, and say so.
+         */
 
-            if ((mkdir(self, 0755) == -1 && errno != EEXIST)
-                || sb_write(self, "cgroup.procs", "0") != 0)
+        if (v2) {
+            snprintf(self, sizeof(self), "%s%s", mnt,
+                     strcmp(own, "/") == 0 ? "" : own);
+
+            if (strcmp(own, "/") != 0
+                && (sb_cat(leaf, sizeof(leaf), self, "/builder")
+                    >= sizeof(leaf)
+                    || (mkdir(leaf, 0755) == -1 && errno != EEXIST)
+                    || sb_write(leaf, "cgroup.procs", "0") != 0))
             {
-                snprintf(err, errlen, "sandbox: cgroup %s: %s", self,
-                         strerror(errno));
                 free(mnt);
                 free(own);
-                return -1;
+                break;
             }
 
-            snprintf(self, sizeof(self), "%s%s", mnt, own);
-            (void) sb_write(self, "cgroup.subtree_control",
-                            "+memory +pids +cpu");
-        }
+            if (sb_write(self, "cgroup.subtree_control",
+                         "+memory +pids +cpu") != 0
+                || (mkdir(path, 0755) == -1 && errno != EEXIST)
+                || sb_write(path, "cgroup.subtree_control",
+                            "+memory +pids +cpu") != 0)
+            {
+                free(mnt);
+                free(own);
+                break;
+            }
 
-        free(mnt);
-        free(own);
+            free(mnt);
+            free(own);
 
-        if (mkdir(path, 0755) == -1 && errno != EEXIST) {
-            snprintf(err, errlen, "sandbox: cgroup %s: %s", path,
-                     strerror(errno));
-            return -1;
-        }
+        } else {
+            free(mnt);
+            free(own);
 
-        if (v2 && sb_write(path, "cgroup.subtree_control",
-                           "+memory +pids +cpu") != 0)
-        {
-            snprintf(err, errlen, "sandbox: cgroup %s: cannot enable the "
-                     "memory, pids and cpu controllers: %s", path,
-                     strerror(errno));
-            return -1;
+            if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+                snprintf(err, errlen, "sandbox: cgroup %s: %s", path,
+                         strerror(errno));
+                return -1;
+            }
         }
 
         sb->base[i] = strdup(path);

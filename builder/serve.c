@@ -929,7 +929,10 @@ serve_sandbox(shuttle_serve_t *s, int off, char *err, size_t errlen)
         return -1;
     }
 
-    shuttle_log(SHUTTLE_LOG_INFO, "sandbox: %s; projects' uids %u-%u; "
+    /* without a cgroup, the limits are weaker: a warning */
+    shuttle_log(shuttle_sandbox_cgroup(s->conf.sandbox)
+                == SHUTTLE_CGROUP_NONE ? SHUTTLE_LOG_WARN : SHUTTLE_LOG_INFO,
+                "sandbox: %s; projects' uids %u-%u; "
                 "limits of a project: memory %llu MiB, %u tasks, cpu "
                 "weight %u, %u open files, files up to %llu MiB, data up "
                 "to %llu MiB; a key: %u builds at once, %u projects",
