@@ -51,10 +51,13 @@ sub new {
     $self->add_key($_) for @{ $opts{keys} // ['alice'] };
 
     # a PostgreSQL server of the test's own, the builder's admin connection
+    # (postgres => 'socket': through its unix socket, not TCP)
     if ($opts{postgres}) {
         require Shuttle::Postgres;
         $self->{pg} = Shuttle::Postgres->new($t);
-        push @{ $self->{builder_args} }, '--postgres', $self->{pg}->admin_dsn;
+        push @{ $self->{builder_args} }, '--postgres',
+            $opts{postgres} eq 'socket' ? $self->{pg}->socket_dsn
+                                        : $self->{pg}->admin_dsn;
     }
 
     $self->start_builder;

@@ -148,6 +148,15 @@ sub admin_dsn {
          . "password=$self->{password} dbname=postgres";
 }
 
+# the same through the server's unix socket, in the directory it holds
+# (made reachable: a project's sandbox connects as a uid of its own)
+sub socket_dsn {
+    my ($self) = @_;
+    chmod 0755, $self->{dir};
+    return "host=$self->{dir} port=$self->{port} user=postgres "
+         . "password=$self->{password} dbname=postgres";
+}
+
 # runs SQL with psql; %opts: db (postgres), user (postgres), password
 # (the superuser's).  In list context (exit status, output); in scalar
 # context the output, dying when psql fails.
