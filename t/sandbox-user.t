@@ -12,6 +12,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
+use File::Copy qw(copy);
 use File::Path qw(make_path);
 use Test::More;
 use Shuttle::Test;
@@ -23,21 +24,31 @@ my $repo = Shuttle::Test::repo();
 my $dir = $t->testdir;
 my $nobody = getpwnam('nobody');
 
-# the builder as nobody, through a wrapper in place of the program
+# the builder as nobody, through a wrapper in place of the program; its
+# programs and the SDK copied where nobody reaches them (a clone in /root
+# is out of its reach)
 chown $nobody, -1, $dir;
+make_path("$dir/bin", "$dir/include");
+for my $f (Shuttle::Test::builder(), "$repo/build/bin/shuttle-loader",
+           glob("$repo/include/*.h")) {
+    (my $to = $f) =~ s{^.*/}{};
+    $to = ($f =~ /\.h$/ ? "$dir/include/" : "$dir/bin/") . $to;
+    copy($f, $to) or die "copy $f: $!";
+    chmod 0755, $to;
+}
 my $wrapper = "$dir/builder-as-nobody";
 $t->write_file('builder-as-nobody', <<"EOF");
 #!/bin/sh
 exec setpriv --reuid=$nobody --regid=65534 --clear-groups \\
-    @{[ Shuttle::Test::builder() ]} "\$@"
+    $dir/bin/shuttle-builder "\$@"
 EOF
 chmod 0755, $wrapper;
 $t->write_file('builder.log', '');
 chown $nobody, -1, $t->builder_log_file;
 $ENV{SHUTTLE_BUILDER} = $wrapper;
 
-$t->builder_start('--loader', "$repo/build/bin/shuttle-loader",
-                  '--sdk-include', "$repo/include");
+$t->builder_start('--loader', "$dir/bin/shuttle-loader",
+                  '--sdk-include', "$dir/include");
 
 my $log = $t->builder_log;
 like($log, qr/warn sandbox: user, mount, pid, network namespaces.*not root: every project runs as uid $nobody, each in namespaces of its own/,
@@ -64,8 +75,8 @@ is($get->('/procs'), "1 2 \n", '... in a pid namespace of its own');
 $t->builder_stop;
 
 # --no-sandbox: the builder's own rights, said loudly
-$t->builder_start('--loader', "$repo/build/bin/shuttle-loader",
-                  '--sdk-include', "$repo/include", '--no-sandbox');
+$t->builder_start('--loader', "$dir/bin/shuttle-loader",
+                  '--sdk-include', "$dir/include", '--no-sandbox');
 like($t->builder_log,
      qr/warn sandbox: off \(--no-sandbox\): every project's build and service runs as uid $nobody with the builder's rights/,
      '--no-sandbox is an explicit, logged choice');
