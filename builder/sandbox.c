@@ -582,7 +582,6 @@ sb_filter(shuttle_sandbox_t *sb, shuttle_sandbox_kind_e kind, char *err,
                               0);
     }
 
-
     if (rc == 0 && kind == SHUTTLE_SANDBOX_SERVICE) {
         rc = seccomp_rule_add(ctx, deny, SCMP_SYS(bind), 1,
                               SCMP_A2(SCMP_CMP_NE, 12));
@@ -668,7 +667,7 @@ shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
              (unsigned) (sb->userns ? c.outer_gid : sp->gid), sp->project);
 
     if (sb_cgroup_enter(sb, sp, &c, err, errlen) != 0) {
-        return -1;
+        goto failed;
     }
 
     stack = mmap(NULL, SB_STACK, PROT_READ | PROT_WRITE,
