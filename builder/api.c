@@ -20,6 +20,7 @@
 #include "deploy.h"
 #include "log.h"
 #include "provision.h"
+#include "tenant.h"
 
 
 #define API_SEGMENTS       5
@@ -1497,6 +1498,7 @@ api_project_json(shuttle_api_t *api, const shuttle_project_t *p)
 {
     char                   err[512];
     json_t                *j, *latest;
+    shuttle_limits_t       limits;
     shuttle_deployment_t  *d;
     shuttle_serve_view_t   v;
 
@@ -1532,6 +1534,10 @@ api_project_json(shuttle_api_t *api, const shuttle_project_t *p)
     json_object_set_new(j, "updated", api_time(p->updated));
     json_object_set_new(j, "resources",
                         shuttle_provision_describe(api->s, p->name));
+
+    /* what its sandbox gets: the defaults and the operator's for it */
+    shuttle_deploy_limits(api->s, p->name, &limits);
+    json_object_set_new(j, "limits", shuttle_limits_json(&limits));
 
     return j;
 }

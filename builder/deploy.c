@@ -17,6 +17,7 @@
 #include "build.h"
 #include "deploy.h"
 #include "extract.h"
+#include "tenant.h"
 #include "provision.h"
 #include "log.h"
 
@@ -39,6 +40,7 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     shuttle_store_note_t    note;
     shuttle_bind_t          binds[2];
     shuttle_spawn_t         sp;
+    shuttle_limits_t        limits;
     shuttle_build_opts_t    o;
     shuttle_deploy_state_t  to;
 
@@ -110,7 +112,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     if (s->conf.sandbox != NULL) {
         /* the project's uid builds, seeing its source and the SDK */
 
-        if (shuttle_deploy_tenant(s, job->project, &sp, err, sizeof(err))
+        if (shuttle_deploy_tenant(s, job->project, &sp, &limits, err,
+                                  sizeof(err))
             != 0
             || shuttle_deploy_chown(src, sp.uid, sp.gid, err, sizeof(err))
                != 0)
@@ -337,14 +340,16 @@ shuttle_deploy_clean(shuttle_serve_t *s, const char *project, int64_t id)
 
 int
 shuttle_deploy_tenant(shuttle_serve_t *s, const char *project,
-    shuttle_spawn_t *sp, char *err, size_t errlen)
+    shuttle_spawn_t *sp, shuttle_limits_t *limits, char *err, size_t errlen)
 {
     uid_t   uid, avoid[2];
     size_t  n;
 
     memset(sp, 0, sizeof(shuttle_spawn_t));
     sp->project = project;
-    sp->limits = &s->conf.limits;
+
+    shuttle_deploy_limits(s, project, limits);
+    sp->limits = limits;
 
     if (s->conf.sandbox == NULL || !shuttle_sandbox_uids(s->conf.sandbox)) {
         sp->uid = getuid();
@@ -371,6 +376,25 @@ shuttle_deploy_tenant(shuttle_serve_t *s, const char *project,
     sp->gid = (gid_t) uid;
 
     return 0;
+}
+
+
+void
+shuttle_deploy_limits(shuttle_serve_t *s, const char *project,
+    shuttle_limits_t *limits)
+{
+    char  json[1024], err[256];
+
+    *limits = s->conf.limits;
+
+    if (shuttle_store_limits_get(s->store, project, json, sizeof(json)) == 0
+        && shuttle_limits_merge(limits, json, err, sizeof(err)) != 0)
+    {
+        /* the command checked them: a hand-edited store */
+        shuttle_log(SHUTTLE_LOG_WARN, "project %s: %s: the defaults apply",
+                    project, err);
+        *limits = s->conf.limits;
+    }
 }
 
 

@@ -52,11 +52,17 @@ void shuttle_deploy_clean(shuttle_serve_t *s, const char *project,
 /*
  * The tenant of project: its uid and gid (the same number, from the
  * store, allocated on first use and kept), and the limits its sandbox
- * gets.  0, or -1 with err.  Without a sandbox (--no-sandbox) the uid is
- * the builder's.
+ * gets, written to *limits, which sp then points to.  0, or -1 with err.
+ * Without a sandbox (--no-sandbox), or as a builder that is not root,
+ * the uid is the builder's.
  */
 int shuttle_deploy_tenant(shuttle_serve_t *s, const char *project,
-    shuttle_spawn_t *sp, char *err, size_t errlen);
+    shuttle_spawn_t *sp, shuttle_limits_t *limits, char *err,
+    size_t errlen);
+
+/* the project's limits: the defaults, then the operator's (the store) */
+void shuttle_deploy_limits(shuttle_serve_t *s, const char *project,
+    shuttle_limits_t *limits);
 
 /* path and all under it, links not followed, owned by uid:gid */
 int shuttle_deploy_chown(const char *path, uid_t uid, gid_t gid, char *err,

@@ -3,8 +3,9 @@
  * shuttle-builder: the platform's builder and the one writer of the
  * routing zone.  Commands dispatch from builder_commands[]: "serve", the
  * daemon (serve.c); "keys", the API keys file (keys.c); "zone", the
- * operators' and tests' tool to edit and print a zone; "sandbox", a
- * command in a project's sandbox (sandbox_main.c).
+ * operators' and tests' tool to edit and print a zone; "limits", a
+ * project's limits (tenant.c); "sandbox", a command in a project's
+ * sandbox (sandbox_main.c).
  */
 
 
@@ -18,6 +19,7 @@
 #include "keys.h"
 #include "proc.h"
 #include "sandbox.h"
+#include "tenant.h"
 #include "serve.h"
 #include "zone.h"
 
@@ -98,6 +100,9 @@ static const builder_command_t  builder_commands[] = {
                                  "(shuttle-builder keys --help)" },
     { "zone", builder_zone, "edit or print a routing zone "
                             "(shuttle-builder zone --help)" },
+    { "limits", shuttle_limits_main, "a project's limits beside the "
+                                     "defaults (shuttle-builder limits "
+                                     "--help)" },
     { "sandbox", shuttle_sandbox_main, "run a command in a project's "
                                        "sandbox (shuttle-builder sandbox "
                                        "--help)" },

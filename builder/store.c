@@ -25,6 +25,14 @@ struct shuttle_store_s {
 };
 
 
+/* a value bound to a statement's ?N */
+typedef struct {
+    const char             *text;       /* with is_text; NULL binds NULL */
+    int64_t                 n;
+    unsigned                is_text:1;
+} store_arg_t;
+
+
 static const char  store_schema[] =
     "CREATE TABLE projects ("
     "    id             INTEGER PRIMARY KEY,"
@@ -97,6 +105,15 @@ static const char  store_schema_3[] =
     ");";
 
 
+/* version 4: an operator's limits for a project, beside the defaults */
+static const char  store_schema_4[] =
+    "CREATE TABLE limits ("
+    "    project        TEXT PRIMARY KEY,"
+    "    limits         TEXT NOT NULL,"
+    "    updated        INTEGER NOT NULL"
+    ");";
+
+
 /*
  * Whether the live project row p holds its name against other keys, and
  * counts toward its key's --key-projects: it has run once, or has a
@@ -153,14 +170,6 @@ static void store_rollback(shuttle_store_t *st);
 static void store_bind_text(sqlite3_stmt *stmt, int i, const char *s);
 static void store_bind_int(sqlite3_stmt *stmt, int i, int64_t v, int set);
 static void store_copy(char *dst, size_t size, sqlite3_stmt *stmt, int i);
-/* a value bound to a statement's ?N */
-typedef struct {
-    const char             *text;       /* with is_text; NULL binds NULL */
-    int64_t                 n;
-    unsigned                is_text:1;
-} store_arg_t;
-
-
 static int64_t store_int(sqlite3_stmt *stmt, int i, int64_t dflt);
 static void store_read_deployment(sqlite3_stmt *stmt,
     shuttle_deployment_t *d);
@@ -289,7 +298,10 @@ store_migrate(shuttle_store_t *st, char *err, size_t errlen)
         return -1;
     }
 
-    /* version 0: a new database; 1: before resources; 2: before uids */
+    /*
+     * version 0: a new database; 1: before resources; 2: before uids;
+     * 3: before limits
+     */
 
     if (store_begin(st, err, errlen) != 0) {
         return -1;
@@ -297,8 +309,9 @@ store_migrate(shuttle_store_t *st, char *err, size_t errlen)
 
     if ((version < 1 && store_exec(st, store_schema, err, errlen) != 0)
         || (version < 2 && store_exec(st, store_schema_2, err, errlen) != 0)
-        || store_exec(st, store_schema_3, err, errlen) != 0
-        || store_exec(st, "PRAGMA user_version = 3", err, errlen) != 0
+        || (version < 3 && store_exec(st, store_schema_3, err, errlen) != 0)
+        || store_exec(st, store_schema_4, err, errlen) != 0
+        || store_exec(st, "PRAGMA user_version = 4", err, errlen) != 0
         || store_commit(st, err, errlen) != 0)
     {
         store_rollback(st);
@@ -822,6 +835,69 @@ done:
     pthread_mutex_unlock(&st->lock);
 
     return rc;
+}
+
+
+int
+shuttle_store_limits_get(shuttle_store_t *st, const char *project,
+    char *json, size_t size)
+{
+    int            rc;
+    sqlite3_stmt  *stmt;
+
+    rc = -1;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st, "SELECT limits FROM limits WHERE project = ?1",
+                         NULL, 0);
+
+    if (stmt != NULL) {
+        store_bind_text(stmt, 1, project);
+
+        switch (sqlite3_step(stmt)) {
+
+        case SQLITE_ROW:
+            snprintf(json, size, "%s",
+                     (const char *) sqlite3_column_text(stmt, 0));
+            rc = 0;
+            break;
+
+        case SQLITE_DONE:
+            rc = SHUTTLE_STORE_NOT_FOUND;
+            break;
+
+        default:
+            break;
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
+shuttle_store_limits_set(shuttle_store_t *st, const char *project,
+    const char *json, char *err, size_t errlen)
+{
+    const char  *args[2];
+
+    args[0] = project;
+    args[1] = json;
+
+    if (json == NULL) {
+        return store_run(st, "DELETE FROM limits WHERE project = ?1", args,
+                         1, "limits", NULL, err, errlen);
+    }
+
+    return store_run(st, "INSERT INTO limits (project, limits, updated) "
+                     "VALUES (?1, ?2, ?3) ON CONFLICT (project) DO UPDATE "
+                     "SET limits = ?2, updated = ?3", args, 2, "limits",
+                     NULL, err, errlen);
 }
 
 

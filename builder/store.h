@@ -11,6 +11,7 @@
  *                build_ms, start_ms
  *   transitions  deployment, state, at, reason: every state a deployment
  *                went through
+ *   resources, secrets, uids, limits: by project name, see below
  *   resources    project (name), owner, kind, name, info: declared in code
  *   secrets      project (name), owner, key, value
  *   uids         uid (also the gid), project (name), owner: each
@@ -42,7 +43,7 @@
 #include "state.h"
 
 
-#define SHUTTLE_STORE_SCHEMA     3
+#define SHUTTLE_STORE_SCHEMA     4
 
 #define SHUTTLE_STORE_NOT_FOUND  1
 #define SHUTTLE_STORE_FORBIDDEN  2     /* the project is another key's */
@@ -143,6 +144,18 @@ int shuttle_store_transition(shuttle_store_t *st, int64_t id,
 /* the port and pid of a loading or running deployment, not a transition */
 int shuttle_store_set_loader(shuttle_store_t *st, int64_t id,
     uint16_t port, pid_t pid, char *err, size_t errlen);
+
+/*
+ * An operator's limits for project (shuttle-builder limits), a JSON object
+ * of the keys of shuttle_limits_t it changes ({"memory": 536870912}); the
+ * rest are the builder's defaults.  They outlive the project, like its
+ * data.  get: 0 and json, SHUTTLE_STORE_NOT_FOUND, or -1; set: json NULL
+ * removes them.
+ */
+int shuttle_store_limits_get(shuttle_store_t *st, const char *project,
+    char *json, size_t size);
+int shuttle_store_limits_set(shuttle_store_t *st, const char *project,
+    const char *json, char *err, size_t errlen);
 
 /*
  * The reason of a running deployment, not a transition: why its loader

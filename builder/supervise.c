@@ -71,6 +71,7 @@ typedef struct sup_loader_s {
                                                stopped once this is ready */
     long                    ooms;           /* the cgroup's OOM kills when
                                                it was spawned */
+    uint64_t                memory;         /* its memory limit */
     struct sup_loader_s    *next;
 } sup_loader_t;
 
@@ -878,6 +879,7 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     char                        env_id[64];
     char                       *argv[13], *envp[5];
     char                        disk[32];
+    shuttle_limits_t            limits;
     pid_t                       pid;
     sigset_t                    mask, dflt;
     shuttle_serve_t            *s;
@@ -967,9 +969,10 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     argv[5] = "--name";
     argv[6] = l->project;
     argv[7] = "--disk-limit";
+    shuttle_deploy_limits(s, l->project, &limits);
     snprintf(disk, sizeof(disk), "%llu",
-             s->conf.sandbox != NULL
-             ? (unsigned long long) s->conf.limits.disk : 0ULL);
+             s->conf.sandbox != NULL ? (unsigned long long) limits.disk
+                                     : 0ULL);
     argv[8] = disk;
 
     if (resfd != -1) {
@@ -1117,7 +1120,7 @@ sup_oom(shuttle_supervise_t *sup, sup_loader_t *l, int status, char *what,
 
     l->ooms = kills;
 
-    shuttle_sandbox_size(sup->s->conf.limits.memory, limit, sizeof(limit));
+    shuttle_sandbox_size(l->memory, limit, sizeof(limit));
     snprintf(what, len, "killed: out of memory (its limit, --memory, is "
              "%s)", limit);
 
@@ -1148,13 +1151,18 @@ sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
     size_t            n;
     shuttle_bind_t    binds[4];
     shuttle_spawn_t   sp;
+    shuttle_limits_t  limits;
     shuttle_serve_t  *s;
 
     s = sup->s;
 
-    if (shuttle_deploy_tenant(s, l->project, &sp, err, errlen) != 0) {
+    if (shuttle_deploy_tenant(s, l->project, &sp, &limits, err, errlen)
+        != 0)
+    {
         return -1;
     }
+
+    l->memory = limits.memory;
 
     if ((size_t) snprintf(sqlite, sizeof(sqlite),
                           "%s/projects/%s/resources/sqlite", s->conf.data,

@@ -215,6 +215,42 @@ like($p->app_get('probe', '/alloc?mb=16', method => 'POST')->{body},
      '... and allocates what fits');
 
 
+# the operator's limits for one project -------------------------------------
+
+my ($rc, $out) = run_builder('limits', '--data', $data, 'probe', '--memory',
+                             '48m', '--tasks', '16');
+is($rc, 0, 'shuttle-builder limits probe --memory 48m --tasks 16');
+is($out, qq{probe {"memory":50331648,"tasks":16}\n}, '... shows them');
+($rc, $out) = run_builder('limits', '--data', $data, 'probe', '--memory',
+                          '1x');
+is($rc, 2, 'a bad size: usage error');
+like($out, qr/--memory "1x" is not a size/, '... naming it');
+
+$r = $p->v1('alice', 'POST', '/v1/projects/probe/restart', body => {});
+is($r->{status}, 200, 'probe restarted') or diag $r->{body};
+my $lim = $p->v1('alice', 'GET', '/v1/projects/probe')->{json}{limits};
+is($lim->{memory}, 48 << 20, "the project's limits in the API: memory");
+is($lim->{tasks}, 16, '... tasks');
+is($p->v1('bob', 'GET', '/v1/projects/victim')->{json}{limits}{memory},
+   96 << 20, "bob's victim keeps the defaults");
+($made) = probe('probe', '/fork?n=100') =~ /forked (\d+) of 100/;
+ok(defined $made && $made < 16, "the fork bomb stops sooner ($made)");
+$d = $p->v1('alice', 'GET', '/v1/projects/probe')->{json}{latest};
+$r = $p->app_get('probe', '/alloc?mb=64', method => 'POST', timeout => 30);
+isnt($r->{status}, 200, '64 MiB past its own 48 MiB: no answer');
+ok($t->wait_until(sub {
+       runtime_log('probe', $d->{id}) =~ /out of memory \(its limit, --memory, is 48 MiB\)/ }, 10),
+   "... the runtime log names the project's own limit");
+($rc, $out) = run_builder('limits', '--data', $data, 'probe', '--reset');
+is($out, "probe: the builder's defaults\n", '--reset: back to the defaults');
+
+sub run_builder {
+    my ($rc, $out, $err) = Shuttle::Platform::run_cmd(
+        [Shuttle::Test::builder(), @_], env => { PATH => $ENV{PATH} });
+    return ($rc, $out . $err);
+}
+
+
 # a build ------------------------------------------------------------------
 
 my $bp = project_dir('buildprobe', "$repo/t/sandbox/buildprobe");

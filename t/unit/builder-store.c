@@ -514,17 +514,38 @@ main(void)
         sqlite3  *h;
 
         sqlite3_open(db, &h);
-        sqlite3_exec(h, "DROP TABLE uids; PRAGMA user_version = 2", NULL,
-                     NULL, NULL);
+        sqlite3_exec(h, "DROP TABLE uids; DROP TABLE limits; "
+                     "PRAGMA user_version = 2", NULL, NULL, NULL);
         sqlite3_close(h);
     }
 
     st = shuttle_store_open(db, tmpdir, err, ERRLEN);
-    ok(st != NULL && count(db, "PRAGMA user_version") == 3
+    ok(st != NULL && count(db, "PRAGMA user_version") == SHUTTLE_STORE_SCHEMA
        && count(db, "SELECT count(*) FROM uids") == 0
+       && count(db, "SELECT count(*) FROM limits") == 0
        && shuttle_store_project(st, "hello", &p, err, ERRLEN) == 0
        && count(db, "SELECT count(*) FROM secrets") > 0,
-       "a version 2 store migrates to 3: uids, the rest kept");
+       "a version 2 store migrates to %d: uids, limits, the rest kept",
+       SHUTTLE_STORE_SCHEMA);
+
+    /* an operator's limits for a project */
+    {
+        char  json[256];
+
+        ok(shuttle_store_limits_get(st, "hello", json, sizeof(json))
+           == SHUTTLE_STORE_NOT_FOUND, "limits: none at first");
+        ok(shuttle_store_limits_set(st, "hello", "{\"memory\": 1048576}",
+                                    err, ERRLEN) == 0
+           && shuttle_store_limits_set(st, "hello", "{\"tasks\": 8}", err,
+                                       ERRLEN) == 0
+           && shuttle_store_limits_get(st, "hello", json, sizeof(json)) == 0
+           && strcmp(json, "{\"tasks\": 8}") == 0,
+           "limits: set, replaced, read back (%s)", json);
+        ok(shuttle_store_limits_set(st, "hello", NULL, err, ERRLEN) == 0
+           && shuttle_store_limits_get(st, "hello", json, sizeof(json))
+              == SHUTTLE_STORE_NOT_FOUND, "limits: removed");
+    }
+
     shuttle_store_close(st);
 
     {
