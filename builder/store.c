@@ -994,26 +994,18 @@ shuttle_store_delete_project(shuttle_store_t *st, const char *name,
     args[2].text = reason;
     args[2].is_text = 1;
 
-    if (store_steps(st, sql, sizeof(sql) / sizeof(sql[0]), args, 3,
-                    "delete", name, err, errlen)
-        != 0)
-    {
-        goto failed;
-    }
+    rc = store_steps(st, sql, sizeof(sql) / sizeof(sql[0]), args, 3,
+                     "delete", name, err, errlen);
 
-    if (store_commit(st, err, errlen) != 0) {
-        goto failed;
-    }
+done:
 
-    rc = 0;
-    goto done;
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
 
 failed:
 
     store_rollback(st);
-
-done:
-
     pthread_mutex_unlock(&st->lock);
 
     return rc;
@@ -1845,39 +1837,18 @@ shuttle_store_purge(shuttle_store_t *st, const char *project,
         "DELETE FROM uids WHERE project = ?1 AND owner = ?2"
     };
 
-    rc = -1;
-
-    pthread_mutex_lock(&st->lock);
-
-    if (store_begin(st, err, errlen) != 0) {
-        goto done;
-    }
-
     memset(args, 0, sizeof(args));
     args[0].text = project;
     args[0].is_text = 1;
     args[1].text = owner;
     args[1].is_text = 1;
 
-    if (store_steps(st, sql, sizeof(sql) / sizeof(sql[0]), args, 2,
-                    "purge", project, err, errlen)
-        != 0)
-    {
-        goto failed;
-    }
+    pthread_mutex_lock(&st->lock);
 
-    if (store_commit(st, err, errlen) != 0) {
-        goto failed;
-    }
-
-    rc = 0;
-    goto done;
-
-failed:
-
-    store_rollback(st);
-
-done:
+    rc = store_begin(st, err, errlen) == 0
+         ? store_steps(st, sql, sizeof(sql) / sizeof(sql[0]), args, 2,
+                       "purge", project, err, errlen)
+         : -1;
 
     pthread_mutex_unlock(&st->lock);
 
@@ -2080,9 +2051,9 @@ store_uid_avoided(uid_t uid, const uid_t *avoid, size_t navoid)
  */
 
 /*
- * Each of the nsql statements, ?1..?nargs bound to args, run to its end;
- * the caller holds the lock and the transaction.  0, or -1 with err
- * ("PROJECT: WHAT: why").
+ * Each of the nsql statements, ?1..?nargs bound to args, run to its end,
+ * then the transaction the caller began (under the lock) committed; or
+ * rolled back, and -1 with err ("project PROJECT: WHAT: why").
  */
 
 static int
@@ -2118,8 +2089,14 @@ store_steps(shuttle_store_t *st, const char *const *sql, size_t nsql,
         sqlite3_finalize(stmt);
 
         if (rc != SQLITE_DONE) {
+            store_rollback(st);
             return -1;
         }
+    }
+
+    if (store_commit(st, err, errlen) != 0) {
+        store_rollback(st);
+        return -1;
     }
 
     return 0;

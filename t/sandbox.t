@@ -254,6 +254,7 @@ sub run_builder {
 # a build ------------------------------------------------------------------
 
 my $bp = project_dir('buildprobe', "$repo/t/sandbox/buildprobe");
+copy("$repo/examples/hello/src/main.c", "$bp/src/main.c") or die "copy: $!";
 $t->write_file("work/buildprobe/port", $p->port);
 $d = deploy('alice', 'buildprobe', $bp);
 is($d->{state}, 'running', 'the probe Makefile builds a service');

@@ -340,12 +340,7 @@ sub bench_deploy {
 
         $name = "post$i";
         $t0 = time;
-        my $r = http_get($p->port, 'localhost', "/deploy?project=$name",
-                         method => 'POST', body => $tgz,
-                         headers => [Authorization => 'Bearer ' . $p->key,
-                                     'Content-Type' => 'application/gzip']);
-        die "bench: POST /deploy?project=$name: $r->{status}\n$r->{body}"
-            unless $r->{status} == 202;
+        post_deploy($p, $name, $tgz);
         push @post, $until_answers->($name, $t0);
         push @start, start_ms($p, $name);
         printf "# deploy %d/%d: shuttle deploy %.0f ms, POST /deploy %.0f ms\n",
@@ -363,6 +358,18 @@ sub bench_deploy {
     figure('deploy_post_ms', sprintf('%.0f', median(@post)));
     figure('deploy_ms_runs', join(',', map { sprintf '%.0f', $_ } @cli));
     figure('deploy_post_ms_runs', join(',', map { sprintf '%.0f', $_ } @post));
+}
+
+# POST /deploy of the tarball as project $name: its deployment id
+sub post_deploy {
+    my ($p, $name, $tgz) = @_;
+    my $r = http_get($p->port, 'localhost', "/deploy?project=$name",
+                     method => 'POST', body => $tgz,
+                     headers => [Authorization => 'Bearer ' . $p->key,
+                                 'Content-Type' => 'application/gzip']);
+    die "bench: POST /deploy?project=$name: $r->{status}\n$r->{body}"
+        unless $r->{status} == 202;
+    return JSON::PP::decode_json($r->{body})->{id};
 }
 
 # the start_ms (a loader's start to ready, as the builder measures it) of
@@ -385,13 +392,7 @@ sub bench_bare_starts {
     my @start;
     for my $i (1 .. $DEPLOYS) {
         my $name = "bare$i";
-        my $r = http_get($p->port, 'localhost', "/deploy?project=$name",
-                         method => 'POST', body => $tgz,
-                         headers => [Authorization => 'Bearer ' . $p->key,
-                                     'Content-Type' => 'application/gzip']);
-        die "bench: POST /deploy?project=$name: $r->{status}\n$r->{body}"
-            unless $r->{status} == 202;
-        my $id = JSON::PP::decode_json($r->{body})->{id};
+        my $id = post_deploy($p, $name, $tgz);
         $p->t->wait_deployment('alice', $id, qr/^running$/, 30);
         push @start, start_ms($p, $name);
     }
