@@ -15,6 +15,8 @@
 #                    backend), both on the same one CPU: the loader with
 #                    --threads 1 like nginx's one worker
 #   loader_ratio_bare  the same with the loader unsandboxed; loader_ratio
+#                    (both: the median of the ratios of each round, the
+#                    three fronts measured one after the other in a round)
 #                    is the loader as the builder runs it: in its sandbox,
 #                    the service's seccomp filter on (shuttle-builder
 #                    sandbox), the listening socket handed to it
@@ -293,9 +295,13 @@ sub bench_loader {
     $t->stop_spawned($bare);
     $t->stop_spawned($sandboxed);
 
+    # the ratio of each round (the three measured one after the other),
+    # then their median: a machine that slows down for a while slows a
+    # round, not one side
     my ($mn, $ml, $ms) = (median(@n), median(@l), median(@s));
-    figure('loader_ratio', fmt_ratio($ms / $mn));
-    figure('loader_ratio_bare', fmt_ratio($ml / $mn));
+    figure('loader_ratio', fmt_ratio(median(map { $s[$_] / $n[$_] } 0 .. $#n)));
+    figure('loader_ratio_bare',
+           fmt_ratio(median(map { $l[$_] / $n[$_] } 0 .. $#n)));
     figure('nginx_return_rps', fmt_rps($mn));
     figure('loader_rps', fmt_rps($ms));
     figure('loader_bare_rps', fmt_rps($ml));
