@@ -754,6 +754,12 @@ ngx_http_shuttle_send(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
     ngx_buf_t   *b;
     ngx_chain_t  out;
 
+    /*
+     * A refusal: no "100 Continue" goes out first, as with nginx's own
+     * error pages, so a client is not invited to send a body for nothing.
+     */
+    r->expect_tested = 1;
+
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }

@@ -376,6 +376,12 @@ ngx_http_shuttle_respond(ngx_http_request_t *r, ngx_uint_t status,
     ngx_chain_t       out;
     ngx_table_elt_t  *h;
 
+    /*
+     * A refusal: no "100 Continue" goes out first, as with nginx's own
+     * error pages, so a client is not invited to send a body for nothing.
+     */
+    r->expect_tested = 1;
+
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
