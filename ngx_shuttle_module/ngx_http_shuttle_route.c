@@ -41,6 +41,21 @@ ngx_http_shuttle_init_upstream(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
+    /*
+     * "zone" copies an upstream's peers into shared memory when the
+     * cycle's zones are initialized; this one has none, its peer is
+     * chosen per request.
+     */
+
+    if (us->shm_zone != NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "upstream \"%V\" in %s:%ui has \"shuttle_route\" "
+                      "and \"zone\": its peer is chosen from the shuttle "
+                      "zone per request, remove \"zone\"",
+                      &us->host, us->file_name, us->line);
+        return NGX_ERROR;
+    }
+
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
 
     if (smcf->zone.path.len == 0) {

@@ -69,6 +69,20 @@ my @misuse = (
       "server { listen 127.0.0.1:%%PORT_1%%; shuttle_zone %%ZONE%%; }\n",
       qr/"shuttle_zone" directive is not allowed here/ ],
 
+    # issue 11, item 1: the zone module copies an upstream's peers into
+    # shared memory, and a shuttle_route upstream has none: nginx -t died
+    # with SIGSEGV
+    [ 'zone in a shuttle_route upstream',
+      "shuttle_zone %%ZONE%%;\n"
+      . "upstream apps { shuttle_route; zone apps 64k; }\n" . $apps,
+      qr/upstream "apps" in \S+:\d+ has "shuttle_route" and "zone": its peer is chosen from the shuttle zone per request, remove "zone"/ ],
+
+    [ 'zone before shuttle_route',
+      "shuttle_zone %%ZONE%%;\n"
+      . "upstream apps { zone apps 64k; shuttle_route; keepalive 4; }\n"
+      . $apps,
+      qr/upstream "apps" in \S+:\d+ has "shuttle_route" and "zone"/ ],
+
     [ 'shuttle_route with an argument',
       "shuttle_zone %%ZONE%%;\nupstream apps { shuttle_route 1; }\n",
       qr/invalid number of arguments in "shuttle_route"/ ],
@@ -82,8 +96,9 @@ my @misuse = (
 for my $case (@misuse) {
     my ($name, $conf, $want) = @$case;
     $t->write_nginx_conf($conf);
-    my ($ok, $out) = $t->nginx_test;
-    ok(!$ok, "nginx -t refuses: $name");
+    my ($rc, $out) = Shuttle::Test::_capture($t->_nginx_cmd('-t'));
+    ok($rc != 0, "nginx -t refuses: $name");
+    is($rc & 127, 0, "... without dying of a signal: $name");
     like($out, $want, "... and says why: $name");
 }
 
