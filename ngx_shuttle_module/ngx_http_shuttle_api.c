@@ -45,6 +45,8 @@ typedef struct {
 
 static ngx_int_t ngx_http_shuttle_authenticate(ngx_http_request_t *r,
     ngx_http_shuttle_loc_conf_t *slcf, const char **reason);
+static ngx_int_t ngx_http_shuttle_challenge(ngx_http_request_t *r,
+    const char *reason);
 static ngx_int_t ngx_http_shuttle_unauthorized(ngx_http_request_t *r,
     const char *reason);
 static void ngx_http_shuttle_deploy_body(ngx_http_request_t *r);
@@ -86,17 +88,21 @@ ngx_http_shuttle_auth_handler(ngx_http_request_t *r)
 
     rc = ngx_http_shuttle_authenticate(r, slcf, &reason);
 
-    if (rc == NGX_OK) {
-        return NGX_OK;
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
-    if (rc == NGX_DECLINED) {
-        rc = ngx_http_shuttle_unauthorized(r, reason);
+    /*
+     * The status, as auth_basic returns it: the access phase applies
+     * "satisfy any", nginx finalizes the request, and "error_page 401"
+     * answers it where the operator set one.
+     */
+
+    if (ngx_http_shuttle_challenge(r, reason) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
+    return NGX_HTTP_UNAUTHORIZED;
 }
 
 
@@ -190,6 +196,20 @@ ngx_http_shuttle_authenticate(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_shuttle_unauthorized(ngx_http_request_t *r, const char *reason)
 {
+    if (ngx_http_shuttle_challenge(r, reason) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_shuttle_json_error(r, NGX_HTTP_UNAUTHORIZED, "%s",
+                                       reason);
+}
+
+
+/* the reason logged, and "WWW-Authenticate: Bearer" for the answer */
+
+static ngx_int_t
+ngx_http_shuttle_challenge(ngx_http_request_t *r, const char *reason)
+{
     ngx_table_elt_t  *h;
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -197,17 +217,19 @@ ngx_http_shuttle_unauthorized(ngx_http_request_t *r, const char *reason)
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NGX_ERROR;
     }
 
     h->hash = 1;
+#if (nginx_version >= 1023000)
+    h->next = NULL;
+#endif
     ngx_str_set(&h->key, "WWW-Authenticate");
     ngx_str_set(&h->value, "Bearer realm=\"shuttle\"");
 
     r->headers_out.www_authenticate = h;
 
-    return ngx_http_shuttle_json_error(r, NGX_HTTP_UNAUTHORIZED, "%s",
-                                       reason);
+    return NGX_OK;
 }
 
 

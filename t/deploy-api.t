@@ -45,6 +45,24 @@ my $http = <<'EOF';
         location /open/ {
             proxy_pass http://127.0.0.1:%%PORT_B%%;
         }
+
+        location /pages/ {
+            shuttle_auth on;
+            error_page 401 = @nokey;
+            proxy_pass http://127.0.0.1:%%PORT_B%%;
+        }
+
+        location @nokey {
+            return 401 "see the operator's page\n";
+        }
+
+        location /local/ {
+            satisfy any;
+            allow 127.0.0.1;
+            deny all;
+            shuttle_auth on;
+            proxy_pass http://127.0.0.1:%%PORT_B%%;
+        }
     }
 
     server {
@@ -177,7 +195,18 @@ $r = http_get($port, 'api.test', '/v1/projects',
               headers => ['X-Shuttle-Key' => 'alice']);
 is($r->{status}, 401, 'shuttle_auth: no key: 401, X-Shuttle-Key alone '
                       . 'is not a key');
-is($r->{headers}{'content-type'}, 'application/json', '... JSON');
+is($r->{headers}{'www-authenticate'}, 'Bearer realm="shuttle"',
+   '... WWW-Authenticate: Bearer');
+like($r->{body}, qr/401 Authorization Required/,
+     '... nginx finalizes it, as for auth_basic (issue 11, item 6)');
+
+# error_page 401 and satisfy any apply to shuttle_auth as to auth_basic
+$r = http_get($port, 'api.test', '/pages/x');
+is($r->{status}, 401, 'error_page 401: 401');
+is($r->{body}, "see the operator's page\n", '... the operator\'s page');
+$r = http_get($port, 'api.test', '/local/x');
+is($r->{status}, 200, 'satisfy any with allow 127.0.0.1: no key needed');
+is($r->{body}, "key= uri=/local/x\n", '... and no key named');
 
 $r = http_get($port, 'api.test', '/open/x',
               headers => ['X-Shuttle-Key' => 'alice']);
