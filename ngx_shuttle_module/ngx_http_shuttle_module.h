@@ -30,6 +30,7 @@ typedef struct {
     ino_t                        ino;
     dev_t                        dev;
     time_t                       checked;   /* last stat() of the path */
+    time_t                       failed;    /* last map that failed */
 
     const char                  *error;     /* last reason logged */
 } ngx_http_shuttle_zone_t;

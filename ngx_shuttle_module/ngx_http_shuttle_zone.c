@@ -2,7 +2,7 @@
 /*
  * The routing zone, reader side.  Each worker maps the file read-only on
  * its first lookup and keeps the mapping; a missing or unusable file is
- * tried again on the next lookup.  A retired generation (the builder
+ * tried again at most once a second.  A retired generation (the builder
  * renamed a successor over the path) and, once a second, a changed inode
  * make the worker map the path again.  Lookups copy one slot at a time
  * under its seqlock: no lock, no allocation, no system call.
@@ -29,7 +29,11 @@ ngx_http_shuttle_zone_lookup(ngx_http_shuttle_zone_t *zone, ngx_str_t *name,
         || __atomic_load_n(&zone->hdr->retired, __ATOMIC_ACQUIRE)
         || ngx_http_shuttle_zone_changed(zone))
     {
-        (void) ngx_http_shuttle_zone_map(zone, log);
+        /* a map that failed is tried again once a second, not per request */
+
+        if (zone->failed != ngx_time()) {
+            (void) ngx_http_shuttle_zone_map(zone, log);
+        }
 
         if (zone->hdr == NULL) {
             return NGX_HTTP_SHUTTLE_NO_ZONE;
@@ -139,6 +143,7 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
     zone->ino = st.st_ino;
     zone->dev = st.st_dev;
     zone->error = NULL;
+    zone->failed = 0;
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "shuttle zone \"%s\": generation %uL mapped, %uD slots",
@@ -149,8 +154,8 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
 
 
 /*
- * A zone that cannot be used is tried again on every lookup; the reason is
- * logged when it changes, not on every request.
+ * A zone that cannot be used is tried again on the first lookup of the
+ * next second; the reason is logged when it changes, not on every request.
  */
 
 static void
@@ -158,6 +163,8 @@ ngx_http_shuttle_zone_fail(ngx_http_shuttle_zone_t *zone, ngx_log_t *log,
     ngx_err_t err, const char *reason)
 {
     ngx_uint_t  level;
+
+    zone->failed = ngx_time();
 
     if (zone->error == reason) {
         return;

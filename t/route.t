@@ -91,7 +91,9 @@ is($r->{headers}{'content-type'}, 'text/plain', 'answers are text/plain');
 $t->zone_cmd('set', 'alpha', $a, 'running', 7);
 $t->zone_cmd('set', 'beta', $b, 'running', 8);
 
-$r = get('alpha.apps.test', '/x?y=1');
+# a worker that found no zone tries again in the next second
+$t->wait_until(sub { ($r = get('alpha.apps.test', '/x?y=1'))->{status}
+                     == 200 }, 3);
 is($r->{status}, 200, 'zone appeared: alpha answers without a reload');
 like($r->{body}, qr/^A conn=\d+ host=alpha\.apps\.test uri=\/x\?y=1$/,
      'alpha reaches backend A with its Host and URI');
