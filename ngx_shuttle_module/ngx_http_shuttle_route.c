@@ -76,11 +76,26 @@ static ngx_int_t
 ngx_http_shuttle_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_http_shuttle_ctx_t  *ctx;
+    ngx_http_shuttle_ctx_t        *ctx;
+    ngx_http_shuttle_main_conf_t  *smcf;
 
     ctx = ngx_http_shuttle_resolve(r);
     if (ctx == NULL) {
         return NGX_ERROR;
+    }
+
+    /*
+     * The slot again: the request may have taken long since it was
+     * resolved (a buffered upload), and the project may have switched to
+     * a new loader meanwhile, its old one stopped.
+     */
+
+    if (ctx->result == NGX_HTTP_SHUTTLE_FOUND) {
+        smcf = ngx_http_get_module_main_conf(r, ngx_http_shuttle_module);
+        ctx->result = ngx_http_shuttle_zone_lookup(&smcf->zone,
+                                                   &ctx->project,
+                                                   &ctx->slot,
+                                                   r->connection->log);
     }
 
     if (ctx->result != NGX_HTTP_SHUTTLE_FOUND
