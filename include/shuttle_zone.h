@@ -160,6 +160,18 @@ shuttle_zone_hash(const char *name, size_t len)
 }
 
 
+/* between two reads of a slot being written: let the writer run */
+static inline void
+shuttle_zone_cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ __volatile__ ("pause");
+#elif defined(__aarch64__)
+    __asm__ __volatile__ ("yield");
+#endif
+}
+
+
 static inline shuttle_zone_slot_t *
 shuttle_zone_slot(const shuttle_zone_header_t *zh, uint32_t i)
 {
@@ -171,28 +183,44 @@ shuttle_zone_slot(const shuttle_zone_header_t *zh, uint32_t i)
 /*
  * Copies a slot consistently into *out.  Returns 0, or -1 when every try
  * saw a write in progress.
+ *
+ * The seqlock's barriers: the writer makes seq odd, then (a release fence)
+ * writes the fields, then makes seq even with a release store.  The
+ * reader loads seq with acquire, so the fields it copies next are no
+ * older than that seq; copies them with relaxed atomic loads, word by
+ * word (a racing write is expected and caught, not undefined behaviour);
+ * then an acquire fence orders those loads before the second load of seq.
+ * Equal and even, the copy is one version of the slot.
  */
 static inline int
 shuttle_zone_read_slot(const shuttle_zone_slot_t *s, shuttle_zone_slot_t *out)
 {
-    uint32_t  s1, s2;
-    int       n;
+    int              n;
+    size_t           i;
+    uint32_t         s1, s2;
+    uint64_t        *dst;
+    const uint64_t  *src;
+
+    src = (const uint64_t *) (const void *) s;
+    dst = (uint64_t *) (void *) out;
 
     for (n = 0; n < SHUTTLE_ZONE_READ_TRIES; n++) {
         s1 = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
 
-        if (s1 & 1) {
-            continue;
-        }
+        /* copied even when odd: a torn copy still says whose slot it is */
 
-        memcpy(out, (const void *) s, sizeof(shuttle_zone_slot_t));
+        for (i = 0; i < sizeof(shuttle_zone_slot_t) / sizeof(uint64_t); i++) {
+            dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+        }
 
         __atomic_thread_fence(__ATOMIC_ACQUIRE);
         s2 = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
-        if (s1 == s2) {
+        if (s1 == s2 && !(s1 & 1)) {
             return 0;
         }
+
+        shuttle_zone_cpu_pause();
     }
 
     return -1;
@@ -200,33 +228,47 @@ shuttle_zone_read_slot(const shuttle_zone_slot_t *s, shuttle_zone_slot_t *out)
 
 
 /*
- * Finds the LIVE slot of a project name (already lowercase) and copies it
- * into *out.  O(1) expected, no allocation, no lock.  The probe is bounded
- * by the slot count, so a damaged file cannot make it loop.
+ * Finds the LIVE slot of a project name (already lowercase) among the
+ * nslots slots of the zone at base and copies it into *out.  nslots is
+ * the caller's copy of a validated header's (shuttle_zone_check()), never
+ * re-read from a file someone may rewrite; the slots are where the exact
+ * header and slot sizes put them.  O(1) expected, no allocation, no
+ * lock.  The probe is bounded by the slot count, so a damaged file cannot
+ * make it loop.  A slot that stays torn (a writer died in it) is stepped
+ * over unless the torn copy names this project: SHUTTLE_ZONE_BUSY then.
  */
 static inline int
-shuttle_zone_lookup(const shuttle_zone_header_t *zh, const char *name,
+shuttle_zone_find(const void *base, uint32_t nslots, const char *name,
     size_t len, shuttle_zone_slot_t *out)
 {
     uint32_t              hash, mask, i, n;
     shuttle_zone_slot_t  *s;
 
-    if (len == 0 || len > SHUTTLE_ZONE_NAME_MAX) {
+    if (len == 0 || len > SHUTTLE_ZONE_NAME_MAX || nslots == 0) {
         return SHUTTLE_ZONE_NOT_FOUND;
     }
 
     hash = shuttle_zone_hash(name, len);
-    mask = zh->nslots - 1;
+    mask = nslots - 1;
 
-    for (n = 0, i = hash & mask; n < zh->nslots; n++, i = (i + 1) & mask) {
-        s = shuttle_zone_slot(zh, i);
+    for (n = 0, i = hash & mask; n < nslots; n++, i = (i + 1) & mask) {
+        s = (shuttle_zone_slot_t *) ((char *) base + SHUTTLE_ZONE_HEADER_SIZE
+                                     + (size_t) i * SHUTTLE_ZONE_SLOT_SIZE);
 
         if (shuttle_zone_read_slot(s, out) != 0) {
-            return SHUTTLE_ZONE_BUSY;
+            /* torn: busy if what the copy says is this name, else on */
+
+            if (out->hash == hash && out->name_len == len
+                && memcmp(out->name, name, len) == 0)
+            {
+                return SHUTTLE_ZONE_BUSY;
+            }
+
+            continue;
         }
 
         if (out->kind == SHUTTLE_SLOT_EMPTY) {
-            return SHUTTLE_ZONE_NOT_FOUND;
+            break;
         }
 
         if (out->kind == SHUTTLE_SLOT_LIVE
@@ -239,6 +281,15 @@ shuttle_zone_lookup(const shuttle_zone_header_t *zh, const char *name,
     }
 
     return SHUTTLE_ZONE_NOT_FOUND;
+}
+
+
+/* the same in a zone whose header is the one to trust (the builder's) */
+static inline int
+shuttle_zone_lookup(const shuttle_zone_header_t *zh, const char *name,
+    size_t len, shuttle_zone_slot_t *out)
+{
+    return shuttle_zone_find(zh, zh->nslots, name, len, out);
 }
 
 
@@ -262,7 +313,7 @@ shuttle_zone_check(const shuttle_zone_header_t *zh, size_t size)
     }
 
     if (zh->slot_size != SHUTTLE_ZONE_SLOT_SIZE
-        || zh->header_size < SHUTTLE_ZONE_HEADER_SIZE
+        || zh->header_size != SHUTTLE_ZONE_HEADER_SIZE
         || zh->nslots == 0 || (zh->nslots & (zh->nslots - 1)) != 0
         || zh->header_size + (uint64_t) zh->nslots * zh->slot_size > size)
     {

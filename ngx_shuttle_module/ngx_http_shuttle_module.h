@@ -26,7 +26,8 @@ typedef struct {
     ngx_str_t                    path;      /* NUL-terminated */
 
     shuttle_zone_header_t       *hdr;       /* NULL: not mapped */
-    size_t                       size;
+    size_t                       size;      /* of the mapping, validated */
+    uint32_t                     nslots;    /* the validated header's */
     ino_t                        ino;
     dev_t                        dev;
     time_t                       checked;   /* last stat() of the path */

@@ -6,6 +6,15 @@
  * renamed a successor over the path) and, once a second, a changed inode
  * make the worker map the path again.  Lookups copy one slot at a time
  * under its seqlock: no lock, no allocation, no system call.
+ *
+ * The file is validated once, when mapped, and only what was validated is
+ * used after: the slot count copied into the worker's memory, the exact
+ * header and slot sizes, never beyond the size checked.  Someone may
+ * still shrink the file under the mapping (truncate, or cp over it):
+ * reading a page past its new end raises SIGBUS.  A handler of ours puts
+ * zeros in place of the mapping and lets the lookup finish; the lookup
+ * then drops the mapping and answers as with no zone (503), and says why
+ * in the error log.  Any other SIGBUS is left as it was.
  */
 
 
@@ -16,7 +25,17 @@
 #include "ngx_http_shuttle_module.h"
 
 
+/* the mapping the SIGBUS handler may replace, and what it did */
+static ngx_http_shuttle_zone_t   *ngx_http_shuttle_zone_guarded;
+static volatile sig_atomic_t      ngx_http_shuttle_zone_faulted;
+static ngx_uint_t                 ngx_http_shuttle_zone_guard_set;
+static struct sigaction           ngx_http_shuttle_zone_sigbus_prev;
+
+
 static ngx_int_t ngx_http_shuttle_zone_changed(ngx_http_shuttle_zone_t *zone);
+static ngx_int_t ngx_http_shuttle_zone_guard(ngx_log_t *log);
+static void ngx_http_shuttle_zone_sigbus(int signo, siginfo_t *si,
+    void *context);
 static void ngx_http_shuttle_zone_fail(ngx_http_shuttle_zone_t *zone,
     ngx_log_t *log, ngx_err_t err, const char *reason);
 
@@ -25,6 +44,8 @@ ngx_uint_t
 ngx_http_shuttle_zone_lookup(ngx_http_shuttle_zone_t *zone, ngx_str_t *name,
     shuttle_zone_slot_t *slot, ngx_log_t *log)
 {
+    int  rc;
+
     if (zone->hdr == NULL
         || __atomic_load_n(&zone->hdr->retired, __ATOMIC_ACQUIRE)
         || ngx_http_shuttle_zone_changed(zone))
@@ -40,9 +61,26 @@ ngx_http_shuttle_zone_lookup(ngx_http_shuttle_zone_t *zone, ngx_str_t *name,
         }
     }
 
-    switch (shuttle_zone_lookup(zone->hdr, (char *) name->data, name->len,
-                                slot))
-    {
+    rc = shuttle_zone_find(zone->hdr, zone->nslots, (char *) name->data,
+                           name->len, slot);
+
+    if (ngx_http_shuttle_zone_faulted) {
+        ngx_http_shuttle_zone_faulted = 0;
+
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "shuttle zone \"%s\": the file shrank under its "
+                      "mapping (truncated or written over in place): "
+                      "not used until it is whole again", zone->path.data);
+
+        ngx_http_shuttle_zone_unmap(zone);
+        zone->failed = ngx_time();
+        zone->error = NULL;
+
+        return NGX_HTTP_SHUTTLE_NO_ZONE;
+    }
+
+    switch (rc) {
+
     case SHUTTLE_ZONE_FOUND:
         return NGX_HTTP_SHUTTLE_FOUND;
 
@@ -77,7 +115,8 @@ ngx_http_shuttle_zone_changed(ngx_http_shuttle_zone_t *zone)
         return 0;
     }
 
-    return st.st_ino != zone->ino || st.st_dev != zone->dev;
+    return st.st_ino != zone->ino || st.st_dev != zone->dev
+           || (size_t) st.st_size != zone->size;
 }
 
 
@@ -136,10 +175,19 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
         return NGX_ERROR;
     }
 
+    if (ngx_http_shuttle_zone_guard(log) != NGX_OK) {
+        (void) munmap(p, size);
+        ngx_http_shuttle_zone_fail(zone, log, ngx_errno,
+                                   "sigaction(SIGBUS) failed");
+        return NGX_ERROR;
+    }
+
     ngx_http_shuttle_zone_unmap(zone);
 
     zone->hdr = hdr;
     zone->size = size;
+    zone->nslots = hdr->nslots;
+    ngx_http_shuttle_zone_guarded = zone;
     zone->ino = st.st_ino;
     zone->dev = st.st_dev;
     zone->error = NULL;
@@ -184,7 +232,70 @@ void
 ngx_http_shuttle_zone_unmap(ngx_http_shuttle_zone_t *zone)
 {
     if (zone->hdr != NULL) {
+        if (ngx_http_shuttle_zone_guarded == zone) {
+            ngx_http_shuttle_zone_guarded = NULL;
+        }
+
         (void) munmap(zone->hdr, zone->size);
         zone->hdr = NULL;
     }
+}
+
+
+/* the SIGBUS handler, once per worker, chained to whatever was there */
+
+static ngx_int_t
+ngx_http_shuttle_zone_guard(ngx_log_t *log)
+{
+    struct sigaction  sa;
+
+    if (ngx_http_shuttle_zone_guard_set) {
+        return NGX_OK;
+    }
+
+    ngx_memzero(&sa, sizeof(struct sigaction));
+    sa.sa_sigaction = ngx_http_shuttle_zone_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+
+    if (sigaction(SIGBUS, &sa, &ngx_http_shuttle_zone_sigbus_prev) == -1) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_shuttle_zone_guard_set = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A fault inside the zone's mapping: the file shrank.  Zeros (an empty
+ * zone) take the mapping's place, so the read that faulted finishes; the
+ * lookup sees the flag.  Elsewhere: the previous disposition, and the
+ * fault comes again under it.  mmap(2) is a plain system call here.
+ */
+
+static void
+ngx_http_shuttle_zone_sigbus(int signo, siginfo_t *si, void *context)
+{
+    u_char                   *a, *start;
+    ngx_http_shuttle_zone_t  *zone;
+
+    zone = ngx_http_shuttle_zone_guarded;
+    a = si->si_addr;
+
+    if (zone != NULL && zone->hdr != NULL) {
+        start = (u_char *) zone->hdr;
+
+        if (a >= start && a < start + zone->size
+            && mmap(start, zone->size, PROT_READ,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+               != MAP_FAILED)
+        {
+            ngx_http_shuttle_zone_faulted = 1;
+            return;
+        }
+    }
+
+    (void) sigaction(SIGBUS, &ngx_http_shuttle_zone_sigbus_prev, NULL);
 }

@@ -87,4 +87,59 @@ do { $r = http_get($port, 'alpha.apps.test', '/') }
     until $r->{status} == 200 || time > $until || !sleep 0.05;
 is($r->{status}, 200, 'the zone appears: the app answers, no reload');
 
+
+# issue 11, item 2: the file is validated once, then only what was
+# validated is used; a file rewritten or shrunk under the mapping gives a
+# 503 and an error-log line, never a dead worker
+
+sub poke {
+    my ($offset, $pack) = @_;
+    open my $fh, '+<', $zone or die "$zone: $!";
+    binmode $fh;
+    sysseek($fh, $offset, 0);
+    syswrite($fh, $pack) == length $pack or die "write $zone: $!";
+    close $fh;
+}
+
+sub workers_alive {
+    my @now = $t->worker_pids;
+    return "@now" eq "@workers"
+           && $t->error_log !~ /exited on signal/;
+}
+
+# the header rewritten in place: a huge slot count, a header size past
+# the end of the file
+poke(20, pack('V', 0x40000000));
+poke(12, pack('V', 0x7fffffff));
+for (1 .. 20) {
+    $r = http_get($port, 'alpha.apps.test', '/');
+    http_get($port, "p$_.apps.test", '/');
+}
+is($r->{status}, 200, 'the header rewritten in place: still served from '
+                      . 'what was validated');
+ok(workers_alive(), '... and no worker died');
+
+# truncated under the mapping
+truncate $zone, 256 or die "truncate: $!";
+$r = http_get($port, 'alpha.apps.test', '/');
+is($r->{status}, 503, 'the file truncated to 256 bytes: 503');
+ok(workers_alive(), '... and no worker died');
+like($t->error_log, qr/shuttle zone "\Q$zone\E": the file shrank under its mapping/,
+     '... the error log says why');
+
+# a new zone, then a short file copied over it (the same inode)
+unlink $zone;
+$t->zone_cmd('set', 'alpha', '127.0.0.1:' . $t->port('A'), 'running', 1);
+$t->wait_until(sub { http_get($port, 'alpha.apps.test', '/')->{status}
+                     == 200 }, 3);
+my $short = $t->testdir . '/short';
+$t->write_file('short', 'x' x 4096);
+system('cp', $short, $zone) == 0 or die 'cp';
+for (1 .. 20) {
+    $r = http_get($port, 'alpha.apps.test', '/');
+}
+isnt($r->{status}, 200, 'a short file copied over it: not served '
+                        . "($r->{status})");
+ok(workers_alive(), '... and no worker died');
+
 done_testing();
