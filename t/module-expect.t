@@ -114,6 +114,10 @@ no_continue(expecting('POST', 'alpha.apps.test', '/'), 503,
 
 $t->zone_cmd('set', 'alpha', '127.0.0.1:' . $t->port('B'), 'building', 3);
 
+# a worker that found no zone looks again in the next second
+$t->wait_until(sub { http_get($port, 'nosuch.apps.test', '/')->{status}
+                     == 404 }, 3);
+
 no_continue(expecting('POST', 'nosuch.apps.test', '/'), 404,
             'an app that does not exist');
 no_continue(expecting('PUT', 'alpha.apps.test', '/'), 503,
