@@ -116,6 +116,129 @@ $(B)/t/%: t/unit/%.c t/unit/tap.h $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
 	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ $< $(BUILDER_LIB_SRCS) \
 	    $(BUILDER_LIBS)
 
+# fuzzing ----------------------------------------------------------------
+#
+# Every t/fuzz/TARGET.c is a libFuzzer target over one parser of untrusted
+# bytes.  make builds each, with gcc, into a replay driver
+# build/t/fuzz-replay-TARGET that runs it on the files named (t/fuzz-replay.t
+# feeds it t/fuzz/corpus/TARGET/); make fuzz builds them with clang and
+# libFuzzer into build/fuzz/ and runs each for FUZZ_SECONDS, its new inputs
+# kept in build/fuzz/corpus/TARGET/; make check-asan builds the unit tests
+# and the replay drivers with AddressSanitizer and UBSan and runs them.
+
+FUZZ_SECONDS    ?= 60
+FUZZ_CC         ?= clang
+FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
+FUZZ_TARGETS    := keys extract manifest resources zone route
+FUZZ_BTARGETS   := $(filter-out route,$(FUZZ_TARGETS))
+FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -It/fuzz
+# -Werror is gcc's gate (make all); clang's extra warnings are only shown
+FUZZ_CC_CFLAGS  := -Wno-error
+ASAN_FLAGS      := -fsanitize=address,undefined -fno-sanitize-recover=all \
+                   -fno-omit-frame-pointer
+LIBFUZZER_FLAGS := -fsanitize=fuzzer-no-link,address,undefined \
+                   -fno-sanitize-recover=all -fno-omit-frame-pointer
+LIBFUZZER_LINK   = $(subst fuzzer-no-link,fuzzer,$(LIBFUZZER_FLAGS))
+
+FUZZ_BUILDER_OBJS := $(BUILDER_LIB_SRCS:.c=.o) t/fuzz/fuzz.o
+FUZZ_LOADER_OBJS  := $(patsubst %.c,%.o,\
+                       $(filter-out loader/main.c,$(LOADER_SRCS))) \
+                     t/fuzz/fuzz.o
+FUZZ_HDRS         := $(BUILDER_HDRS) $(LOADER_HDRS) t/fuzz/fuzz.h
+
+FUZZ_REPLAYS  := $(FUZZ_TARGETS:%=$(B)/t/fuzz-replay-%)
+FUZZERS       := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
+ASAN_REPLAYS  := $(FUZZ_TARGETS:%=$(B)/t/asan/fuzz-replay-%)
+ASAN_TESTBINS := $(patsubst t/unit/%.c,$(B)/t/asan/%,$(wildcard t/unit/*.c))
+
+.PHONY: fuzz fuzz-deps check-asan
+
+all: $(FUZZ_REPLAYS)
+
+# objects: gcc for the replay drivers, gcc with sanitizers, clang+libFuzzer
+$(B)/fuzz/gcc/%.o: %.c $(FUZZ_HDRS)
+	mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(B)/fuzz/asan/%.o: %.c $(FUZZ_HDRS)
+	mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+$(B)/fuzz/clang/%.o: %.c $(FUZZ_HDRS)
+	mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CC_CFLAGS) $(LIBFUZZER_FLAGS) -c -o $@ $<
+
+$(FUZZ_BTARGETS:%=$(B)/t/fuzz-replay-%): $(B)/t/fuzz-replay-%: \
+        $(B)/fuzz/gcc/t/fuzz/%.o $(B)/fuzz/gcc/t/fuzz/replay.o \
+        $(addprefix $(B)/fuzz/gcc/,$(FUZZ_BUILDER_OBJS))
+	mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) -o $@ $^ $(BUILDER_LIBS)
+
+$(B)/t/fuzz-replay-route: $(B)/fuzz/gcc/t/fuzz/route.o \
+        $(B)/fuzz/gcc/t/fuzz/replay.o \
+        $(addprefix $(B)/fuzz/gcc/,$(FUZZ_LOADER_OBJS))
+	mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) -o $@ $^ $(LOADER_LIBS)
+
+$(FUZZ_BTARGETS:%=$(B)/t/asan/fuzz-replay-%): $(B)/t/asan/fuzz-replay-%: \
+        $(B)/fuzz/asan/t/fuzz/%.o $(B)/fuzz/asan/t/fuzz/replay.o \
+        $(addprefix $(B)/fuzz/asan/,$(FUZZ_BUILDER_OBJS))
+	mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(BUILDER_LIBS)
+
+$(B)/t/asan/fuzz-replay-route: $(B)/fuzz/asan/t/fuzz/route.o \
+        $(B)/fuzz/asan/t/fuzz/replay.o \
+        $(addprefix $(B)/fuzz/asan/,$(FUZZ_LOADER_OBJS))
+	mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LOADER_LIBS)
+
+$(B)/t/asan/%: t/unit/%.c t/unit/tap.h \
+        $(addprefix $(B)/fuzz/asan/,$(BUILDER_LIB_SRCS:.c=.o))
+	mkdir -p $(@D)
+	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder $(ASAN_FLAGS) -o $@ $< \
+	    $(addprefix $(B)/fuzz/asan/,$(BUILDER_LIB_SRCS:.c=.o)) \
+	    $(BUILDER_LIBS)
+
+$(FUZZ_BTARGETS:%=$(B)/fuzz/fuzz-%): $(B)/fuzz/fuzz-%: \
+        $(B)/fuzz/clang/t/fuzz/%.o \
+        $(addprefix $(B)/fuzz/clang/,$(FUZZ_BUILDER_OBJS))
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LIBFUZZER_LINK) -o $@ $^ \
+	    $(BUILDER_LIBS)
+
+$(B)/fuzz/fuzz-route: $(B)/fuzz/clang/t/fuzz/route.o \
+        $(addprefix $(B)/fuzz/clang/,$(FUZZ_LOADER_OBJS))
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LIBFUZZER_LINK) -o $@ $^ \
+	    $(LOADER_LIBS)
+
+fuzz-deps:
+	$(MAKE) deps DEPS_PKGS="$(FUZZ_DEPS_PKGS)"
+
+# FUZZ_TARGETS="zone route" runs those only; a crash leaves its input in
+# build/fuzz/crash-*, to be fixed and added to t/fuzz/corpus/TARGET/
+fuzz: fuzz-deps
+	$(MAKE) $(FUZZERS)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(B)/fuzz/corpus/$$t || exit 1; \
+	    echo "fuzz $$t: $(FUZZ_SECONDS) s"; \
+	    $(B)/fuzz/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) \
+	        -close_fd_mask=3 -print_final_stats=1 \
+	        -artifact_prefix=$(B)/fuzz/crash-$$t- \
+	        $(B)/fuzz/corpus/$$t t/fuzz/corpus/$$t || exit 1; \
+	done
+
+# the unit tests that have a t/NAME.t (zone-poke is a helper), under prove
+ASAN_UNITS = $(filter $(patsubst t/%.t,$(B)/t/asan/%,$(wildcard t/*.t)),\
+               $(ASAN_TESTBINS))
+
+check-asan: $(ASAN_TESTBINS) $(ASAN_REPLAYS)
+	prove --exec '' $(ASAN_UNITS)
+	@for t in $(FUZZ_TARGETS); do \
+	    log=$(B)/t/asan/fuzz-replay-$$t.log; \
+	    $(B)/t/asan/fuzz-replay-$$t t/fuzz/corpus/$$t/* \
+	        > /dev/null 2> $$log || { cat $$log; exit 1; }; \
+	    echo "fuzz-replay-$$t: $$(tail -1 $$log), clean"; \
+	done
+
 # the two commands and friends -------------------------------------------
 
 deps:
