@@ -3,10 +3,11 @@
  * shuttle for nginx: routes <project>.<domain> to the project's loader.
  *
  * A server with "shuttle_apps DOMAIN" takes the project name from its Host
- * header and looks the project up in the routing zone in the preaccess
- * phase: a project that is not running gets a short answer here; a running
- * one goes on to the location's proxy_pass, whose "shuttle_route" upstream
- * takes the peer from what this phase found.
+ * header and looks the project up in the routing zone in the precontent
+ * phase, after nginx's access controls: a project that is not running
+ * gets a short answer here; a running one goes on to the location's
+ * proxy_pass, whose "shuttle_route" upstream takes the peer from the zone
+ * again when it connects.
  */
 
 
@@ -970,8 +971,16 @@ ngx_http_shuttle_init(ngx_conf_t *cf)
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
+    /*
+     * The lookup after nginx's own access controls: a dynamic module's
+     * handler runs first in its phase, so in preaccess it ran before
+     * limit_req and limit_conn, and anywhere up to access before allow,
+     * deny and auth_basic.  In precontent, a flood of Hosts is throttled
+     * and a refused client learns nothing of a project.
+     */
+
     if (smcf->apps) {
-        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PREACCESS_PHASE].handlers);
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_PRECONTENT_PHASE].handlers);
         if (h == NULL) {
             return NGX_ERROR;
         }
