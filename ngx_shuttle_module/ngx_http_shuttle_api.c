@@ -314,6 +314,10 @@ ngx_http_shuttle_deploy_handler(ngx_http_request_t *r)
     r->request_body_in_persistent_file = 1;
     r->request_body_file_log_level = 0;
 
+    /* "client_body_in_file_only clean" must not remove it under the
+       builder: it is the builder's once handed over */
+    r->request_body_in_clean_file = 0;
+
     rc = ngx_http_read_client_request_body(r, ngx_http_shuttle_deploy_body);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -939,7 +943,11 @@ ngx_http_shuttle_load_keys(ngx_conf_t *cf, ngx_http_shuttle_loc_conf_t *slcf)
 
     n = ngx_read_file(&file, buf, ngx_file_size(&fi), 0);
 
-    (void) ngx_close_file(fd);
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, cf->log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed",
+                      slcf->keys_file.data);
+    }
 
     if (n == NGX_ERROR) {
         return NGX_ERROR;

@@ -6,6 +6,11 @@
  * The peer is a plain sockaddr, so the keepalive module, placed after this
  * directive, caches connections per loader address as it does for static
  * servers: a project keeps its warm connections until its port changes.
+ * That is safe across tenants: a cached connection is a TCP connection to
+ * one loader process, which serves one project; when that loader exits
+ * its connections close with it, and a later loader given the same port
+ * (another project's, even) is reached only by new connections, made
+ * after the zone named it.
  */
 
 

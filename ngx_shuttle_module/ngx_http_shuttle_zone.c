@@ -33,6 +33,8 @@ static struct sigaction           ngx_http_shuttle_zone_sigbus_prev;
 
 
 static ngx_int_t ngx_http_shuttle_zone_changed(ngx_http_shuttle_zone_t *zone);
+static void ngx_http_shuttle_zone_close(ngx_http_shuttle_zone_t *zone,
+    ngx_fd_t fd, ngx_log_t *log);
 static ngx_int_t ngx_http_shuttle_zone_guard(ngx_log_t *log);
 static void ngx_http_shuttle_zone_sigbus(int signo, siginfo_t *si,
     void *context);
@@ -102,7 +104,7 @@ ngx_http_shuttle_zone_lookup(ngx_http_shuttle_zone_t *zone, ngx_str_t *name,
 static ngx_int_t
 ngx_http_shuttle_zone_changed(ngx_http_shuttle_zone_t *zone)
 {
-    struct stat  st;
+    ngx_file_info_t  fi;
 
     if (zone->checked == ngx_time()) {
         return 0;
@@ -110,13 +112,13 @@ ngx_http_shuttle_zone_changed(ngx_http_shuttle_zone_t *zone)
 
     zone->checked = ngx_time();
 
-    if (stat((char *) zone->path.data, &st) == -1) {
+    if (ngx_file_info(zone->path.data, &fi) == NGX_FILE_ERROR) {
         /* keep serving from the mapping we have */
         return 0;
     }
 
-    return st.st_ino != zone->ino || st.st_dev != zone->dev
-           || (size_t) st.st_size != zone->size;
+    return ngx_file_uniq(&fi) != zone->ino || fi.st_dev != zone->dev
+           || (size_t) ngx_file_size(&fi) != zone->size;
 }
 
 
@@ -128,7 +130,7 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
     ngx_fd_t                fd;
     ngx_err_t               err;
     const char             *reason;
-    struct stat             st;
+    ngx_file_info_t         fi;
     shuttle_zone_header_t  *hdr;
 
     zone->checked = ngx_time();
@@ -140,17 +142,18 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
         return NGX_ERROR;
     }
 
-    if (fstat(fd, &st) == -1) {
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
         err = ngx_errno;
-        (void) ngx_close_file(fd);
-        ngx_http_shuttle_zone_fail(zone, log, err, "fstat() failed");
+        ngx_http_shuttle_zone_close(zone, fd, log);
+        ngx_http_shuttle_zone_fail(zone, log, err,
+                                   ngx_fd_info_n " failed");
         return NGX_ERROR;
     }
 
-    size = (size_t) st.st_size;
+    size = (size_t) ngx_file_size(&fi);
 
     if (size < sizeof(shuttle_zone_header_t)) {
-        (void) ngx_close_file(fd);
+        ngx_http_shuttle_zone_close(zone, fd, log);
         ngx_http_shuttle_zone_fail(zone, log, 0,
                                    "file is shorter than a zone header");
         return NGX_ERROR;
@@ -159,7 +162,7 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
     p = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
     err = ngx_errno;
 
-    (void) ngx_close_file(fd);
+    ngx_http_shuttle_zone_close(zone, fd, log);
 
     if (p == MAP_FAILED) {
         ngx_http_shuttle_zone_fail(zone, log, err, "mmap() failed");
@@ -188,8 +191,8 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
     zone->size = size;
     zone->nslots = hdr->nslots;
     ngx_http_shuttle_zone_guarded = zone;
-    zone->ino = st.st_ino;
-    zone->dev = st.st_dev;
+    zone->ino = ngx_file_uniq(&fi);
+    zone->dev = fi.st_dev;
     zone->error = NULL;
     zone->failed = 0;
 
@@ -198,6 +201,17 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
                   zone->path.data, hdr->generation, hdr->nslots);
 
     return NGX_OK;
+}
+
+
+static void
+ngx_http_shuttle_zone_close(ngx_http_shuttle_zone_t *zone, ngx_fd_t fd,
+    ngx_log_t *log)
+{
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      ngx_close_file_n " \"%s\" failed", zone->path.data);
+    }
 }
 
 
