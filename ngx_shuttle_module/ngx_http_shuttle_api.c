@@ -53,6 +53,7 @@ static void ngx_http_shuttle_deploy_body(ngx_http_request_t *r);
 static void ngx_http_shuttle_deploy_cleanup(void *data);
 static ngx_int_t ngx_http_shuttle_deploy_request(ngx_http_request_t *r,
     ngx_http_shuttle_deploy_t *d, ngx_str_t *file);
+static void ngx_http_shuttle_deploy_event(ngx_event_t *ev);
 static void ngx_http_shuttle_deploy_write(ngx_event_t *wev);
 static void ngx_http_shuttle_deploy_sent(ngx_event_t *wev);
 static void ngx_http_shuttle_deploy_read(ngx_event_t *rev);
@@ -385,10 +386,14 @@ ngx_http_shuttle_deploy_body(ngx_http_request_t *r)
 
     d->peer.connection->data = d;
     d->peer.connection->pool = r->pool;
-    d->peer.connection->read->handler = ngx_http_shuttle_deploy_read;
-    d->peer.connection->write->handler = ngx_http_shuttle_deploy_write;
+    d->peer.connection->read->handler = ngx_http_shuttle_deploy_event;
+    d->peer.connection->write->handler = ngx_http_shuttle_deploy_event;
+
+    /* one shuttle_builder_timeout for the whole hand-off: connect, send,
+       answer */
 
     ngx_add_timer(d->peer.connection->write, smcf->builder_timeout);
+    ngx_add_timer(d->peer.connection->read, smcf->builder_timeout);
 
     if (rc == NGX_OK) {
         ngx_http_shuttle_deploy_write(d->peer.connection->write);
@@ -439,6 +444,33 @@ ngx_http_shuttle_deploy_request(ngx_http_request_t *r,
 }
 
 
+/*
+ * The builder connection's events: they finalize the request from outside
+ * its own handlers, so the requests that posted (subrequests, the
+ * request's own posted events) run here after, as ngx_http_upstream does.
+ */
+
+static void
+ngx_http_shuttle_deploy_event(ngx_event_t *ev)
+{
+    ngx_connection_t           *c, *rc;
+    ngx_http_shuttle_deploy_t  *d;
+
+    c = ev->data;
+    d = c->data;
+    rc = d->request->connection;
+
+    if (ev->write) {
+        ngx_http_shuttle_deploy_write(ev);
+
+    } else {
+        ngx_http_shuttle_deploy_read(ev);
+    }
+
+    ngx_http_run_posted_requests(rc);
+}
+
+
 static void
 ngx_http_shuttle_deploy_write(ngx_event_t *wev)
 {
@@ -447,7 +479,6 @@ ngx_http_shuttle_deploy_write(ngx_event_t *wev)
     socklen_t                      len;
     ngx_connection_t              *c;
     ngx_http_shuttle_deploy_t     *d;
-    ngx_http_shuttle_main_conf_t  *smcf;
 
     c = wev->data;
     d = c->data;
@@ -514,12 +545,6 @@ ngx_http_shuttle_deploy_write(ngx_event_t *wev)
 
     wev->handler = ngx_http_shuttle_deploy_sent;
 
-    smcf = ngx_http_get_module_main_conf(d->request, ngx_http_shuttle_module);
-
-    if (!c->read->timer_set) {
-        ngx_add_timer(c->read, smcf->builder_timeout);
-    }
-
     if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
         ngx_http_shuttle_deploy_fail(d, NGX_HTTP_INTERNAL_SERVER_ERROR,
                                      "internal error");
@@ -542,6 +567,7 @@ ngx_http_shuttle_deploy_sent(ngx_event_t *wev)
 static void
 ngx_http_shuttle_deploy_read(ngx_event_t *rev)
 {
+    u_char                      extra;
     ssize_t                     n;
     ngx_buf_t                  *b;
     ngx_connection_t           *c;
@@ -567,16 +593,28 @@ ngx_http_shuttle_deploy_read(ngx_event_t *rev)
 
     for ( ;; ) {
         if (b->last == b->end) {
-            ngx_log_error(NGX_LOG_ERR, rev->log, 0,
-                          "shuttle: deploy \"%V\": builder %V answered more "
-                          "than %d bytes", &d->project, d->peer.name,
-                          NGX_HTTP_SHUTTLE_ANSWER_MAX);
-            ngx_http_shuttle_deploy_fail(d, NGX_HTTP_BAD_GATEWAY,
-                                         "invalid answer from the builder");
-            return;
-        }
+            /* full: an answer of exactly this size ends here */
 
-        n = c->recv(c, b->last, b->end - b->last);
+            n = c->recv(c, &extra, 1);
+
+            if (n == 0) {
+                break;
+            }
+
+            if (n > 0) {
+                ngx_log_error(NGX_LOG_ERR, rev->log, 0,
+                              "shuttle: deploy \"%V\": builder %V answered "
+                              "more than %d bytes", &d->project,
+                              d->peer.name, NGX_HTTP_SHUTTLE_ANSWER_MAX);
+                ngx_http_shuttle_deploy_fail(d, NGX_HTTP_BAD_GATEWAY,
+                                             "invalid answer from the "
+                                             "builder");
+                return;
+            }
+
+        } else {
+            n = c->recv(c, b->last, b->end - b->last);
+        }
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
