@@ -889,6 +889,14 @@ ngx_http_shuttle_key_variable(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_shuttle_module);
 
+    /*
+     * Not cacheable: empty until the access phase authenticates the
+     * request, the key's name after; a value taken earlier (a log format,
+     * a map) must not stick.
+     */
+
+    v->no_cacheable = 1;
+
     if (ctx == NULL || ctx->key.len == 0) {
         v->not_found = 1;
         return NGX_OK;
@@ -896,7 +904,6 @@ ngx_http_shuttle_key_variable(ngx_http_request_t *r,
 
     v->len = ctx->key.len;
     v->valid = 1;
-    v->no_cacheable = 0;
     v->not_found = 0;
     v->data = ctx->key.data;
 
