@@ -165,10 +165,11 @@ zone_attach(shuttle_zone_t *z, char *err, size_t errlen)
 static int
 zone_map(shuttle_zone_t *z, int fd, char *err, size_t errlen)
 {
-    void         *p;
-    size_t        size;
-    struct stat   st;
-    const char   *reason;
+    void                   *p;
+    size_t                  size;
+    struct stat             st;
+    const char             *reason;
+    shuttle_zone_header_t  *hdr;
 
     if (fstat(fd, &st) == -1) {
         zone_error(err, errlen, "zone %s: fstat: %s", z->path,
@@ -199,6 +200,16 @@ zone_map(shuttle_zone_t *z, int fd, char *err, size_t errlen)
     }
 
     reason = shuttle_zone_check(p, size);
+
+    /*
+     * A rebuild sizes the next file for the capacity: one that the slots
+     * could never hold would make a small file a huge one.
+     */
+    hdr = p;
+
+    if (reason == NULL && hdr->capacity > hdr->nslots) {
+        reason = "zone header's capacity is larger than its slots";
+    }
 
     if (reason != NULL) {
         zone_error(err, errlen, "zone %s: %s", z->path, reason);
