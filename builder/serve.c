@@ -46,6 +46,7 @@
 #define SERVE_UID_LO        200000
 #define SERVE_UID_HI        299999
 #define SERVE_KEY_PROJECTS  100
+#define SERVE_REPAIR_MS     5000        /* torn zone slots looked for */
 
 #define SERVE_OPT_VALUE     1
 
@@ -130,6 +131,7 @@ static int serve_mkdirs(const char *path, mode_t mode, char *err,
 static int serve_same_fs(shuttle_serve_t *s, char *err, size_t errlen);
 static int serve_open_zone(shuttle_serve_t *s, char *err, size_t errlen);
 static int serve_open_store(shuttle_serve_t *s, char *err, size_t errlen);
+static void serve_repair_zone(shuttle_serve_t *s);
 static int serve_check_socket(const char *path, char *err, size_t errlen);
 static int serve_listen(shuttle_serve_t *s, char *err, size_t errlen);
 static int serve_signals(sigset_t *set);
@@ -1318,6 +1320,7 @@ serve_open_zone(shuttle_serve_t *s, char *err, size_t errlen)
     }
 
     if (shuttle_zone_lock(&s->zone, 0, err, errlen) == 0) {
+        serve_repair_zone(s);
         return 0;
     }
 
@@ -1336,6 +1339,30 @@ serve_open_zone(shuttle_serve_t *s, char *err, size_t errlen)
     shuttle_zone_close(&s->zone);
 
     return -1;
+}
+
+
+/*
+ * Slots a writer left torn (a builder killed in the middle of a write)
+ * block their project's requests until written again: repaired at start
+ * and every SERVE_REPAIR_MS, under the zone lock, where no write of ours
+ * is in progress.
+ */
+
+static void
+serve_repair_zone(shuttle_serve_t *s)
+{
+    unsigned  n;
+
+    pthread_mutex_lock(&s->zone_lock);
+    n = shuttle_zone_repair(&s->zone);
+    pthread_mutex_unlock(&s->zone_lock);
+
+    if (n != 0) {
+        shuttle_log(SHUTTLE_LOG_WARN, "zone %s: %u slot(s) left torn by a "
+                    "writer that died in the middle: repaired", s->conf.zone,
+                    n);
+    }
 }
 
 
@@ -1885,6 +1912,7 @@ serve_loop(shuttle_serve_t *s, int sigfd)
     int                      timeout, reap;
     char                     err[SERVE_ERRLEN];
     size_t                   n, nalloc;
+    int64_t                  now, repair_at;
     ssize_t                  len;
     uint64_t                 count;
     struct pollfd           *pfd, *p;
@@ -1892,6 +1920,7 @@ serve_loop(shuttle_serve_t *s, int sigfd)
 
     nalloc = 8;
     pfd = calloc(nalloc, sizeof(struct pollfd));
+    repair_at = shuttle_mono_ms() + SERVE_REPAIR_MS;
 
     if (pfd == NULL) {
         shuttle_log(SHUTTLE_LOG_ERROR, "%s", strerror(ENOMEM));
@@ -1924,6 +1953,17 @@ serve_loop(shuttle_serve_t *s, int sigfd)
         n = 2 + shuttle_supervise_fds(s->sup, pfd + 2, nalloc - 2);
 
         timeout = shuttle_supervise_timeout(s->sup);
+
+        now = shuttle_mono_ms();
+
+        if (now >= repair_at) {
+            serve_repair_zone(s);
+            repair_at = now + SERVE_REPAIR_MS;
+        }
+
+        if (timeout < 0 || timeout > repair_at - now) {
+            timeout = (int) (repair_at - now);
+        }
 
         if (poll(pfd, n, timeout) == -1 && errno != EINTR) {
             shuttle_log(SHUTTLE_LOG_ERROR, "poll: %s", strerror(errno));

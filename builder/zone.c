@@ -574,6 +574,54 @@ zone_find(shuttle_zone_header_t *hdr, const char *name, size_t len,
  * writer died inside this very protocol: the write goes on from it.
  */
 
+unsigned
+shuttle_zone_repair(shuttle_zone_t *z)
+{
+    uint32_t                i;
+    unsigned                n;
+    shuttle_zone_slot_t     v, *s;
+    shuttle_zone_header_t  *hdr;
+
+    if (zone_writable(z, NULL, 0) != 0) {
+        return 0;
+    }
+
+    hdr = z->hdr;
+    n = 0;
+
+    for (i = 0; i < hdr->nslots; i++) {
+        s = shuttle_zone_slot(hdr, i);
+
+        if ((__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) & 1) == 0) {
+            continue;
+        }
+
+        memcpy(&v, s, sizeof(shuttle_zone_slot_t));
+
+        if (v.kind == SHUTTLE_SLOT_LIVE
+            && !(v.name_len <= SHUTTLE_ZONE_NAME_MAX
+                 && shuttle_valid_name(v.name, v.name_len)
+                 && v.hash == shuttle_zone_hash(v.name, v.name_len)))
+        {
+            /* half a name: nobody's slot any more */
+            memset(&v, 0, sizeof(shuttle_zone_slot_t));
+            v.kind = SHUTTLE_SLOT_TOMBSTONE;
+
+            if (hdr->live != 0) {
+                hdr->live--;
+            }
+
+            hdr->tombstones++;
+        }
+
+        zone_write(s, &v);
+        n++;
+    }
+
+    return n;
+}
+
+
 static void
 zone_write(shuttle_zone_slot_t *s, const shuttle_zone_slot_t *v)
 {

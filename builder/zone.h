@@ -64,6 +64,15 @@ int shuttle_zone_del(shuttle_zone_t *z, const char *name, char *err,
     size_t errlen);
 int shuttle_zone_get(shuttle_zone_t *z, const char *name,
     shuttle_zone_slot_t *out);
+/*
+ * Slots a writer left torn (odd sequence: it died in the middle): a LIVE
+ * one whose name is whole is written again as it is, anything else
+ * becomes a tombstone; either way readers can copy it again.  Only for
+ * the zone's writer, under its lock (no write of its own in progress: any
+ * odd slot is stuck).  Returns how many it repaired.
+ */
+unsigned shuttle_zone_repair(shuttle_zone_t *z);
+
 int shuttle_zone_rebuild(shuttle_zone_t *z, uint32_t capacity, char *err,
     size_t errlen);
 long shuttle_zone_each(shuttle_zone_t *z, shuttle_zone_each_pt handler,
