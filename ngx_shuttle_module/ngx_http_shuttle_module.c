@@ -930,6 +930,24 @@ ngx_http_shuttle_deploy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    /*
+     * Its request bodies go to the builder's spool (merge_loc_conf sets
+     * the path): a client_body_temp_path of the location's own would be
+     * overridden silently.  One before this directive is refused here;
+     * the placeholder makes nginx refuse one after as a duplicate.
+     */
+
+    if (clcf->client_body_temp_path != NULL) {
+        return "cannot share a location with \"client_body_temp_path\": "
+               "its uploads go to the builder's spool (shuttle_spool)";
+    }
+
+    clcf->client_body_temp_path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (clcf->client_body_temp_path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
     clcf->handler = ngx_http_shuttle_deploy_handler;
 
     slcf->deploy = clcf;

@@ -243,6 +243,17 @@ my @bad = (
     [ 'shuttle_deploy with neither shuttle_spool nor shuttle_zone',
       '', $http =~ s/shuttle_zone [^;]+;//r,
       qr/"shuttle_deploy" needs "shuttle_spool"/ ],
+
+    # issue 11, item 10: the location's own client_body_temp_path would be
+    # overridden silently (uploads go to the builder's spool): refused
+    [ 'client_body_temp_path before shuttle_deploy',
+      '', $http =~ s{location = /deploy \{ shuttle_deploy; \}}
+                    {location = /deploy { client_body_temp_path %%TESTDIR%%/x; shuttle_deploy; }}r,
+      qr/"shuttle_deploy" directive cannot share a location with "client_body_temp_path": its uploads go to the builder's spool \(shuttle_spool\)/ ],
+    [ 'client_body_temp_path after shuttle_deploy',
+      '', $http =~ s{location = /deploy \{ shuttle_deploy; \}}
+                    {location = /deploy { shuttle_deploy; client_body_temp_path %%TESTDIR%%/x; }}r,
+      qr/"client_body_temp_path" directive is duplicate/ ],
 );
 
 for my $case (@bad) {
