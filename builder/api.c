@@ -142,7 +142,6 @@ static enum MHD_Result api_error(struct MHD_Connection *c, unsigned status,
 static enum MHD_Result api_method(api_req_t *r, const char *allow);
 static enum MHD_Result api_text(struct MHD_Connection *c,
     struct MHD_Response *resp);
-static int api_valid_spool_name(const char *name);
 static int api_parse_id(const char *s, int64_t *id);
 static int api_mkdirs(const char *path, size_t from);
 static void api_mhd_log(void *cls, const char *fmt, va_list ap);
@@ -502,7 +501,7 @@ api_deploy(api_req_t *r)
 
     /* the file first: refusals remove it, when it is one of the spool's */
 
-    if (file == NULL || !api_valid_spool_name(file)
+    if (file == NULL || !shuttle_api_valid_spool_name(file)
         || snprintf(spool, sizeof(spool), "%s/%s", s->conf.spool, file)
            >= (int) sizeof(spool))
     {
@@ -1882,8 +1881,8 @@ api_text(struct MHD_Connection *c, struct MHD_Response *resp)
 
 /* a base name of the spool: no '/', no leading '.' */
 
-static int
-api_valid_spool_name(const char *name)
+int
+shuttle_api_valid_spool_name(const char *name)
 {
     size_t  len;
 

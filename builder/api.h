@@ -85,8 +85,14 @@ shuttle_api_t *shuttle_api_start(shuttle_serve_t *s, int fd, char *err,
 /* closes the socket and waits for the connections to end */
 void shuttle_api_stop(shuttle_api_t *api);
 
-/* [A-Za-z0-9_.-]{1,64} */
+/*
+ * The hand-off's arguments (POST /deploy?project=&key=&file=): a key's
+ * name, [A-Za-z0-9_.-]{1,64}; a file of the spool, a name (1-255 bytes,
+ * no '/', not starting with '.'), never a path.  The project is a DNS
+ * label (shuttle_valid_name()).
+ */
 int shuttle_api_valid_key(const char *key);
+int shuttle_api_valid_spool_name(const char *name);
 
 
 #endif /* SHUTTLE_BUILDER_API_H */

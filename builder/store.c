@@ -905,37 +905,25 @@ int
 shuttle_store_set_reason(shuttle_store_t *st, int64_t id, const char *reason,
     char *err, size_t errlen)
 {
-    int            rc;
-    sqlite3_stmt  *stmt;
+    int          changes;
+    char         sid[32];
+    const char  *args[2];
 
-    rc = -1;
+    /* the id as text: SQLite compares it with the INTEGER column as one */
+    snprintf(sid, sizeof(sid), "%lld", (long long) id);
 
-    pthread_mutex_lock(&st->lock);
+    args[0] = reason;
+    args[1] = sid;
 
-    stmt = store_prepare(st, "UPDATE deployments SET reason = ?1 "
-                         "WHERE id = ?2 AND state = 'running'", err, errlen);
-    if (stmt == NULL) {
-        goto done;
+    if (store_run(st, "UPDATE deployments SET reason = ?1 WHERE id = ?2 "
+                  "AND state = 'running'", args, 2, "deployment reason",
+                  &changes, err, errlen)
+        != 0)
+    {
+        return -1;
     }
 
-    sqlite3_bind_text(stmt, 1, reason, -1, SQLITE_TRANSIENT);
-    store_bind_int(stmt, 2, id, 1);
-
-    if (sqlite3_step(stmt) != SQLITE_DONE) {
-        store_error(st, err, errlen, "deployment %lld: reason",
-                    (long long) id);
-
-    } else {
-        rc = sqlite3_changes(st->db) ? 0 : SHUTTLE_STORE_NOT_FOUND;
-    }
-
-    sqlite3_finalize(stmt);
-
-done:
-
-    pthread_mutex_unlock(&st->lock);
-
-    return rc;
+    return changes ? 0 : SHUTTLE_STORE_NOT_FOUND;
 }
 
 
