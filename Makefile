@@ -129,7 +129,7 @@ $(B)/t/%: t/unit/%.c t/unit/tap.h $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
 FUZZ_SECONDS    ?= 60
 FUZZ_CC         ?= clang
 FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
-FUZZ_TARGETS    := keys extract manifest resources zone modzone route
+FUZZ_TARGETS    := keys extract manifest resources zone modzone deployargs route
 FUZZ_BTARGETS   := $(filter-out route,$(FUZZ_TARGETS))
 FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -It/fuzz
 # -Werror is gcc's gate (make all); clang's extra warnings are only shown

@@ -12,7 +12,7 @@ use FindBin;
 use Test::More;
 
 my $root = "$FindBin::Bin/..";
-my @targets = qw(keys extract manifest resources zone modzone route);
+my @targets = qw(keys extract manifest resources zone modzone deployargs route);
 
 for my $t (@targets) {
     my $bin = "$root/build/t/fuzz-replay-$t";
