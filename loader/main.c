@@ -226,9 +226,13 @@ loader_init(void)
     }
 
     /*
-     * The descriptors stay open: they are the loader's too, and init
-     * ends as soon as the loader does (the readiness pipe's EOF with it).
+     * Init keeps stdin, stdout and stderr, nothing else: above all not
+     * the listening socket, which would otherwise stay open while the
+     * loader drains after closing its own, and queue connections nobody
+     * accepts.
      */
+
+    (void) syscall(SYS_close_range, STDERR_FILENO + 1, ~0U, 0);
 
     for ( ;; ) {
         sig = sigwaitinfo(&all, &si);

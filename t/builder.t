@@ -182,6 +182,17 @@ ok(defined $d1->{build_ms} && defined $d1->{start_ms},
 # stderr its runtime.log, fd 3 the listening socket, nothing of the
 # builder's (its database, zone, log, socket, spool)
 my ($lpid) = $t->loader_pids;
+
+# sandboxed, the loader proper is the only child of its namespace's init
+for my $pid (grep { /^\d+$/ } do { opendir my $dh, '/proc'; readdir $dh }) {
+    open my $fh, '<', "/proc/$pid/stat" or next;
+    my $stat = <$fh> // '';
+    if ($stat =~ /\)\s+\S+\s+(\d+)/ && $1 == $lpid) {
+        $lpid = $pid;
+        last;
+    }
+}
+
 my %fds = map { $_ => readlink("/proc/$lpid/fd/$_") // '' }
           grep { /^\d+$/ } do { opendir my $dh, "/proc/$lpid/fd"; readdir $dh };
 is($fds{0}, '/dev/null', "loader $lpid: stdin /dev/null");
