@@ -48,6 +48,8 @@ static int prov_static(shuttle_serve_t *s, const char *project, int64_t id,
     const char *owner, const shuttle_res_t *r, const char *src, char *err,
     size_t errlen);
 static int prov_mkdirs(const char *path, char *err, size_t errlen);
+static int prov_plain(size_t rootlen, char *path, size_t len, size_t size,
+    const char *name, char *err, size_t errlen);
 static void prov_ident(char *buf, const char *prefix, const char *name,
     const char *suffix);
 static PGconn *prov_pg_admin(shuttle_serve_t *s, const char *what,
@@ -320,6 +322,19 @@ prov_static(shuttle_serve_t *s, const char *project, int64_t id,
     if (lstat(from, &st) == -1 || !S_ISDIR(st.st_mode)) {
         snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): the project has no "
                  "folder %s", r->name, r->name);
+        return -1;
+    }
+
+    /*
+     * The build ran as the tenant and may have left links in the folder
+     * (public/db -> another project's database): nginx would follow them
+     * as its workers' user.  Files and folders only.
+     */
+
+    if (prov_plain(strlen(from), from, strlen(from), sizeof(from), r->name,
+                   err, errlen)
+        != 0)
+    {
         return -1;
     }
 
@@ -787,6 +802,75 @@ prov_info(json_t *j, char *info, size_t size)
     info[n] = '\0';
 
     return 0;
+}
+
+
+/*
+ * Everything under path (a folder; len its length in the buffer of size
+ * bytes, the first rootlen the static folder's) is a regular file or a
+ * folder, links not followed.  0, or -1 with err naming the first that is not.
+ */
+
+static int
+prov_plain(size_t rootlen, char *path, size_t len, size_t size,
+    const char *name, char *err, size_t errlen)
+{
+    int             rc;
+    DIR            *d;
+    size_t          n;
+    struct stat     st;
+    struct dirent  *e;
+
+    d = opendir(path);
+    if (d == NULL) {
+        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name,
+                 path, strerror(errno));
+        return -1;
+    }
+
+    rc = 0;
+
+    while (rc == 0 && (e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+
+        n = strlen(e->d_name);
+
+        if (len + 1 + n >= size) {
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): a path is too "
+                     "long", name);
+            rc = -1;
+            break;
+        }
+
+        path[len] = '/';
+        memcpy(path + len + 1, e->d_name, n + 1);
+
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name,
+                     path, strerror(errno));
+            rc = -1;
+
+        } else if (S_ISDIR(st.st_mode)) {
+            rc = prov_plain(rootlen, path, len + 1 + n, size, name, err,
+                            errlen);
+
+        } else if (!S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s%s is %s: "
+                     "only files and folders are published", name, name,
+                     path + rootlen,
+                     S_ISLNK(st.st_mode) ? "a symbolic link"
+                                         : "not a regular file");
+            rc = -1;
+        }
+
+        path[len] = '\0';
+    }
+
+    closedir(d);
+
+    return rc;
 }
 
 

@@ -1184,7 +1184,14 @@ sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
     binds[n++].optional = 0;
 
     if (access(sqlite, F_OK) == 0) {
+        /* the project's alone: no other uid reads its data, nginx's
+           workers following some link included */
         if (shuttle_deploy_chown(sqlite, sp.uid, sp.gid, err, errlen) != 0) {
+            return -1;
+        }
+
+        if (sp.uid != getuid() && chmod(sqlite, 0700) == -1) {
+            snprintf(err, errlen, "chmod %s: %s", sqlite, strerror(errno));
             return -1;
         }
 

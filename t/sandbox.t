@@ -282,6 +282,34 @@ ok($t->wait_until(sub {
        !grep { Shuttle::Test::_cmdline($_) =~ /^sleep 777[34]/ } all_pids() }),
    '... and its daemon died with it');
 
+# a build that leaves a link in its static folder: nginx would follow it,
+# as its workers' user, to another project's database; the build fails
+my $leak = "$work/leak";
+make_path("$leak/src");
+$t->write_file('work/leak/src/main.c', <<'EOF');
+#include <shuttle.h>
+
+SHUTTLE_STATIC("public");
+
+SHUTTLE_MAIN(app)
+{
+    return 0;
+}
+EOF
+$t->write_file('work/leak/Makefile', <<"EOF");
+service.so: src/main.c
+	mkdir -p public/css
+	ln -s $data/projects/victim/resources/sqlite/main.db public/css/db
+	\$(CC) -std=gnu11 -fPIC -shared -I\$(SHUTTLE_INCLUDE) -o \$@ \$<
+EOF
+$d = deploy('alice', 'leak', $leak, qr/^(running|failed)$/);
+is($d->{state}, 'failed', 'a link in the static folder: the build fails');
+like($d->{reason}, qr{SHUTTLE_STATIC\("public"\): public/css/db is a symbolic link: only files and folders are published},
+     '... naming it');
+ok(!-e "$data/static/leak", '... and nothing of it is published');
+my @sq = stat "$data/projects/victim/resources/sqlite";
+is($sq[2] & 07777, 0700, "bob's SQLite directory is his uid's alone (0700)");
+
 sub all_pids {
     opendir my $dh, '/proc' or return;
     return grep { /^\d+$/ } readdir $dh;
