@@ -114,6 +114,7 @@ static enum MHD_Result api_project_deployments(api_req_t *r);
 static enum MHD_Result api_project_rollback(api_req_t *r);
 static enum MHD_Result api_secrets(api_req_t *r);
 static enum MHD_Result api_project_restart(api_req_t *r);
+static enum MHD_Result api_project_scale(api_req_t *r);
 static int api_secret_name(const char *key, const char *value, void *data);
 static int api_secret_key(const char *key);
 static int api_previous(const shuttle_deployment_t *d, void *data);
@@ -379,6 +380,11 @@ api_route(api_req_t *r)
             if (strcmp(seg[3], "restart") == 0) {
                 return strcmp(r->method, "POST") == 0
                        ? api_project_restart(r) : api_method(r, "POST");
+            }
+
+            if (strcmp(seg[3], "scale") == 0) {
+                return strcmp(r->method, "PUT") == 0
+                       ? api_project_scale(r) : api_method(r, "PUT");
             }
 
             break;
@@ -850,6 +856,95 @@ api_project_restart(api_req_t *r)
                      "loader of #%lld did not become ready; the old one "
                      "goes on serving (see shuttle logs)", p.name,
                      (long long) id);
+}
+
+
+/*
+ * PUT /v1/projects/NAME/scale {"idle": "5m" | "never" | null}: the time
+ * without a request after which the project scales to zero, its own
+ * ("never": it never does) or, null, the builder's --idle.  A running
+ * loader is restarted to take it; an idle project takes it on its next
+ * wake.  Answers the project.
+ */
+
+static enum MHD_Result
+api_project_scale(api_req_t *r)
+{
+    char               err[512], text[32];
+    json_t            *j, *v;
+    int64_t            ms;
+    json_error_t       jerr;
+    shuttle_msg_t      m;
+    enum MHD_Result    ret;
+    shuttle_project_t  p;
+
+    if (api_own_project(r, r->seg[2], &p, &ret) != 0) {
+        return ret;
+    }
+
+    if (r->body->too_long) {
+        return api_error(r->c, MHD_HTTP_CONTENT_TOO_LARGE, "scale %s: the "
+                         "body is over %d bytes", p.name, API_BODY_MAX);
+    }
+
+    j = json_loadb(r->body->data, r->body->len, JSON_REJECT_DUPLICATES,
+                   &jerr);
+    v = json_is_object(j) && json_object_size(j) == 1
+        ? json_object_get(j, "idle") : NULL;
+
+    ms = -1;
+
+    if (v == NULL
+        || !(json_is_null(v)
+             || (json_is_string(v)
+                 && shuttle_duration_parse(json_string_value(v), &ms) == 0)))
+    {
+        json_decref(j);
+        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "scale %s: the body "
+                         "must be {\"idle\": DURATION}, a duration such as "
+                         "\"5m\", \"30s\" or \"never\", or null for the "
+                         "builder's default", p.name);
+    }
+
+    json_decref(j);
+
+    if (ms > 0 && ms < 1000) {
+        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "scale %s: idle after "
+                         "%lld ms: the shortest is 1s", p.name,
+                         (long long) ms);
+    }
+
+    if (shuttle_store_set_project_idle(r->s->store, p.name, ms, err,
+                                       sizeof(err))
+        != 0)
+    {
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+    }
+
+    shuttle_duration_text(ms >= 0 ? ms : r->s->conf.idle_ms, text,
+                          sizeof(text));
+    shuttle_log(SHUTTLE_LOG_INFO, "project %s: idle after %s%s, set by key "
+                "%s", p.name, text, ms >= 0 ? "" : " (the default)", r->key);
+
+    /* the running loader got the old --idle: a fresh one gets the new */
+
+    if (p.current != 0) {
+        memset(&m, 0, sizeof(shuttle_msg_t));
+        m.type = SHUTTLE_MSG_RESTART;
+        m.id = p.current;
+        m.wait = 1;
+        snprintf(m.project, sizeof(m.project), "%s", p.name);
+
+        shuttle_serve_post(r->s, &m);
+    }
+
+    if (shuttle_store_project(r->s->store, p.name, &p, err, sizeof(err))
+        != 0)
+    {
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+    }
+
+    return api_json(r->c, MHD_HTTP_OK, api_project_json(r->api, &p));
 }
 
 
@@ -1495,7 +1590,7 @@ api_own_deployment(api_req_t *r, const char *id, shuttle_deployment_t *d,
 static json_t *
 api_project_json(shuttle_api_t *api, const shuttle_project_t *p)
 {
-    char                   err[512];
+    char                   err[512], idle[32];
     json_t                *j, *latest;
     shuttle_limits_t       limits;
     shuttle_deployment_t  *d;
@@ -1533,6 +1628,16 @@ api_project_json(shuttle_api_t *api, const shuttle_project_t *p)
     json_object_set_new(j, "updated", api_time(p->updated));
     json_object_set_new(j, "resources",
                         shuttle_provision_describe(api->s, p->name));
+
+    /* scale to zero: after what, whose setting, since when */
+    shuttle_duration_text(p->idle_ms >= 0 ? p->idle_ms
+                                          : api->s->conf.idle_ms,
+                          idle, sizeof(idle));
+    json_object_set_new(j, "idle_after", json_string(idle));
+    json_object_set_new(j, "idle_default", json_boolean(p->idle_ms < 0));
+    json_object_set_new(j, "idle_since",
+                        v.state == SHUTTLE_STATE_IDLE ? api_time(v.since)
+                                                      : json_null());
 
     /* what its sandbox gets: the defaults and the operator's for it */
     shuttle_deploy_limits(api->s, p->name, &limits);
@@ -1584,6 +1689,11 @@ api_deployment_json(shuttle_api_t *api, const shuttle_deployment_t *d,
                                        ? json_integer(d->start_ms)
                                        : json_null());
     json_object_set_new(j, "port", port ? json_integer(port) : json_null());
+
+    if (st->tag == SHUTTLE_DEPLOY_RUNNING) {
+        json_object_set_new(j, "idle_since",
+                            api_time(st->u.running.idle_since));
+    }
 
     if (st->tag == SHUTTLE_DEPLOY_SUPERSEDED) {
         json_object_set_new(j, "superseded_by",

@@ -121,6 +121,17 @@ shuttle_mono_ms(void)
 }
 
 
+int64_t
+shuttle_mono_us(void)
+{
+    struct timespec  ts;
+
+    (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+
 /* ISO 8601 UTC with milliseconds into buf[SHUTTLE_ISO_TIME_LEN] */
 
 char *

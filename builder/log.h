@@ -38,6 +38,7 @@ void shuttle_log(int level, const char *fmt, ...)
 
 int64_t shuttle_now_ms(void);
 int64_t shuttle_mono_ms(void);
+int64_t shuttle_mono_us(void);
 char *shuttle_iso_time(int64_t ms, char *buf);
 
 

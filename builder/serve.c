@@ -32,6 +32,7 @@
 #include "proc.h"
 #include "serve.h"
 #include "supervise.h"
+#include "tenant.h"
 
 
 #define SERVE_ERRLEN        1024
@@ -43,6 +44,7 @@
 #define SERVE_PORT_HI       29999
 #define SERVE_BUILD_TIMEOUT 120
 #define SERVE_START_TIMEOUT 10
+#define SERVE_IDLE_MS       (15 * 60 * 1000)
 #define SERVE_UID_LO        200000
 #define SERVE_UID_HI        299999
 #define SERVE_KEY_PROJECTS  100
@@ -72,6 +74,7 @@ typedef struct {
     const char             *sdk_include;
     const char             *build_timeout;
     const char             *start_timeout;
+    const char             *idle;
     const char             *max_files;
     const char             *max_size;
     const char             *max_file_size;
@@ -355,8 +358,9 @@ done:
 
 
 /*
- * The project's zone view: its current deployment when it has one (with
- * no loader at the moment: loading), else its latest deployment's state.
+ * The project's zone view: its current deployment when it has one (idle:
+ * its socket waits for a connection; no socket at the moment: loading),
+ * else its latest deployment's state.
  */
 
 int
@@ -375,7 +379,10 @@ shuttle_serve_view(shuttle_serve_t *s, const shuttle_project_t *p,
     {
         v->deployment = d.id;
         v->port = d.state.u.running.port;
-        v->state = v->port ? SHUTTLE_STATE_RUNNING : SHUTTLE_STATE_LOADING;
+        v->state = v->port == 0 ? SHUTTLE_STATE_LOADING
+                   : d.state.u.running.idle_since ? SHUTTLE_STATE_IDLE
+                   : SHUTTLE_STATE_RUNNING;
+        v->since = d.state.u.running.idle_since;
         return 0;
     }
 
@@ -526,6 +533,10 @@ serve_usage(FILE *f)
 "                        this program, or /usr/local/include)\n"
 "  --build-timeout SEC   a build's wall clock limit (120)\n"
 "  --start-timeout SEC   a loader's time to be ready (10)\n"
+"  --idle DURATION       a project with no request for this long is\n"
+"                        scaled to zero: its loader stops, its socket\n"
+"                        stays, the next request starts it again (15m;\n"
+"                        0 never; 30s, 2h, 500ms ...)\n"
 "\n"
 "tenants: each project runs as a uid of its own, sandboxed, in limits:\n"
 "  --uids LO-HI          the projects' uids and gids (200000-299999)\n"
@@ -587,6 +598,7 @@ serve_args(int argc, char **argv, serve_args_t *a)
         { "--sdk-include", &a->sdk_include },
         { "--build-timeout", &a->build_timeout },
         { "--start-timeout", &a->start_timeout },
+        { "--idle", &a->idle },
         { "--max-files", &a->max_files },
         { "--max-size", &a->max_size },
         { "--max-file-size", &a->max_file_size },
@@ -751,6 +763,16 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
     }
 
     conf->start_timeout_ms = (unsigned) n * 1000;
+
+    conf->idle_ms = SERVE_IDLE_MS;
+
+    if (a->idle != NULL && shuttle_duration_parse(a->idle, &conf->idle_ms)
+                           != 0)
+    {
+        snprintf(err, errlen, "--idle \"%s\" is not a duration (15m, 30s, "
+                 "500ms, 0 for never) of at most a year", a->idle);
+        return -1;
+    }
 
     shuttle_extract_defaults(&conf->upload);
 

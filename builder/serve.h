@@ -59,6 +59,7 @@ typedef struct {
     unsigned                jobs;
     unsigned                build_timeout_ms;
     unsigned                start_timeout_ms;
+    int64_t                 idle_ms;        /* --idle, 0: never */
     shuttle_extract_limits_t  upload;       /* what an upload may hold */
     char                   *postgres;       /* the admin DSN, or NULL */
 
@@ -119,6 +120,7 @@ typedef struct {
     unsigned                state;          /* SHUTTLE_STATE_* */
     uint16_t                port;
     int64_t                 deployment;
+    int64_t                 since;          /* idle: since when, ms */
 } shuttle_serve_view_t;
 
 

@@ -79,6 +79,9 @@ typedef struct {
     uint16_t  port;                       /* 0: no loader at the moment */
     pid_t     pid;
     int64_t   started;                    /* when it became ready */
+    int64_t   idle_since;                 /* scaled to zero then, 0: not
+                                             idle (port: the socket the
+                                             builder keeps for it) */
 } shuttle_running_t;
 
 typedef struct {

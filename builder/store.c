@@ -115,6 +115,16 @@ static const char  store_schema_4[] =
 
 
 /*
+ * version 5: scale to zero.  A running deployment whose loader stopped for
+ * want of requests is idle since then (its socket waits, held by the
+ * builder); a project may have an idle timeout of its own (ms, 0: never).
+ */
+static const char  store_schema_5[] =
+    "ALTER TABLE deployments ADD COLUMN idle_since INTEGER;"
+    "ALTER TABLE projects ADD COLUMN idle_ms INTEGER;";
+
+
+/*
  * Whether the live project row p holds its name against other keys, and
  * counts toward its key's --key-projects: it has run once, or has a
  * deployment on its way.  A project whose deployments all failed before
@@ -148,13 +158,14 @@ static const char  store_schema_4[] =
     "SELECT d.id, d.project, p.name, p.owner, d.state, d.reason, "          \
     "d.created, d.updated, d.upload, d.build_started, d.so, d.port, "       \
     "d.pid, d.running_since, d.superseded_by, d.log, d.build_ms, "          \
-    "d.start_ms FROM deployments d JOIN projects p ON p.id = d.project "
+    "d.start_ms, d.idle_since "                                             \
+    "FROM deployments d JOIN projects p ON p.id = d.project "
 
 #define STORE_PROJECT_COLUMNS                                                 \
     "SELECT p.id, p.name, p.owner, p.created, p.current, "                  \
     "(SELECT max(id) FROM deployments WHERE project = p.id), "              \
-    "(SELECT max(updated) FROM deployments WHERE project = p.id) "          \
-    "FROM projects p "
+    "(SELECT max(updated) FROM deployments WHERE project = p.id), "         \
+    "p.idle_ms FROM projects p "
 
 
 static void store_error(shuttle_store_t *st, char *err, size_t errlen,
@@ -300,7 +311,7 @@ store_migrate(shuttle_store_t *st, char *err, size_t errlen)
 
     /*
      * version 0: a new database; 1: before resources; 2: before uids;
-     * 3: before limits
+     * 3: before limits; 4: before idle
      */
 
     if (store_begin(st, err, errlen) != 0) {
@@ -310,8 +321,9 @@ store_migrate(shuttle_store_t *st, char *err, size_t errlen)
     if ((version < 1 && store_exec(st, store_schema, err, errlen) != 0)
         || (version < 2 && store_exec(st, store_schema_2, err, errlen) != 0)
         || (version < 3 && store_exec(st, store_schema_3, err, errlen) != 0)
-        || store_exec(st, store_schema_4, err, errlen) != 0
-        || store_exec(st, "PRAGMA user_version = 4", err, errlen) != 0
+        || (version < 4 && store_exec(st, store_schema_4, err, errlen) != 0)
+        || store_exec(st, store_schema_5, err, errlen) != 0
+        || store_exec(st, "PRAGMA user_version = 5", err, errlen) != 0
         || store_commit(st, err, errlen) != 0)
     {
         store_rollback(st);
@@ -676,6 +688,7 @@ shuttle_store_transition(shuttle_store_t *st, int64_t id,
 
     stmt = store_prepare(st,
         "UPDATE deployments SET state = ?1, reason = ?2, updated = ?3, "
+        "idle_since = NULL, "
         "build_started = coalesce(?4, build_started), "
         "so = coalesce(?5, so), port = coalesce(?6, port), "
         "pid = coalesce(?7, pid), "
@@ -918,6 +931,63 @@ shuttle_store_set_reason(shuttle_store_t *st, int64_t id, const char *reason,
     if (store_run(st, "UPDATE deployments SET reason = ?1 WHERE id = ?2 "
                   "AND state = 'running'", args, 2, "deployment reason",
                   &changes, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    return changes ? 0 : SHUTTLE_STORE_NOT_FOUND;
+}
+
+
+/* running deployment id scaled to zero at since (ms), its socket on port */
+
+int
+shuttle_store_set_idle(shuttle_store_t *st, int64_t id, uint16_t port,
+    int64_t since, char *err, size_t errlen)
+{
+    int          changes;
+    char         sid[32], sport[16], ssince[32];
+    const char  *args[3];
+
+    snprintf(sid, sizeof(sid), "%lld", (long long) id);
+    snprintf(sport, sizeof(sport), "%u", (unsigned) port);
+    snprintf(ssince, sizeof(ssince), "%lld", (long long) since);
+
+    args[0] = ssince;
+    args[1] = sport;
+    args[2] = sid;
+
+    if (store_run(st, "UPDATE deployments SET idle_since = ?1, port = ?2, "
+                  "pid = 0 WHERE id = ?3 AND state = 'running'", args, 3,
+                  "deployment idle", &changes, err, errlen)
+        != 0)
+    {
+        return -1;
+    }
+
+    return changes ? 0 : SHUTTLE_STORE_NOT_FOUND;
+}
+
+
+/* the live project's own idle timeout: ms, 0 never, -1 the builder's */
+
+int
+shuttle_store_set_project_idle(shuttle_store_t *st, const char *name,
+    int64_t ms, char *err, size_t errlen)
+{
+    int          changes;
+    char         sms[32];
+    const char  *args[2];
+
+    snprintf(sms, sizeof(sms), "%lld", (long long) ms);
+
+    args[0] = ms >= 0 ? sms : NULL;
+    args[1] = name;
+
+    if (store_run(st, "UPDATE projects SET idle_ms = ?1 WHERE name = ?2 "
+                  "AND deleted IS NULL", args, 2, "project idle", &changes,
+                  err, errlen)
         != 0)
     {
         return -1;
@@ -1486,6 +1556,7 @@ store_read_deployment(sqlite3_stmt *stmt, shuttle_deployment_t *d)
         s->u.running.port = (uint16_t) store_int(stmt, 11, 0);
         s->u.running.pid = (pid_t) store_int(stmt, 12, 0);
         s->u.running.started = store_int(stmt, 13, 0);
+        s->u.running.idle_since = store_int(stmt, 18, 0);
         break;
 
     case SHUTTLE_DEPLOY_FAILED:
@@ -1519,6 +1590,7 @@ store_read_project(sqlite3_stmt *stmt, shuttle_project_t *p)
     p->current = store_int(stmt, 4, 0);
     p->latest = store_int(stmt, 5, 0);
     p->updated = store_int(stmt, 6, p->created);
+    p->idle_ms = store_int(stmt, 7, -1);
 }
 
 

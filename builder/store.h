@@ -43,7 +43,7 @@
 #include "state.h"
 
 
-#define SHUTTLE_STORE_SCHEMA     4
+#define SHUTTLE_STORE_SCHEMA     5
 
 #define SHUTTLE_STORE_NOT_FOUND  1
 #define SHUTTLE_STORE_FORBIDDEN  2     /* the project is another key's */
@@ -62,6 +62,8 @@ typedef struct {
     int64_t                 updated;    /* the latest deployment's change */
     int64_t                 current;    /* running deployment, 0: none */
     int64_t                 latest;     /* newest deployment, 0: none */
+    int64_t                 idle_ms;    /* its idle timeout, -1: the
+                                           builder's --idle, 0: never */
 } shuttle_project_t;
 
 
@@ -142,6 +144,14 @@ int shuttle_store_transition(shuttle_store_t *st, int64_t id,
     int64_t *prev, char *err, size_t errlen);
 
 /* the port and pid of a loading or running deployment, not a transition */
+/* running deployment id is idle since (ms), its socket on port */
+int shuttle_store_set_idle(shuttle_store_t *st, int64_t id, uint16_t port,
+    int64_t since, char *err, size_t errlen);
+
+/* a project's own idle timeout: ms, 0 never, -1 the builder's --idle */
+int shuttle_store_set_project_idle(shuttle_store_t *st, const char *name,
+    int64_t ms, char *err, size_t errlen);
+
 int shuttle_store_set_loader(shuttle_store_t *st, int64_t id,
     uint16_t port, pid_t pid, char *err, size_t errlen);
 

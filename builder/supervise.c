@@ -21,11 +21,14 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
+#include <shuttle_loader.h>
+
 #include "deploy.h"
 #include "log.h"
 #include "proc.h"
 #include "provision.h"
 #include "supervise.h"
+#include "tenant.h"
 
 
 #define SUP_BACKLOG        511
@@ -33,19 +36,23 @@
 #define SUP_TAIL_LINES     10
 #define SUP_TAIL_BYTES     1536
 #define SUP_FIRST_FD       6          /* 0-5 are the loader's contract */
+#define SUP_LINGER_MS      2000       /* a refused connection's reading */
 
 
 typedef enum {
     SUP_STARTING = 0,               /* spawned, waiting for "ready" */
     SUP_RUNNING,
-    SUP_BACKOFF                     /* died: restarted at the deadline */
+    SUP_BACKOFF,                    /* died: restarted at the deadline */
+    SUP_IDLE                        /* scaled to zero: no process, the
+                                       socket polled for a connection */
 } sup_phase_t;
 
 
 typedef enum {
     SUP_NEW = 0,                    /* a deployment's first loader */
     SUP_RESTART,                    /* after a crash, same socket */
-    SUP_TAKEOVER                    /* running before the builder started */
+    SUP_TAKEOVER,                   /* running before the builder started */
+    SUP_WAKE                        /* idle, a connection came */
 } sup_purpose_t;
 
 
@@ -72,8 +79,23 @@ typedef struct sup_loader_s {
     long                    ooms;           /* the cgroup's OOM kills when
                                                it was spawned */
     uint64_t                memory;         /* its memory limit */
+    int64_t                 idle;           /* the --idle it got, ms */
+    int64_t                 idle_since;     /* wall clock ms, idle only */
+    int64_t                 refuse_until;   /* idle: a wake failed, and
+                                               until then connections get
+                                               502 without another try */
+    const char             *woken_by;       /* SUP_WAKE: "a request" ... */
+    int64_t                 wake_at;        /* SUP_WAKE: monotonic us */
     struct sup_loader_s    *next;
 } sup_loader_t;
+
+
+/* a connection refused with a 502, read to its end before it is closed */
+typedef struct sup_refused_s {
+    int                     fd;
+    int64_t                 deadline;
+    struct sup_refused_s   *next;
+} sup_refused_t;
 
 
 /* a loader sent a signal, waited for until it is reaped */
@@ -90,6 +112,7 @@ struct shuttle_supervise_s {
     shuttle_serve_t        *s;
     sup_loader_t           *loaders;
     sup_dying_t            *dying;
+    sup_refused_t          *refused;
     uint32_t                next_port;
 };
 
@@ -127,6 +150,20 @@ static void sup_exit_text(int status, char *buf, size_t len);
 static void sup_oom(shuttle_supervise_t *sup, sup_loader_t *l, int status,
     char *what, size_t len);
 static void sup_tail(const char *dir, char *buf, size_t len);
+static int64_t sup_idle_ms(shuttle_supervise_t *sup, const char *project);
+static void sup_go_idle(shuttle_supervise_t *sup, sup_loader_t *l,
+    int64_t since);
+static void sup_wake(shuttle_supervise_t *sup, sup_loader_t *l,
+    const char *by);
+static void sup_wake_failed(shuttle_supervise_t *sup, sup_loader_t *l,
+    const char *why);
+static unsigned sup_count_crash(sup_loader_t *l);
+static void sup_crashed(shuttle_supervise_t *sup, sup_loader_t *l,
+    const char *what);
+static void sup_refuse(shuttle_supervise_t *sup, sup_loader_t *l,
+    const char *why);
+static void sup_linger(shuttle_supervise_t *sup, sup_refused_t *r,
+    int eof);
 
 
 shuttle_supervise_t *
@@ -164,6 +201,10 @@ shuttle_supervise_destroy(shuttle_supervise_t *sup)
     while ((d = sup->dying) != NULL) {
         sup->dying = d->next;
         free(d);
+    }
+
+    while (sup->refused != NULL) {
+        sup_linger(sup, sup->refused, 1);
     }
 
     free(sup);
@@ -318,6 +359,17 @@ shuttle_supervise_takeover(shuttle_supervise_t *sup,
 
     l->listen_fd = sup_bind(sup, &l->port, err, sizeof(err));
 
+    if (l->listen_fd != -1 && d->state.u.running.idle_since != 0
+        && old_pid == 0)
+    {
+        /* idle it stays, on a socket of this builder's */
+        shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: idle, its socket "
+                    "re-created on 127.0.0.1:%u", l->project,
+                    (long long) l->id, (unsigned) l->port);
+        sup_go_idle(sup, l, d->state.u.running.idle_since);
+        return;
+    }
+
     if (l->listen_fd == -1 || sup_spawn(sup, l, err, sizeof(err)) != 0) {
         sup_crash(sup, l, err);
         return;
@@ -359,6 +411,15 @@ shuttle_supervise_renew(shuttle_supervise_t *sup, int64_t id,
     }
 
     if (old == NULL) {
+        l = sup_find(sup, id);
+
+        if (l != NULL && l->phase == SUP_IDLE) {
+            /* a fresh loader is what it gets anyway: now */
+            l->refuse_until = 0;
+            sup_wake(sup, l, "a restart");
+            return l->phase == SUP_STARTING ? 0 : -1;
+        }
+
         snprintf(err, errlen, "deployment #%lld has no running loader",
                  (long long) id);
         return -1;
@@ -437,7 +498,7 @@ shuttle_supervise_stop_project(shuttle_supervise_t *sup,
 void
 shuttle_supervise_reap(shuttle_supervise_t *sup)
 {
-    int             status, verdict;
+    int             status, verdict, idle;
     char            what[128], msg[SUP_READY_MAX + 128];
     pid_t           pid;
     int64_t         id;
@@ -467,6 +528,15 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
         sup_exit_text(status, what, sizeof(what));
         sup_oom(sup, l, status, what, sizeof(what));
 
+        idle = l->idle > 0 && WIFEXITED(status)
+               && WEXITSTATUS(status) == SHUTTLE_LOADER_EXIT_IDLE;
+
+        if (l->phase == SUP_RUNNING && idle) {
+            sup_go_idle(sup, l, shuttle_now_ms());
+            next = sup->loaders;
+            continue;
+        }
+
         if (l->phase == SUP_RUNNING) {
             snprintf(msg, sizeof(msg), "pid %d %s", (int) pid, what);
             sup_crash(sup, l, msg);
@@ -488,7 +558,14 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
 
             if (l != NULL && l->pid == pid) {
                 l->pid = 0;
-                sup_crash(sup, l, what);
+
+                if (idle) {
+                    /* idle already: the builder was slow to look */
+                    sup_go_idle(sup, l, shuttle_now_ms());
+
+                } else {
+                    sup_crash(sup, l, what);
+                }
             }
 
             next = sup->loaders;
@@ -540,8 +617,14 @@ shuttle_supervise_nfds(shuttle_supervise_t *sup)
 
     n = 0;
 
+    sup_refused_t *r;
+
     for (l = sup->loaders; l != NULL; l = l->next) {
-        n += l->ready_fd != -1;
+        n += l->ready_fd != -1 || l->phase == SUP_IDLE;
+    }
+
+    for (r = sup->refused; r != NULL; r = r->next) {
+        n++;
     }
 
     return n;
@@ -552,18 +635,27 @@ size_t
 shuttle_supervise_fds(shuttle_supervise_t *sup, struct pollfd *pfd,
     size_t n)
 {
-    size_t         i;
-    sup_loader_t  *l;
+    size_t          i;
+    sup_loader_t   *l;
+    sup_refused_t  *r;
 
     i = 0;
 
     for (l = sup->loaders; l != NULL && i < n; l = l->next) {
-        if (l->ready_fd != -1) {
-            pfd[i].fd = l->ready_fd;
+        if (l->ready_fd != -1 || l->phase == SUP_IDLE) {
+            /* idle: a connection in the backlog makes it readable */
+            pfd[i].fd = l->phase == SUP_IDLE ? l->listen_fd : l->ready_fd;
             pfd[i].events = POLLIN;
             pfd[i].revents = 0;
             i++;
         }
+    }
+
+    for (r = sup->refused; r != NULL && i < n; r = r->next) {
+        pfd[i].fd = r->fd;
+        pfd[i].events = POLLIN;
+        pfd[i].revents = 0;
+        i++;
     }
 
     return i;
@@ -574,10 +666,11 @@ void
 shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
     size_t n)
 {
-    int            verdict;
-    char           msg[SUP_READY_MAX + 128];
-    size_t         i;
-    sup_loader_t  *l;
+    int             verdict;
+    char            msg[SUP_READY_MAX + 128];
+    size_t          i;
+    sup_loader_t   *l;
+    sup_refused_t  *r;
 
     for (i = 0; i < n; i++) {
         if (pfd[i].revents == 0) {
@@ -585,12 +678,32 @@ shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
         }
 
         for (l = sup->loaders; l != NULL; l = l->next) {
-            if (l->ready_fd == pfd[i].fd && l->phase == SUP_STARTING) {
+            if ((l->ready_fd == pfd[i].fd && l->phase == SUP_STARTING)
+                || (l->listen_fd == pfd[i].fd && l->phase == SUP_IDLE))
+            {
                 break;
             }
         }
 
         if (l == NULL) {
+            for (r = sup->refused; r != NULL; r = r->next) {
+                if (r->fd == pfd[i].fd) {
+                    sup_linger(sup, r, 0);
+                    break;
+                }
+            }
+
+            continue;
+        }
+
+        if (l->phase == SUP_IDLE) {
+            if (shuttle_mono_ms() < l->refuse_until) {
+                sup_refuse(sup, l, l->woken_by);
+
+            } else {
+                sup_wake(sup, l, "a request");
+            }
+
             continue;
         }
 
@@ -609,18 +722,25 @@ shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
 int
 shuttle_supervise_timeout(shuttle_supervise_t *sup)
 {
-    int64_t        now, next;
-    sup_dying_t   *d;
-    sup_loader_t  *l;
+    int64_t         now, next;
+    sup_dying_t    *d;
+    sup_loader_t   *l;
+    sup_refused_t  *r;
 
     now = shuttle_mono_ms();
     next = -1;
 
     for (l = sup->loaders; l != NULL; l = l->next) {
-        if (l->phase != SUP_RUNNING
+        if (l->phase != SUP_RUNNING && l->phase != SUP_IDLE
             && (next == -1 || l->deadline < next))
         {
             next = l->deadline;
+        }
+    }
+
+    for (r = sup->refused; r != NULL; r = r->next) {
+        if (next == -1 || r->deadline < next) {
+            next = r->deadline;
         }
     }
 
@@ -641,17 +761,28 @@ shuttle_supervise_timeout(shuttle_supervise_t *sup)
 void
 shuttle_supervise_timers(shuttle_supervise_t *sup)
 {
-    char           err[SHUTTLE_REASON_MAX];
-    int64_t        now;
-    sup_dying_t   *d;
-    sup_loader_t  *l, *next;
+    char            err[SHUTTLE_REASON_MAX];
+    int64_t         now;
+    sup_dying_t    *d;
+    sup_loader_t   *l, *next;
+    sup_refused_t  *r, *rnext;
 
     now = shuttle_mono_ms();
+
+    for (r = sup->refused; r != NULL; r = rnext) {
+        rnext = r->next;
+
+        if (r->deadline <= now) {
+            sup_linger(sup, r, 1);
+        }
+    }
 
     for (l = sup->loaders; l != NULL; l = next) {
         next = l->next;
 
-        if (l->phase == SUP_RUNNING || l->deadline > now) {
+        if (l->phase == SUP_RUNNING || l->phase == SUP_IDLE
+            || l->deadline > now)
+        {
             continue;
         }
 
@@ -877,8 +1008,9 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     char                        log[SHUTTLE_PATH_MAX + 16];
     char                        env_project[SHUTTLE_NAME_MAX + 32];
     char                        env_id[64];
-    char                       *argv[13], *envp[5];
-    char                        disk[32];
+    char                       *argv[15], *envp[5];
+    char                        disk[32], idle[32];
+    size_t                      n;
     shuttle_limits_t            limits;
     pid_t                       pid;
     sigset_t                    mask, dflt;
@@ -974,17 +1106,23 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
              s->conf.sandbox != NULL ? (unsigned long long) limits.disk
                                      : 0ULL);
     argv[8] = disk;
+    n = 9;
+
+    l->idle = sup_idle_ms(sup, l->project);
+
+    if (l->idle > 0) {
+        snprintf(idle, sizeof(idle), "%.3f", (double) l->idle / 1000);
+        argv[n++] = "--idle";
+        argv[n++] = idle;
+    }
 
     if (resfd != -1) {
-        argv[9] = "--resources-fd";
-        argv[10] = "5";
-        argv[11] = l->so;
-        argv[12] = NULL;
-
-    } else {
-        argv[9] = l->so;
-        argv[10] = NULL;
+        argv[n++] = "--resources-fd";
+        argv[n++] = "5";
     }
+
+    argv[n++] = l->so;
+    argv[n] = NULL;
 
     envp[0] = "PATH=/usr/local/bin:/usr/bin:/bin";
     envp[1] = "LANG=C.UTF-8";
@@ -1336,7 +1474,7 @@ static void
 sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
 {
     int                     rc;
-    char                    err[512], reason[128];
+    char                    err[512], reason[160];
     int64_t                 prev, start_ms;
     sup_loader_t           *old;
     shuttle_serve_t        *s;
@@ -1360,11 +1498,19 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
                            (unsigned) l->port);
 
     } else {
-        snprintf(reason, sizeof(reason), "%s: pid %d on 127.0.0.1:%u",
-                 l->purpose == SUP_RESTART ? "loader restarted"
-                 : l->replaces ? "restarted"
-                               : "taken over by a new builder",
-                 (int) l->pid, (unsigned) l->port);
+        if (l->purpose == SUP_WAKE) {
+            snprintf(reason, sizeof(reason), "woken by %s: pid %d on "
+                     "127.0.0.1:%u, ready in %lld ms", l->woken_by,
+                     (int) l->pid, (unsigned) l->port,
+                     (long long) start_ms);
+
+        } else {
+            snprintf(reason, sizeof(reason), "%s: pid %d on 127.0.0.1:%u",
+                     l->purpose == SUP_RESTART ? "loader restarted"
+                     : l->replaces ? "restarted"
+                                   : "taken over by a new builder",
+                     (int) l->pid, (unsigned) l->port);
+        }
         note.reason = reason;
     }
 
@@ -1409,7 +1555,8 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
 
         if (l->replaces > 0) {
             for (old = sup->loaders; old != NULL; old = old->next) {
-                if (old != l && old->id == l->id && old->pid == l->replaces)
+                if (old != l && old->id == l->id
+                    && (old->pid == l->replaces || old->phase == SUP_IDLE))
                 {
                     shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: the "
                                 "previous loader pid %d drains", l->project,
@@ -1514,6 +1661,9 @@ sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
 
         shuttle_serve_changed(s);
 
+    } else if (l->purpose == SUP_WAKE) {
+        sup_wake_failed(sup, l, why);
+
     } else if (l->purpose != SUP_NEW) {
         sup_crash(sup, l, why);
 
@@ -1543,25 +1693,12 @@ sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
 static void
 sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
 {
-    int                     cut;
-    char                    err[512], serr[256];
-    char                    project[SHUTTLE_NAME_MAX + 1];
-    int64_t                 now;
-    unsigned                i, n, backoff;
-    shuttle_serve_t        *s;
-    shuttle_deploy_state_t *to;
+    char              err[512], serr[256];
+    unsigned          n, backoff;
+    shuttle_serve_t  *s;
 
     s = sup->s;
-    now = shuttle_mono_ms();
-
-    for (i = 0, n = 0; i < l->ncrashes; i++) {
-        if (now - l->crashes[i] < SHUTTLE_CRASH_WINDOW_MS) {
-            l->crashes[n++] = l->crashes[i];
-        }
-    }
-
-    l->crashes[n < SHUTTLE_CRASH_LIMIT ? n++ : SHUTTLE_CRASH_LIMIT - 1] = now;
-    l->ncrashes = n;
+    n = sup_count_crash(l);
 
     if (n < SHUTTLE_CRASH_LIMIT) {
         backoff = SHUTTLE_BACKOFF_MIN_MS << (n - 1);
@@ -1571,7 +1708,7 @@ sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
         }
 
         l->phase = SUP_BACKOFF;
-        l->deadline = now + backoff;
+        l->deadline = shuttle_mono_ms() + backoff;
 
         /* the API says why it was restarted */
         snprintf(err, sizeof(err), "restarted: loader %s", what);
@@ -1584,6 +1721,46 @@ sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
                     SHUTTLE_CRASH_WINDOW_MS / 1000);
         return;
     }
+
+    sup_crashed(sup, l, what);
+}
+
+
+/* one more crash of l: how many within the window now */
+
+static unsigned
+sup_count_crash(sup_loader_t *l)
+{
+    int64_t   now;
+    unsigned  i, n;
+
+    now = shuttle_mono_ms();
+
+    for (i = 0, n = 0; i < l->ncrashes; i++) {
+        if (now - l->crashes[i] < SHUTTLE_CRASH_WINDOW_MS) {
+            l->crashes[n++] = l->crashes[i];
+        }
+    }
+
+    l->crashes[n < SHUTTLE_CRASH_LIMIT ? n++ : SHUTTLE_CRASH_LIMIT - 1] = now;
+    l->ncrashes = n;
+
+    return n;
+}
+
+
+/* SHUTTLE_CRASH_LIMIT crashes within the window: the deployment crashed */
+
+static void
+sup_crashed(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
+{
+    int                     cut;
+    char                    err[512];
+    char                    project[SHUTTLE_NAME_MAX + 1];
+    shuttle_serve_t        *s;
+    shuttle_deploy_state_t *to;
+
+    s = sup->s;
 
     to = malloc(sizeof(shuttle_deploy_state_t));
 
@@ -1625,6 +1802,245 @@ sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
 
     shuttle_serve_zone_sync(s, project);
     shuttle_serve_changed(s);
+}
+
+
+/* the project's idle timeout: its own, or the builder's --idle */
+
+static int64_t
+sup_idle_ms(shuttle_supervise_t *sup, const char *project)
+{
+    char               err[256];
+    shuttle_project_t  p;
+
+    if (shuttle_store_project(sup->s->store, project, &p, err, sizeof(err))
+            == 0
+        && p.idle_ms >= 0)
+    {
+        return p.idle_ms;
+    }
+
+    return sup->s->conf.idle_ms;
+}
+
+
+/*
+ * The loader exited for want of connections (or the builder starts with
+ * the deployment idle): no process, the socket kept and polled, the zone
+ * says idle.  The next connection waits in the backlog for sup_wake().
+ */
+
+static void
+sup_go_idle(shuttle_supervise_t *sup, sup_loader_t *l, int64_t since)
+{
+    int               ran;
+    char              err[256], after[32];
+    shuttle_serve_t  *s;
+
+    s = sup->s;
+
+    ran = l->phase == SUP_RUNNING;
+    l->pid = 0;
+    l->phase = SUP_IDLE;
+    l->purpose = SUP_RESTART;
+    l->idle_since = since;
+    l->replaces = 0;
+
+    if (l->ready_fd != -1) {
+        close(l->ready_fd);
+        l->ready_fd = -1;
+    }
+
+    if (shuttle_store_set_idle(s->store, l->id, l->port, since, err,
+                               sizeof(err))
+        != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: idle: %s",
+                    l->project, (long long) l->id, err);
+    }
+
+    shuttle_duration_text(l->idle, after, sizeof(after));
+
+    if (l->idle > 0 && ran) {
+        shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: idle: no request "
+                    "for %s, its loader stopped; the next one on "
+                    "127.0.0.1:%u starts it", l->project, (long long) l->id,
+                    after, (unsigned) l->port);
+    }
+
+    shuttle_serve_zone_sync(s, l->project);
+    shuttle_serve_changed(s);
+}
+
+
+/*
+ * Idle, and a connection waits (or a restart): a loader on the socket,
+ * which accepts what waited once it is ready.  Nothing waits for it here.
+ */
+
+static void
+sup_wake(shuttle_supervise_t *sup, sup_loader_t *l, const char *by)
+{
+    char  err[SHUTTLE_REASON_MAX];
+
+    l->purpose = SUP_WAKE;
+    l->woken_by = by;
+    l->wake_at = shuttle_mono_us();
+
+    if (sup_spawn(sup, l, err, sizeof(err)) != 0) {
+        sup_wake_failed(sup, l, err);
+        return;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: woken by %s: loader "
+                "pid %d (spawned in %lld us)", l->project, (long long) l->id,
+                by, (int) l->pid, (long long) (shuttle_mono_us() - l->wake_at));
+}
+
+
+/*
+ * A loader started on wake did not come up: what waited gets a 502 that
+ * says why, and so do the connections of the next while (the crash
+ * backoff); then the next connection tries again.  The crash limit makes
+ * the deployment crashed, as for a running loader.
+ */
+
+static void
+sup_wake_failed(shuttle_supervise_t *sup, sup_loader_t *l, const char *why)
+{
+    char              msg[SHUTTLE_REASON_MAX + 64], serr[256];
+    unsigned          n, backoff;
+    shuttle_serve_t  *s;
+
+    s = sup->s;
+
+    snprintf(msg, sizeof(msg), "wake failed: %s", why);
+
+    sup_refuse(sup, l, msg);
+
+    n = sup_count_crash(l);
+
+    if (n >= SHUTTLE_CRASH_LIMIT) {
+        sup_crashed(sup, l, msg);
+        return;
+    }
+
+    backoff = SHUTTLE_BACKOFF_MIN_MS << (n - 1);
+
+    if (backoff > SHUTTLE_BACKOFF_MAX_MS) {
+        backoff = SHUTTLE_BACKOFF_MAX_MS;
+    }
+
+    (void) shuttle_store_set_reason(s->store, l->id, msg, serr,
+                                    sizeof(serr));
+
+    shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s; requests get 502 "
+                "for %u ms, then the next one tries again (failure %u of %u "
+                "in %d s)", l->project, (long long) l->id, msg, backoff, n,
+                SHUTTLE_CRASH_LIMIT, SHUTTLE_CRASH_WINDOW_MS / 1000);
+
+    sup_go_idle(sup, l, l->idle_since ? l->idle_since : shuttle_now_ms());
+
+    l->refuse_until = shuttle_mono_ms() + backoff;
+    l->woken_by = "a request";
+}
+
+
+/*
+ * Every connection waiting on l's socket gets "502 Bad Gateway" saying
+ * why, then is read to its end (or SUP_LINGER_MS) before it is closed: a
+ * close with the request unread would reset the connection, and nginx
+ * could lose the answer.
+ */
+
+static void
+sup_refuse(shuttle_supervise_t *sup, sup_loader_t *l, const char *why)
+{
+    int             fd, len, body;
+    char            buf[4096], text[SHUTTLE_REASON_MAX + 160];
+    sup_refused_t  *r;
+
+    body = snprintf(text, sizeof(text), "%s: deployment #%lld could not "
+                    "start: %s\n", l->project, (long long) l->id,
+                    why != NULL ? why : "see shuttle logs");
+
+    if (body < 0 || (size_t) body >= sizeof(text)) {
+        body = (int) strlen(text);
+    }
+
+    len = snprintf(buf, sizeof(buf), "HTTP/1.1 502 Bad Gateway\r\n"
+                   "Content-Type: text/plain; charset=utf-8\r\n"
+                   "Content-Length: %d\r\n"
+                   "Connection: close\r\n\r\n%s", body, text);
+
+    if (len < 0 || (size_t) len >= sizeof(buf)) {
+        len = (int) strlen(buf);
+    }
+
+    for ( ;; ) {
+        fd = accept4(l->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd == -1) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+
+            return;
+        }
+
+        while (read(fd, text, sizeof(text)) > 0) {
+            /* the request: unread, the close would reset */
+        }
+
+        (void) !write(fd, buf, len);
+        (void) shutdown(fd, SHUT_WR);
+
+        r = malloc(sizeof(sup_refused_t));
+
+        if (r == NULL) {
+            close(fd);
+            continue;
+        }
+
+        r->fd = fd;
+        r->deadline = shuttle_mono_ms() + SUP_LINGER_MS;
+        r->next = sup->refused;
+        sup->refused = r;
+    }
+}
+
+
+/* a refused connection readable, or out of time (eof: close it now) */
+
+static void
+sup_linger(shuttle_supervise_t *sup, sup_refused_t *r, int eof)
+{
+    char             buf[4096];
+    ssize_t          n;
+    sup_refused_t  **p;
+
+    if (!eof) {
+        do {
+            n = read(r->fd, buf, sizeof(buf));
+        } while (n > 0);
+
+        eof = n == 0 || (errno != EAGAIN && errno != EINTR);
+    }
+
+    if (!eof) {
+        return;
+    }
+
+    close(r->fd);
+
+    for (p = &sup->refused; *p != NULL; p = &(*p)->next) {
+        if (*p == r) {
+            *p = r->next;
+            break;
+        }
+    }
+
+    free(r);
 }
 
 

@@ -347,3 +347,88 @@ shuttle_limits_main(int argc, char **argv)
 
     return rc;
 }
+
+
+/*
+ * "15m", "2s", "500ms", "1.5h", "1d", a bare number of seconds; "0",
+ * "never" and "off" are 0.  Up to a year.
+ */
+int
+shuttle_duration_parse(const char *s, int64_t *ms)
+{
+    char    *end;
+    double   n, unit;
+
+    if (strcmp(s, "never") == 0 || strcmp(s, "off") == 0) {
+        *ms = 0;
+        return 0;
+    }
+
+    if (*s < '0' || *s > '9') {
+        return -1;
+    }
+
+    errno = 0;
+    n = strtod(s, &end);
+
+    if (errno != 0 || end == s) {
+        return -1;
+    }
+
+    if (strcmp(end, "ms") == 0) {
+        unit = 1;
+
+    } else if (*end == '\0' || strcmp(end, "s") == 0) {
+        unit = 1000;
+
+    } else if (strcmp(end, "m") == 0) {
+        unit = 60 * 1000;
+
+    } else if (strcmp(end, "h") == 0) {
+        unit = 3600 * 1000;
+
+    } else if (strcmp(end, "d") == 0) {
+        unit = 86400 * 1000;
+
+    } else {
+        return -1;
+    }
+
+    n *= unit;
+
+    if (!(n >= 0 && n <= 365.0 * 86400 * 1000)) {
+        return -1;
+    }
+
+    *ms = (int64_t) n;
+
+    return 0;
+}
+
+
+/* ms as "15m", "2s", "1.5s", "500ms"; 0 is "never" */
+void
+shuttle_duration_text(int64_t ms, char *buf, size_t size)
+{
+    if (ms == 0) {
+        snprintf(buf, size, "never");
+
+    } else if (ms % 86400000 == 0) {
+        snprintf(buf, size, "%lldd", (long long) (ms / 86400000));
+
+    } else if (ms % 3600000 == 0) {
+        snprintf(buf, size, "%lldh", (long long) (ms / 3600000));
+
+    } else if (ms % 60000 == 0) {
+        snprintf(buf, size, "%lldm", (long long) (ms / 60000));
+
+    } else if (ms % 1000 == 0) {
+        snprintf(buf, size, "%llds", (long long) (ms / 1000));
+
+    } else if (ms > 1000) {
+        snprintf(buf, size, "%gs", (double) ms / 1000);
+
+    } else {
+        snprintf(buf, size, "%lldms", (long long) ms);
+    }
+}

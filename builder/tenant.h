@@ -18,6 +18,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sandbox.h"
 
@@ -36,6 +37,14 @@ json_t *shuttle_limits_json(const shuttle_limits_t *l);
  */
 int shuttle_limits_option(json_t *o, const char *name, const char *value,
     char *err, size_t errlen);
+
+
+/*
+ * A duration: "15m", "2s", "500ms", "1h", "1d", a bare number of seconds;
+ * "0", "never" and "off" are 0.  0, or -1 when s is none of these.
+ */
+int shuttle_duration_parse(const char *s, int64_t *ms);
+void shuttle_duration_text(int64_t ms, char *buf, size_t size);
 
 
 /* shuttle-builder limits: an operator's limits for one project */

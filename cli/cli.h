@@ -197,6 +197,7 @@ int cli_delete(cli_t *cli, int argc, char **argv);
 int cli_run(cli_t *cli, int argc, char **argv);
 int cli_secrets(cli_t *cli, int argc, char **argv);
 int cli_restart(cli_t *cli, int argc, char **argv);
+int cli_scale(cli_t *cli, int argc, char **argv);
 
 extern const cli_command_t  cli_commands[];
 

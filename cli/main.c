@@ -156,6 +156,15 @@ const cli_command_t  cli_commands[] = {
 "the new one is ready.  The new one reads the project's secrets as\n"
 "they are now.  Prints the URL on stdout.\n" },
 
+    { "scale", cli_scale, "when the project scales to zero",
+"usage: shuttle scale [NAME] --idle DURATION|never|default\n"
+"\n"
+"A project that has had no request for DURATION (5m, 30s, 2h) is scaled\n"
+"to zero: its loader stops, and the next request starts it again in\n"
+"milliseconds, that request answered, not refused.  never keeps it\n"
+"running; default is the platform's setting (shuttle status shows it).\n"
+"A running service is restarted to take the new setting.\n" },
+
     { "delete", cli_delete, "stop and remove a project",
 "usage: shuttle delete NAME [--yes] [--purge]\n"
 "\n"

@@ -138,7 +138,7 @@ cli_status(cli_t *cli, int argc, char **argv)
     int          rc, json, c;
     char         name[64], path[128], ago[64], build[32], start[32];
     json_t      *p, *latest;
-    const char  *state, *reason;
+    const char  *state, *reason, *after;
 
     rc = cli_project_args(cli, argc, argv, &json, name, sizeof(name));
     if (rc != CLI_OK) {
@@ -165,6 +165,25 @@ cli_status(cli_t *cli, int argc, char **argv)
 
     } else {
         printf("  serving   nothing\n");
+    }
+
+    after = cli_str(p, "idle_after", NULL);
+
+    if (after != NULL && strcmp(after, "never") == 0) {
+        printf("  idle      never scales to zero%s\n",
+               json_is_true(json_object_get(p, "idle_default"))
+               ? " (default)" : "");
+
+    } else if (after != NULL) {
+        printf("  idle      scales to zero after %s without a request%s\n",
+               after, json_is_true(json_object_get(p, "idle_default"))
+                      ? " (default)" : "");
+    }
+
+    if (cli_str(p, "idle_since", NULL) != NULL) {
+        cli_ago(cli_str(p, "idle_since", NULL), ago, sizeof(ago));
+        printf("            idle since %s (%s): the next request starts "
+               "it\n", cli_str(p, "idle_since", ""), ago);
     }
 
     latest = json_object_get(p, "latest");
@@ -450,6 +469,81 @@ cli_restart(cli_t *cli, int argc, char **argv)
         printf("%s\n", cli_str(p, "url", ""));
         json_decref(p);
     }
+
+    return CLI_OK;
+}
+
+
+/* shuttle scale [NAME] --idle DURATION|never|default */
+
+int
+cli_scale(cli_t *cli, int argc, char **argv)
+{
+    int                   rc, c;
+    char                  name[64], path[128];
+    json_t               *answer, *body;
+    const char           *idle, *since;
+    static struct option  opts[] = {
+        { "idle", required_argument, NULL, 'i' },
+        { NULL, 0, NULL, 0 }
+    };
+
+    idle = NULL;
+
+    while ((c = cli_getopt(cli, argc, argv, "", opts)) != -1) {
+        idle = optarg;
+    }
+
+    if (idle == NULL) {
+        return cli_usage_error(cli, "give --idle DURATION (5m, 30s, 2h), "
+                               "--idle never or --idle default");
+    }
+
+    if (argc - optind > 1) {
+        return cli_usage_error(cli, "one project name at most");
+    }
+
+    rc = cli_project_name(cli, ".", optind < argc ? argv[optind] : NULL,
+                          name, sizeof(name));
+    if (rc != CLI_OK) {
+        return rc;
+    }
+
+    rc = cli_settings(cli, 1);
+    if (rc != CLI_OK) {
+        return rc;
+    }
+
+    body = json_pack("{so}", "idle", strcmp(idle, "default") == 0
+                                     ? json_null() : json_string(idle));
+    if (body == NULL) {
+        cli_error(cli, "out of memory");
+        return CLI_FAILED;
+    }
+
+    snprintf(path, sizeof(path), "/v1/projects/%s/scale", name);
+
+    answer = cli_api_call(cli, name, "PUT", path, body, NULL);
+    json_decref(body);
+
+    if (answer == NULL) {
+        return CLI_API;
+    }
+
+    since = cli_str(answer, "idle_since", NULL);
+
+    if (strcmp(cli_str(answer, "idle_after", ""), "never") == 0) {
+        fprintf(stderr, "%s never scales to zero%s\n", name,
+                since ? " once woken" : "");
+
+    } else {
+        fprintf(stderr, "%s scales to zero after %s without a request%s"
+                "\n", name, cli_str(answer, "idle_after", "?"),
+                json_is_true(json_object_get(answer, "idle_default"))
+                ? " (the platform's default)" : "");
+    }
+
+    json_decref(answer);
 
     return CLI_OK;
 }

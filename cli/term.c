@@ -51,6 +51,10 @@ cli_state_color(const char *state)
         return "\033[32m";
     }
 
+    if (strcmp(state, "idle") == 0) {
+        return "\033[36m";
+    }
+
     if (strcmp(state, "failed") == 0 || strcmp(state, "crashed") == 0) {
         return "\033[31m";
     }

@@ -75,7 +75,9 @@
  *   QUEUED, BUILDING, LOADING   503 with Retry-After: a deployment is coming
  *   RUNNING                     proxied to addr:port
  *   FAILED                      502 naming the deployment that failed
- *   IDLE                        scaled to zero: 503 with Retry-After
+ *   IDLE                        scaled to zero: proxied to addr:port, where
+ *                               the builder's socket queues the connection
+ *                               until the loader it starts accepts it
  *   STOPPED                     503: the project is stopped by its owner
  */
 #define SHUTTLE_STATE_NONE        0

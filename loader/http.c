@@ -35,6 +35,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loader.h"
@@ -80,6 +81,7 @@ loader_http_start(loader_http_t *h, shuttle_app *app, int listen_fd,
     h->nconns = 0;
     h->conns.next = &h->conns;
     h->conns.prev = &h->conns;
+    h->quiet = loader_http_now();
     atomic_init(&h->draining, 0);
 
     if (pthread_mutex_init(&h->mutex, NULL) != 0) {
@@ -216,7 +218,9 @@ loader_http_accept(loader_http_t *h)
                        strerror(errno));
 
             pthread_mutex_lock(&h->mutex);
-            h->nconns--;
+            if (--h->nconns == 0) {
+                h->quiet = loader_http_now();
+            }
             pthread_mutex_unlock(&h->mutex);
         }
 
@@ -305,6 +309,37 @@ loader_http_connections(loader_http_t *h)
     pthread_mutex_unlock(&h->mutex);
 
     return n;
+}
+
+
+/*
+ * Milliseconds since the last connection closed (or the daemons started),
+ * or -1 while one is open: --idle's clock.  Connections, not requests:
+ * nginx keeps an idle upstream connection open until its keepalive_timeout,
+ * and a loader that went idle with one open would cut a connection nginx
+ * may be reusing that very moment.
+ */
+int64_t
+loader_http_quiet(loader_http_t *h)
+{
+    int64_t  ms;
+
+    pthread_mutex_lock(&h->mutex);
+    ms = h->nconns == 0 ? loader_http_now() - h->quiet : -1;
+    pthread_mutex_unlock(&h->mutex);
+
+    return ms < -1 ? 0 : ms;
+}
+
+
+int64_t
+loader_http_now(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
@@ -647,7 +682,11 @@ loader_http_connection(void *cls, struct MHD_Connection *conn,
         c->next->prev = c->prev;
     }
 
-    if (--h->nconns == 0 && atomic_load(&h->draining)) {
+    if (--h->nconns == 0) {
+        h->quiet = loader_http_now();
+    }
+
+    if (h->nconns == 0 && atomic_load(&h->draining)) {
         one = 1;
         if (write(h->drained_fd, &one, sizeof(one)) == -1
             && errno != EAGAIN)

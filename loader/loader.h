@@ -32,6 +32,7 @@
 #include <microhttpd.h>
 
 #include <shuttle.h>
+#include <shuttle_loader.h>
 
 
 #define LOADER_ERRLEN          512
@@ -194,6 +195,8 @@ typedef struct {
     loader_conn_t          conns;      /* the started ones; the head */
     unsigned               nconns;     /* accepted and not closed */
     atomic_int             starting;   /* keep libmicrohttpd's messages */
+    int64_t                quiet;      /* monotonic ms the last connection
+                                          closed (or the start); nconns 0 */
     char                   error[LOADER_ERRLEN];  /* the last of them */
 } loader_http_t;
 
@@ -203,12 +206,15 @@ int loader_http_accept(loader_http_t *h);
 unsigned loader_http_drain(loader_http_t *h);
 unsigned loader_http_busy(loader_http_t *h);
 unsigned loader_http_connections(loader_http_t *h);
+int64_t loader_http_quiet(loader_http_t *h);
+int64_t loader_http_now(void);
 void loader_http_stop(loader_http_t *h);
 
 
 /* resources.c ------------------------------------------------------------ */
 
 int loader_resources_load(int fd, char *err, size_t errlen);
+int loader_pq_open(char *err, size_t errlen);
 
 /*
  * bytes the project's SQLite databases may hold together (--disk-limit,

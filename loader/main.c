@@ -4,7 +4,8 @@
  *
  *   shuttle-loader [--listen-fd N | --listen ADDR:PORT] [--ready-fd N]
  *                  [--threads N] [--drain-timeout SEC] [--name NAME]
- *                  [--resources-fd N] SERVICE.so
+ *                  [--resources-fd N] [--disk-limit BYTES] [--idle SEC]
+ *                  SERVICE.so
  *
  * The builder starts it with a socket it has bound and listens on as
  * --listen-fd 3 and a pipe as --ready-fd; "shuttle run" and the tests
@@ -14,6 +15,11 @@
  * --resources-fd N is a descriptor to read to its end: the JSON object of
  * the resources the platform provisioned (docs/resources.md), opened
  * before the service's main runs.
+ *
+ * --idle SEC: once no connection has been open for SEC seconds, the loader
+ * stops accepting and exits with SHUTTLE_LOADER_EXIT_IDLE
+ * (include/shuttle_loader.h); what comes later waits in the backlog of the
+ * socket, which the builder keeps, for the loader it starts then.
  *
  * SIGTERM or SIGINT drains: the loader stops accepting (it closes its
  * descriptor of the listening socket), closes its idle connections, lets
@@ -37,6 +43,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -68,7 +75,8 @@
     "                      [--threads N] [--drain-timeout SEC] "            \
     "[--name NAME]\n"                                                        \
     "                      [--resources-fd N] [--disk-limit BYTES] "        \
-    "SERVICE.so\n"
+    "[--idle SEC]\n"                                                        \
+    "                      SERVICE.so\n"
 
 
 typedef struct {
@@ -81,6 +89,7 @@ typedef struct {
     const char      *name;
     int              resources_fd;    /* -1: none */
     unsigned long long  disk_limit;   /* bytes of SQLite data, 0: none */
+    int64_t          idle;            /* ms, 0: never idle */
 } loader_conf_t;
 
 
@@ -99,13 +108,14 @@ static void loader_signal_sys(int signo, siginfo_t *si, void *ctx);
 static int loader_cat(char *buf, size_t size, int n, const char *s);
 static void loader_ready(loader_conf_t *conf);
 static void loader_serve(loader_http_t *h, int sigfd);
+static int loader_idle_timeout(loader_http_t *h);
 static void *loader_watchdog(void *arg);
 static void loader_fail(const char *fmt, ...) SHUTTLE_PRINTF(1, 2);
 
 
 /* the one copy of the configuration; --ready-fd for loader_fail() */
 static loader_conf_t   loader_conf = {
-    NULL, NULL, -1, -1, 0, LOADER_DRAIN_TIMEOUT, NULL, -1, 0
+    NULL, NULL, -1, -1, 0, LOADER_DRAIN_TIMEOUT, NULL, -1, 0, 0
 };
 
 /* the last signal caught, and the eventfd that tells the main thread */
@@ -272,6 +282,7 @@ loader_args(loader_conf_t *conf, int argc, char **argv)
     int          i;
     long         n;
     char        *end;
+    double       idle;
     size_t       optlen;
     cpu_set_t    cpus;
     const char  *arg, *opt, *value, *eq;
@@ -367,6 +378,19 @@ loader_args(loader_conf_t *conf, int argc, char **argv)
                 loader_fail("--disk-limit \"%s\": not a number of bytes",
                             value);
             }
+
+        } else if (LOADER_OPT("--idle")) {
+            errno = 0;
+            idle = strtod(value, &end);
+
+            if (errno != 0 || end == value || *end != '\0'
+                || !isfinite(idle) || idle < 0 || idle > 31536000)
+            {
+                loader_fail("--idle \"%s\": not a number of seconds from 0 "
+                            "to 31536000", value);
+            }
+
+            conf->idle = (int64_t) (idle * 1000);
 
         } else if (LOADER_OPT("--name")) {
             if (value[0] == '\0' || strlen(value) > 63) {
@@ -795,7 +819,7 @@ loader_ready(loader_conf_t *conf)
 static void
 loader_serve(loader_http_t *h, int sigfd)
 {
-    int                       backoff;
+    int                       backoff, timeout, rc;
     uint64_t                  count;
     unsigned                  busy;
     pthread_t                 tid;
@@ -813,12 +837,21 @@ loader_serve(loader_http_t *h, int sigfd)
         pfd[0].revents = 0;
         pfd[1].revents = 0;
 
+        timeout = backoff ? 100 : loader_idle_timeout(h);
+
         /* out of descriptors: the listening socket rests for 100 ms */
-        if (poll(pfd, backoff ? 1 : 2, backoff ? 100 : -1) == -1) {
+        rc = poll(pfd, backoff ? 1 : 2, timeout);
+
+        if (rc == -1) {
             if (errno != EINTR) {
                 loader_fail("poll: %s", strerror(errno));
             }
 
+            continue;
+        }
+
+        if (rc == 0 && !backoff) {
+            loader_idle_timeout(h);
             continue;
         }
 
@@ -894,6 +927,52 @@ loader_serve(loader_http_t *h, int sigfd)
     loader_service_exiting();
 
     exit(0);
+}
+
+
+/*
+ * --idle: the ms poll() may wait before the loader is to go idle, -1 for
+ * ever; when that time has come and no connection waits in the backlog,
+ * the loader exits SHUTTLE_LOADER_EXIT_IDLE instead.  Only the main thread
+ * accepts, so no connection can open between the check and the exit; one
+ * that comes after it waits in the backlog for the next loader.
+ */
+static int
+loader_idle_timeout(loader_http_t *h)
+{
+    int64_t        quiet;
+    struct pollfd  pfd;
+
+    if (loader_conf.idle == 0) {
+        return -1;
+    }
+
+    quiet = loader_http_quiet(h);
+
+    if (quiet == -1) {
+        /* a connection is open: look again once the idle time is over */
+        return loader_conf.idle > INT_MAX ? INT_MAX : (int) loader_conf.idle;
+    }
+
+    if (quiet < loader_conf.idle) {
+        return (int) (loader_conf.idle - quiet);
+    }
+
+    pfd.fd = h->listen_fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+
+    if (poll(&pfd, 1, 0) != 0) {
+        return 0;
+    }
+
+    loader_log("idle: no connection for %lld s, exiting; the next request "
+               "starts the service again", (long long) (quiet / 1000));
+
+    loader_http_stop(h);
+    loader_service_exiting();
+
+    exit(SHUTTLE_LOADER_EXIT_IDLE);
 }
 
 

@@ -68,10 +68,24 @@ loader_service_load(const char *path, char *err, size_t errlen)
     /* kept open for the life of the process: never dlclose()d */
     handle = dlopen(rel ? rel : path, RTLD_NOW | RTLD_LOCAL);
 
+    if (handle == NULL) {
+        snprintf(err, errlen, "dlopen %s: %s", path, dlerror());
+
+        /* libpq's own calls, without a PostgreSQL database declared */
+        if (strstr(err, "undefined symbol: PQ") != NULL
+            && loader_pq_open(err, errlen) == 0)
+        {
+            handle = dlopen(rel ? rel : path, RTLD_NOW | RTLD_LOCAL);
+
+            if (handle == NULL) {
+                snprintf(err, errlen, "dlopen %s: %s", path, dlerror());
+            }
+        }
+    }
+
     free(rel);
 
     if (handle == NULL) {
-        snprintf(err, errlen, "dlopen %s: %s", path, dlerror());
         return NULL;
     }
 

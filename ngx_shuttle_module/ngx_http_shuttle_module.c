@@ -242,19 +242,25 @@ ngx_http_shuttle_apps_handler(ngx_http_request_t *r)
     switch (ctx->slot.state) {
 
     case SHUTTLE_STATE_RUNNING:
+    case SHUTTLE_STATE_IDLE:
+        /*
+         * Idle: the builder holds the project's listening socket, so the
+         * connection waits in its backlog while the builder starts a
+         * loader on it; nothing here waits or polls.
+         */
         if (ctx->slot.port != 0) {
             return NGX_DECLINED;
         }
 
         rc = ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
-                                      "shuttle: project \"%V\" is running "
-                                      "but has no address", &ctx->project);
+                                      "shuttle: project \"%V\" is %s "
+                                      "but has no address", &ctx->project,
+                                      shuttle_zone_state_name(ctx->slot.state));
         break;
 
     case SHUTTLE_STATE_QUEUED:
     case SHUTTLE_STATE_BUILDING:
     case SHUTTLE_STATE_LOADING:
-    case SHUTTLE_STATE_IDLE:
         rc = ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                       NGX_HTTP_SHUTTLE_RETRY_AFTER,
                                       "shuttle: project \"%V\" is %s "

@@ -104,7 +104,8 @@ ngx_http_shuttle_init_peer(ngx_http_request_t *r,
     }
 
     if (ctx->result != NGX_HTTP_SHUTTLE_FOUND
-        || ctx->slot.state != SHUTTLE_STATE_RUNNING
+        || (ctx->slot.state != SHUTTLE_STATE_RUNNING
+            && ctx->slot.state != SHUTTLE_STATE_IDLE)
         || ctx->slot.port == 0)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,

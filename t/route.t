@@ -179,12 +179,11 @@ my %want = (
     queued   => [503, 1, qr/project "alpha" is queued \(deployment 9\)/],
     building => [503, 1, qr/project "alpha" is building \(deployment 9\)/],
     loading  => [503, 1, qr/project "alpha" is loading \(deployment 9\)/],
-    idle     => [503, 1, qr/project "alpha" is idle \(deployment 9\)/],
     failed   => [502, 0, qr/project "alpha": deployment 9 failed/],
     stopped  => [503, 0, qr/project "alpha" is stopped/],
 );
 
-for my $state (qw(queued building loading idle failed stopped)) {
+for my $state (qw(queued building loading failed stopped)) {
     $t->zone_cmd('set', 'alpha', $a, $state, 9);
     $r = get('alpha.apps.test', '/');
     my ($status, $retry, $body) = @{ $want{$state} };
@@ -194,6 +193,14 @@ for my $state (qw(queued building loading idle failed stopped)) {
     like($r->{body}, $body, "$state: says so");
     is($r->{headers}{'x-state'}, $state, "$state: \$shuttle_state");
 }
+
+# idle: proxied all the same, to the socket the builder keeps for it
+$t->zone_cmd('set', 'alpha', $a, 'idle', 9);
+$r = get('alpha.apps.test', '/');
+is($r->{status}, 200, 'idle: proxied (200), not refused');
+like($r->{body}, qr/^A /, 'idle: to the address of its slot');
+ok(!defined $r->{headers}{'retry-after'}, 'idle: no Retry-After');
+is($r->{headers}{'x-state'}, 'idle', 'idle: $shuttle_state');
 
 # back to running, on the other backend
 $t->zone_cmd('set', 'alpha', $b, 'running', 10);

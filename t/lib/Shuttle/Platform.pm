@@ -41,6 +41,9 @@ sub new {
         limit    => $opts{client_max_body_size} // '50m',
         workers  => $opts{worker_processes} // 1,
         builder_args => $opts{builder_args} // [],
+        # nginx's upstream keepalive_timeout to the loaders (its default:
+        # 60s); a loader goes idle only once nginx closed those
+        upstream_keepalive_timeout => $opts{upstream_keepalive_timeout},
     }, $class;
 
     $LIVE{"$self"} = $self;
@@ -120,6 +123,8 @@ sub write_conf {
     my $sock = $self->{t}->builder_socket;
 
     my $static = $self->{t}->builder_data . '/static/';
+    my $kt = defined $self->{upstream_keepalive_timeout}
+             ? "keepalive_timeout $self->{upstream_keepalive_timeout};" : '';
 
     $self->{t}->write_nginx_conf(<<"EOF", worker_processes => $self->{workers});
     include /etc/nginx/mime.types;
@@ -130,6 +135,7 @@ sub write_conf {
     upstream shuttle_apps {
         shuttle_route;
         keepalive 16;
+        $kt
     }
 
     server {
@@ -458,7 +464,10 @@ Options: C<keys> (names, default C<['alice']>), C<client_max_body_size>
 (default C<50m>), C<worker_processes> (1), C<builder_args> (more options
 of C<shuttle-builder serve>, e.g. C<['--max-files', 50]>), C<postgres> (true:
 a private PostgreSQL server, C<Shuttle::Postgres>, whose admin connection
-the builder gets with C<--postgres>; C<pg> returns it).
+the builder gets with C<--postgres>; C<pg> returns it),
+C<upstream_keepalive_timeout> (nginx's C<keepalive_timeout> in the upstream of
+the apps, e.g. C<'300ms'>: a loader goes idle only once nginx has closed its
+cached connections to it).
 
 Methods: C<api> (C<http://127.0.0.1:PORT>), C<port>, C<key(NAME)>,
 C<app_url(NAME)>, C<app_get(NAME, PATH)>, C<t> (the C<Shuttle::Test>),

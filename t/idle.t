@@ -1,0 +1,302 @@
+#!/usr/bin/perl
+
+# Scale to zero, through the real nginx, builder and loaders: a project
+# with no request for --idle goes idle (its loader gone, its socket kept by
+# the builder, the zone, the API, "shuttle status" and the runtime log say
+# so); the next GET and the next POST are answered, not refused; clients
+# running across idle -> wake -> idle see no failure; idle survives a
+# builder restart (SIGTERM and SIGKILL) and a restart of the project; a
+# loader that cannot start on wake gets its waiting requests a 502 that
+# says why, and the next one after the cause is gone is served;
+# "shuttle scale" sets a project's own timeout, "never" included.
+
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+
+use POSIX ();
+use Test::More;
+use Time::HiRes qw(time sleep);
+use Shuttle::Test;
+use Shuttle::Platform;
+
+# nginx's cached connections to a loader close after 300 ms, before the
+# 1 s idle time is over: the loader never goes idle under one
+my $p = Shuttle::Platform->new(builder_args => ['--idle', '1s'],
+                               upstream_keepalive_timeout => '300ms');
+my $t = $p->t;
+my $dir = $p->testdir;
+my $data = $t->builder_data;
+
+$t->write_file('echo/src/main.c', <<'EOF');
+#include <shuttle.h>
+#include <stdio.h>
+#include <string.h>
+
+SHUTTLE_SECRETS();
+
+static void
+root(shuttle_req *req, shuttle_res *res)
+{
+    shuttle_text(res, 200, "echo here\n");
+}
+
+static void
+echo(shuttle_req *req, shuttle_res *res)
+{
+    size_t       len;
+    const char  *body;
+
+    body = shuttle_req_body(req, &len);
+    shuttle_printf(res, 200, "got %zu: %.*s", len, (int) len,
+                   body ? body : "");
+}
+
+SHUTTLE_MAIN(app)
+{
+    if (shuttle_secret(app, "FAIL") != NULL) {
+        fprintf(stderr, "FAIL is set: not starting\n");
+        return 1;
+    }
+
+    shuttle_get(app, "/", root);
+    shuttle_post(app, "/echo", echo);
+    return 0;
+}
+EOF
+
+sub project { $p->v1('alice', 'GET', "/v1/projects/$_[0]")->{json} // {} }
+sub state   { project($_[0])->{state} // '' }
+
+sub wait_state {
+    my ($name, $want, $timeout) = @_;
+    return $t->wait_until(sub { state($name) eq $want }, $timeout // 10);
+}
+
+sub get_root  { $p->app_get('echo', '/') }
+sub post_echo {
+    my ($body) = @_;
+    return http_get($p->port, 'echo.localhost', '/echo', method => 'POST',
+                    body => $body,
+                    headers => ['Content-Type' => 'text/plain']);
+}
+
+my ($rc, $out, $err) = $p->cli(['deploy', '--no-follow'],
+                               dir => "$dir/echo");
+is($rc, 0, 'shuttle deploy echo') or diag $out, $err;
+ok(wait_state('echo', 'running', 30), 'echo runs');
+
+my $r = get_root();
+is($r->{status}, 200, 'GET / while running: 200');
+my ($loader) = $t->loader_pids;
+ok($loader, "its loader: pid $loader");
+my $port = project('echo')->{latest}{port};
+
+
+# idle --------------------------------------------------------------------
+
+my $before = time;
+ok(wait_state('echo', 'idle', 10), 'no request for 1 s: echo is idle');
+my $took = time - $before;
+cmp_ok($took, '>=', 0.5, sprintf('... not before its time (%.2f s after '
+       . 'the last request)', $took));
+ok($t->wait_until(sub { !$t->pid_alive($loader) }, 5),
+   "its loader $loader is gone");
+is_deeply([$t->loader_pids], [], 'no loader runs');
+
+my $proj = project('echo');
+is($proj->{latest}{state}, 'running', 'the deployment stays running');
+ok($proj->{idle_since}, "idle_since: $proj->{idle_since}");
+is($proj->{latest}{port}, $port, "the port stays the project's ($port)");
+is($proj->{idle_after}, '1s', 'idle_after: 1s (the builder\'s --idle)');
+
+my $zone = `${\ Shuttle::Test::builder()} zone $dir/zone list 2>&1`;
+like($zone, qr/^echo idle 127\.0\.0\.1:$port /m, 'the zone says idle');
+
+my $id = $proj->{current};
+my $runtime = "$data/projects/echo/deployments/$id/runtime.log";
+like($t->read_file($runtime), qr/idle: no connection for \d+ s, exiting/,
+     'the runtime log says so');
+like($p->builder_log, qr/deploy echo #$id: idle: no request for 1s/,
+     '... and the builder log');
+
+($rc, $out) = $p->cli(['status', 'echo']);
+like($out, qr/^echo\s+idle\s/m, 'shuttle status: idle');
+like($out, qr/scales to zero after 1s without a request \(default\)/,
+     '... after 1s, the default');
+like($out, qr/idle since /, '... since when');
+
+($rc, $out) = $p->cli(['list']);
+like($out, qr/^echo\s+idle\b/m, 'shuttle list: idle');
+
+
+# wake: a GET, then a POST ------------------------------------------------
+
+my $t0 = time;
+$r = get_root();
+my $wake_ms = (time - $t0) * 1000;
+is($r->{status}, 200, sprintf('the next GET is served: 200 (in %.1f ms)',
+                              $wake_ms));
+is($r->{body}, "echo here\n", '... with its body');
+ok(!defined $r->{headers}{'retry-after'}, '... no Retry-After');
+is(state('echo'), 'running', 'echo runs again');
+my ($woken) = $t->loader_pids;
+ok($woken && $woken != $loader, "a new loader, pid $woken");
+like($p->builder_log, qr/deploy echo #$id: woken by a request/,
+     'the builder log says it was woken');
+
+ok(wait_state('echo', 'idle', 10), 'idle again');
+$r = post_echo('a post that wakes it');
+is($r->{status}, 200, 'a POST to the idle project: 200');
+is($r->{body}, 'got 20: a post that wakes it', '... its body reached the '
+   . 'service whole');
+
+
+# clients across idle -> wake -> idle -------------------------------------
+
+# each client sleeps around the idle time (1 s + nginx's 300 ms) between
+# requests, so that requests meet the project as it goes idle and as it
+# wakes; half of them are POSTs, which nginx never retries
+my $idles = () = $p->builder_log =~ /deploy echo #$id: idle:/g;
+my @clients;
+for my $c (1 .. 3) {
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        srand($$ ^ time);
+        my ($n, $bad) = (0, 0);
+        my $end = time + 12;
+        while (time < $end) {
+            my $post = $n % 2;
+            my $res = eval {
+                $post ? post_echo("c$c-$n")
+                      : http_get($p->port, 'echo.localhost', '/',
+                                 timeout => 5) };
+            my $ok = $res && ($res->{status} // 0) == 200
+                     && ($post ? $res->{body} eq 'got ' . length("c$c-$n")
+                                                 . ": c$c-$n"
+                               : $res->{body} eq "echo here\n");
+            unless ($ok) {
+                $bad++;
+                print STDERR "client $c: request $n: "
+                    . ($res ? "$res->{status} $res->{body}" : $@) . "\n";
+            }
+            $n++;
+            sleep(0.9 + rand(0.8));
+        }
+        open my $fh, '>', "$dir/client-$c" or POSIX::_exit(1);
+        print $fh "$n $bad\n";
+        close $fh;
+        POSIX::_exit(0);
+    }
+    push @clients, $pid;
+}
+waitpid($_, 0) for @clients;
+
+my ($total, $failed) = (0, 0);
+for my $c (1 .. 3) {
+    my ($n, $bad) = split ' ', $t->read_file("client-$c") // '0 1';
+    $total += $n;
+    $failed += $bad;
+}
+my $cycles = (() = $p->builder_log =~ /deploy echo #$id: idle:/g) - $idles;
+cmp_ok($total, '>=', 20, "3 clients made $total requests over 12 s");
+is($failed, 0, 'none failed, GETs and POSTs alike');
+cmp_ok($cycles, '>=', 2, "while echo went idle $cycles times and woke");
+
+
+# a builder restart -------------------------------------------------------
+
+ok(wait_state('echo', 'idle', 10), 'echo is idle');
+$t->builder_stop('TERM');
+$p->start_builder;
+ok(wait_state('echo', 'idle', 10), 'after a builder restart (SIGTERM) it '
+   . 'is idle still');
+is_deeply([$t->loader_pids], [], '... with no loader');
+my $port2 = project('echo')->{latest}{port};
+like(`${\ Shuttle::Test::builder()} zone $dir/zone list 2>&1`,
+     qr/^echo idle 127\.0\.0\.1:$port2 /m,
+     "... on a socket of the new builder's ($port2)");
+$r = get_root();
+is($r->{status}, 200, '... and the next request wakes it: 200');
+
+ok(wait_state('echo', 'idle', 10), 'idle again');
+$t->builder_stop('KILL');
+$p->start_builder;
+ok(wait_state('echo', 'idle', 10), 'after a SIGKILLed builder too');
+$r = post_echo('after a kill');
+is($r->{status}, 200, '... and a POST wakes it: 200');
+is($r->{body}, 'got 12: after a kill', '... answered by the service');
+
+
+# a restart of an idle project ------------------------------------------
+
+ok(wait_state('echo', 'idle', 10), 'idle');
+($rc, $out, $err) = $p->cli(['restart', 'echo']);
+is($rc, 0, 'shuttle restart of the idle project') or diag $err;
+is(state('echo'), 'running', '... starts it now');
+is(scalar(my @l = $t->loader_pids), 1, '... one loader');
+
+
+# a wake that fails -------------------------------------------------------
+
+ok(wait_state('echo', 'idle', 10), 'idle');
+$r = $p->v1('alice', 'PUT', '/v1/projects/echo/secrets',
+            body => { FAIL => '1' });
+is($r->{status}, 200, 'a secret set that makes the service refuse to '
+   . 'start');
+
+my $mark = length $p->builder_log;
+$r = get_root();
+is($r->{status}, 502, 'the request that wakes it: 502');
+like($r->{body}, qr/echo: deployment #$id could not start: wake failed: /,
+     '... saying what could not start');
+like($r->{body}, qr/FAIL is set: not starting|main returned/,
+     '... and why') or diag $r->{body};
+$proj = project('echo');
+like($proj->{latest}{reason}, qr/^wake failed: /,
+     "the deployment's reason says so: $proj->{latest}{reason}");
+is($proj->{state}, 'idle', 'the project stays idle');
+like(substr($p->builder_log, $mark), qr/deploy echo #$id: wake failed: /,
+     'the builder log says so');
+
+$r = $p->v1('alice', 'DELETE', '/v1/projects/echo/secrets/FAIL');
+is($r->{status}, 200, 'the secret removed');
+ok($t->wait_until(sub { get_root()->{status} == 200 }, 10),
+   'a later request wakes it: 200');
+is(state('echo'), 'running', 'running');
+
+
+# shuttle scale ---------------------------------------------------------
+
+($rc, $out, $err) = $p->cli(['scale', 'echo', '--idle', 'never']);
+is($rc, 0, 'shuttle scale echo --idle never') or diag $err;
+like($err, qr/echo never scales to zero/, '... says so');
+is(project('echo')->{idle_after}, 'never', 'idle_after: never');
+get_root();
+sleep 2.5;
+is(state('echo'), 'running', '2.5 s without a request: still running');
+
+($rc, $out, $err) = $p->cli(['scale', 'echo', '--idle', '2s']);
+is($rc, 0, 'shuttle scale echo --idle 2s') or diag $err;
+like($err, qr/scales to zero after 2s without a request/, '... says so');
+get_root();
+$before = time;
+ok(wait_state('echo', 'idle', 10), 'idle');
+cmp_ok(time - $before, '>=', 1.5, sprintf('... after its own 2 s (%.2f s)',
+                                           time - $before));
+
+($rc, $out, $err) = $p->cli(['scale', 'echo', '--idle', 'soon']);
+isnt($rc, 0, 'shuttle scale --idle soon: refused');
+like($err, qr/a duration such as "5m"/, '... saying what a duration is');
+
+($rc, $out, $err) = $p->cli(['scale', 'echo', '--idle', 'default']);
+is($rc, 0, 'shuttle scale echo --idle default');
+is(project('echo')->{idle_after}, '1s', 'idle_after: 1s again');
+ok(project('echo')->{idle_default}, '... the default');
+
+$p->stop;
+is_deeply([$t->loader_pids], [], 'no loader left');
+
+done_testing;
