@@ -266,10 +266,12 @@ bench: deps
 
 # PORT=8080: where the local platform listens (127.0.0.1 only)
 PORT ?= 8080
+# IDLE=2s: projects with no request for that long scale to zero (0: never)
+IDLE ?= 0
 
 run: deps
 	$(MAKE) all
-	@sh conf/local.sh start $(PORT)
+	@IDLE='$(IDLE)' sh conf/local.sh start $(PORT)
 
 stop:
 	@sh conf/local.sh stop

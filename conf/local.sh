@@ -3,7 +3,8 @@
 # The local platform of `make run` and `make stop`, under .run/:
 #
 #   conf/local.sh start [PORT]   builder + nginx on 127.0.0.1:PORT (8080),
-#                                deploys examples/hello, prints its URL
+#                                deploys examples/hello, prints its URL;
+#                                $IDLE is the builder's --idle (0: never)
 #   conf/local.sh stop           stops what start started
 #
 #   .run/api_keys  .run/key      the local key (hash, and the key itself)
@@ -173,7 +174,7 @@ start() {
     # shellcheck disable=SC2086
     setsid "$BIN/shuttle-builder" serve --data "$DATA" \
         --socket "$SOCK" $nginx_user \
-        --apps-url "http://{name}.localhost:$port" \
+        --apps-url "http://{name}.localhost:$port" --idle "${IDLE:-0}" \
         --log "$RUN/builder.log" < /dev/null >> "$RUN/builder.log" 2>&1 &
     echo $! > "$RUN/builder.pid"
 

@@ -206,12 +206,25 @@ my @first = running($repo);
 ok(@first >= 4, 'builder, nginx (master and workers), loaders: '
    . scalar(@first) . ' processes');
 
-# a second start: the first is stopped, the projects are kept
-($rc, $out) = local_sh($repo, 'start', $port);
-is($rc, 0, 'a second start') or diag $out;
+# a second start, as make run IDLE=2s does: the first is stopped, the
+# projects are kept, and scale to zero after 2 s without a request
+{
+    local $ENV{IDLE} = '2s';
+    ($rc, $out) = local_sh($repo, 'start', $port);
+}
+is($rc, 0, 'a second start, IDLE=2s') or diag $out;
 ok(all_gone(@first), "the first start's processes are gone");
 like(get($url2), qr/Hello/, 'hello2 still answers');
 is(readlink("$repo/.run/data"), $data, 'the same data');
+
+sub project_state {
+    my $j = `curl -s --max-time 5 -H 'Authorization: Bearer $key' '$api/v1/projects/$_[0]'`;
+    return $j =~ /"state":\s*"(\w+)"/ ? $1 : '';
+}
+my $end = time + 15;
+sleep 0.2 until project_state('hello2') eq 'idle' || time > $end;
+is(project_state('hello2'), 'idle', 'hello2 is idle after 2 s (IDLE=2s)');
+like(get($url2), qr/Hello/, '... and the next request is answered');
 
 my @second = running($repo);
 ($rc, $out) = local_sh($repo, 'stop');

@@ -515,6 +515,8 @@ main(void)
 
         sqlite3_open(db, &h);
         sqlite3_exec(h, "DROP TABLE uids; DROP TABLE limits; "
+                     "ALTER TABLE deployments DROP COLUMN idle_since; "
+                     "ALTER TABLE projects DROP COLUMN idle_ms; "
                      "PRAGMA user_version = 2", NULL, NULL, NULL);
         sqlite3_close(h);
     }
@@ -525,7 +527,8 @@ main(void)
        && count(db, "SELECT count(*) FROM limits") == 0
        && shuttle_store_project(st, "hello", &p, err, ERRLEN) == 0
        && count(db, "SELECT count(*) FROM secrets") > 0,
-       "a version 2 store migrates to %d: uids, limits, the rest kept",
+       "a version 2 store migrates to %d: uids, limits, idle, the rest "
+       "kept",
        SHUTTLE_STORE_SCHEMA);
 
     /* an operator's limits for a project */
