@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -159,6 +160,7 @@ shuttle_serve_main(int argc, char **argv)
     char              err[SERVE_ERRLEN];
     sigset_t          set;
     serve_args_t      a;
+    struct rlimit     rl;
     shuttle_serve_t  *s;
 
     memset(&a, 0, sizeof(serve_args_t));
@@ -194,6 +196,16 @@ shuttle_serve_main(int argc, char **argv)
         fprintf(stderr, "shuttle-builder serve: %s\n", err);
         free(s);
         return 2;
+    }
+
+    /*
+     * A descriptor or three per project: its socket (kept while it is
+     * idle, too), a loader's readiness pipe, a refused connection.  As
+     * many as the hard limit allows; the loaders get --nofile.
+     */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void) setrlimit(RLIMIT_NOFILE, &rl);
     }
 
     if (s->conf.log != NULL

@@ -30,6 +30,19 @@
 #                    loaders); median of BENCH_DEPLOYS (7) deploys
 #   deploy_post_ms   the same from POST /deploy of the tarball (curl's
 #                    path, no CLI) to the first 200
+#   wake_ms          GET /hello through nginx to an idle project (scaled
+#                    to zero: no loader) to its response, p50 and p99 of
+#                    BENCH_WAKES (50) wakes, in its sandbox; warm_ms the
+#                    same request to the running loader, in the same run;
+#                    wake_ready_ms the builder's spawn to ready of those
+#                    wakes, wake_spawn_ms its part before the loader runs
+#   density_1000     BENCH_DENSITY (1000) projects deployed on one
+#                    platform: the time to deploy them all, the memory
+#                    (PSS of the builder, nginx and every loader), open
+#                    descriptors and listening ports with all of them
+#                    running, then all of them idle, and GET / to a random
+#                    idle one among them (p50, p99 of 20); BENCH_DENSITY=0
+#                    skips it
 #
 # One nginx, worker_processes 1 (pinned to one CPU when there are two,
 # wrk on the other), serving the backend, the static front and the route
@@ -44,7 +57,9 @@
 # figure(NAME, VALUE), added to @BENCHES.
 #
 # Environment: BENCH_SECONDS (3) per run, BENCH_RUNS (5) of each kind,
-# BENCH_DEPLOYS (7) deploys of each kind,
+# BENCH_DEPLOYS (7) deploys of each kind, BENCH_WAKES (50),
+# BENCH_DENSITY (1000 projects; 0 skips it), BENCH_ONLY (a comma-separated
+# list of route, loader, deploy, wake, density: only those),
 # BENCH_WARMUP (1) seconds of warm-up per front, BENCH_PIN=0 to not pin
 # CPUs, BENCH_STATIC_ONLY=1 (or SHUTTLE_TEST_NO_MODULE=1) to measure the
 # static front alone (no module needed), SHUTTLE_TEST_KEEP=1 to keep the
@@ -70,6 +85,11 @@ my $SECONDS = $ENV{BENCH_SECONDS} // 3;
 my $RUNS = $ENV{BENCH_RUNS} // 5;
 my $DEPLOYS = $ENV{BENCH_DEPLOYS} // 7;
 my $WARMUP = $ENV{BENCH_WARMUP} // 1;
+my $WAKES = $ENV{BENCH_WAKES} // 50;
+my $DENSITY = $ENV{BENCH_DENSITY} // 1000;
+# BENCH_ONLY=wake,density: those of route, loader, deploy, wake, density
+my %ONLY = map { $_ => 1 } split /,/, $ENV{BENCH_ONLY} // '';
+sub want { !%ONLY || $ONLY{$_[0]} }
 my $STATIC_ONLY = $ENV{BENCH_STATIC_ONLY} || $ENV{SHUTTLE_TEST_NO_MODULE}
                   || grep { $_ eq '--static-only' } @ARGV;
 my $DOMAIN = 'apps.test';
@@ -96,6 +116,17 @@ sub figure {
 sub print_figures {
     print "\n== shuttle bench ==\n";
     print "$_->[0] $_->[1]\n" for @FIGURES;
+}
+
+# the p-th percentile (0-100) of a list, nearest rank
+sub pct {
+    my ($p, @v) = @_;
+    @v = sort { $a <=> $b } @v;
+    return undef unless @v;
+    my $i = int($p / 100 * @v + 0.999999) - 1;
+    $i = 0 if $i < 0;
+    $i = $#v if $i > $#v;
+    return $v[$i];
 }
 
 sub median {
@@ -408,6 +439,176 @@ sub bench_bare_starts {
     return @start;
 }
 
+# scale to zero: the request that wakes an idle project, and the same
+# request to its running loader
+sub bench_wake {
+    my $repo = Shuttle::Test::repo();
+    my $p = Shuttle::Platform->new(builder_args => ['--idle', '300ms'],
+                                   upstream_keepalive_timeout => '100ms');
+    my $tgz = `tar czf - -C $repo/examples/hello .`;
+    my $id = post_deploy($p, 'hello', $tgz);
+    $p->t->wait_deployment('alice', $id, qr/^running$/, 30);
+
+    my $state = sub { $p->v1('alice', 'GET', '/v1/projects/hello')->{json}{state} // '' };
+    my $get = sub {
+        my $t0 = time;
+        my $r = $p->app_get('hello', '/hello', timeout => 5);
+        my $ms = (time - $t0) * 1000;
+        die "bench: GET /hello: $r->{status} $r->{body}\n"
+            unless $r->{status} == 200 && $r->{body} eq "Hello, world!\n";
+        return $ms;
+    };
+
+    my (@wake, @warm);
+    for my $i (1 .. $WAKES) {
+        $p->t->wait_until(sub { $state->() eq 'idle' }, 10)
+            or die "bench: hello does not go idle\n" . $p->builder_log;
+        die "bench: a loader runs while hello is idle\n" if $p->t->loader_pids;
+        push @wake, $get->();
+        push @warm, $get->();
+    }
+    my $log = $p->builder_log;
+    $p->stop;
+
+    my @ready = $log =~ /woken by a request: pid \d+ on \S+, ready in (\d+) ms/g;
+    my @spawn = map { $_ / 1000 } $log =~ /woken by a request: loader pid \d+ \(spawned in (\d+) us\)/g;
+    printf "# %d wakes: %s ms\n", scalar @wake,
+           join(', ', map { sprintf '%.1f', $_ } @wake);
+    figure('wake_ms_p50', sprintf('%.1f', pct(50, @wake)));
+    figure('wake_ms_p99', sprintf('%.1f', pct(99, @wake)));
+    figure('warm_ms_p50', sprintf('%.2f', pct(50, @warm)));
+    figure('warm_ms_p99', sprintf('%.2f', pct(99, @warm)));
+    figure('wake_spawn_ms_p50', sprintf('%.1f', pct(50, @spawn)));
+    figure('wake_ready_ms_p50', pct(50, @ready));
+}
+
+# the processes of the platform: the builder and its descendants (the
+# loaders), nginx's master and workers
+sub platform_pids {
+    my ($p) = @_;
+    my %kids;
+    opendir my $dh, '/proc' or return;
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        open my $fh, '<', "/proc/$pid/stat" or next;
+        my $st = <$fh> // next;
+        my ($ppid) = $st =~ /\) \S+ (\d+)/ or next;
+        push @{ $kids{$ppid} }, $pid;
+    }
+    my @todo = grep { defined } ($p->builder_pid, $p->t->nginx_pid);
+    my @all;
+    while (defined(my $pid = shift @todo)) {
+        push @all, $pid;
+        push @todo, @{ $kids{$pid} // [] };
+    }
+    return @all;
+}
+
+# (MiB of PSS, open descriptors) of those processes
+sub platform_usage {
+    my ($p) = @_;
+    my ($kb, $fds) = (0, 0);
+    for my $pid (platform_pids($p)) {
+        if (open my $fh, '<', "/proc/$pid/smaps_rollup") {
+            while (<$fh>) { $kb += $1 if /^Pss:\s+(\d+) kB/ }
+        }
+        if (opendir my $d, "/proc/$pid/fd") {
+            $fds += grep { /^\d+$/ } readdir $d;
+        }
+    }
+    return ($kb / 1024, $fds);
+}
+
+# listening TCP sockets on 127.0.0.1 in the builder's --ports
+sub listening_ports {
+    my ($lo, $hi) = @_;
+    my $n = 0;
+    for my $f ('/proc/net/tcp') {
+        open my $fh, '<', $f or next;
+        while (<$fh>) {
+            my ($addr, $port, $st) = /^\s*\d+: (\w{8}):(\w{4}) \S+ (\w\w)/ or next;
+            $port = hex $port;
+            $n++ if $st eq '0A' && $addr eq '0100007F' && $port >= $lo
+                    && $port <= $hi;
+        }
+    }
+    return $n;
+}
+
+sub bench_density {
+    my $repo = Shuttle::Test::repo();
+    my ($lo, $hi) = (21000, 21000 + $DENSITY + 199);
+    my @args = ('--ports', "$lo-$hi", '--jobs', '2', '--key-jobs', '2',
+                '--key-projects', $DENSITY + 10);
+    my $p = Shuttle::Platform->new(builder_args => [@args, '--idle', '0'],
+                                   upstream_keepalive_timeout => '100ms');
+    my $tgz = `tar czf - -C $repo/examples/hello .`;
+    my @names = map { sprintf 'd%04d', $_ } 1 .. $DENSITY;
+
+    my $t0 = time;
+    my %id;
+    $id{$_} = post_deploy($p, $_, $tgz) for @names;
+    for my $name (@names) {
+        $p->t->wait_deployment('alice', $id{$name}, qr/^running$/, 600);
+    }
+    my $deploy_s = time - $t0;
+    printf "# %d projects deployed and running in %.0f s\n", $DENSITY,
+           $deploy_s;
+
+    my $bad = grep {
+        my $r = eval { $p->app_get($_, '/hello', timeout => 10) };
+        !($r && $r->{status} == 200)
+    } @names;
+    die "bench: $bad of $DENSITY projects do not answer\n" if $bad;
+
+    my ($mem_run, $fds_run) = platform_usage($p);
+    my $ports_run = listening_ports($lo, $hi);
+    my $loaders = () = $p->t->loader_pids;
+    printf "# all running: %d loaders, %.0f MiB, %d descriptors, %d ports\n",
+           $loaders, $mem_run, $fds_run, $ports_run;
+
+    # the same builder's data, now with --idle 1s: each gets a fresh
+    # loader, and all go idle a second later
+    $p->t->builder_stop('TERM', 120);
+    $p->t->builder_start('--apps-url', 'http://{name}.localhost:'
+                         . $p->port, '--loader',
+                         Shuttle::Platform::loader_bin(), '--sdk-include',
+                         "$repo/include", @args, '--idle', '1s');
+    my $idle = sub {
+        my $r = $p->v1('alice', 'GET', '/v1/projects');
+        return scalar grep { ($_->{state} // '') eq 'idle' }
+                          @{ $r->{json}{projects} // [] };
+    };
+    $p->t->wait_until(sub { $idle->() == $DENSITY
+                            && !$p->t->loader_pids }, 600)
+        or die "bench: not all $DENSITY projects went idle\n";
+
+    my ($mem_idle, $fds_idle) = platform_usage($p);
+    my $ports_idle = listening_ports($lo, $hi);
+    printf "# all idle: %.0f MiB, %d descriptors, %d ports\n", $mem_idle,
+           $fds_idle, $ports_idle;
+
+    my @wake;
+    for my $i (1 .. 20) {
+        my $name = $names[int rand @names];
+        my $w0 = time;
+        my $r = $p->app_get($name, '/hello', timeout => 10);
+        push @wake, (time - $w0) * 1000;
+        die "bench: GET $name: $r->{status}\n" unless $r->{status} == 200;
+    }
+    $p->stop;
+
+    figure('density_1000_projects', $DENSITY);
+    figure('density_1000_deploy_s', sprintf('%.0f', $deploy_s));
+    figure('density_1000_running_mib', sprintf('%.0f', $mem_run));
+    figure('density_1000_running_fds', $fds_run);
+    figure('density_1000_running_ports', $ports_run);
+    figure('density_1000_idle_mib', sprintf('%.0f', $mem_idle));
+    figure('density_1000_idle_fds', $fds_idle);
+    figure('density_1000_idle_ports', $ports_idle);
+    figure('density_1000_wake_ms_p50', sprintf('%.1f', pct(50, @wake)));
+    figure('density_1000_wake_ms_p99', sprintf('%.1f', pct(99, @wake)));
+}
+
 sub bench_static {
     my ($t) = @_;
     my $host = "bench.$DOMAIN";
@@ -506,7 +707,10 @@ if ($STATIC_ONLY) {
     print "# static only: the route benchmarks are skipped\n";
     bench_static($t);
 } else {
-    $_->($t) for @BENCHES;
+    for my $b (@BENCHES) {
+        my $name = $b == \&bench_loader ? 'loader' : 'route';
+        $b->($t) if want($name);
+    }
 }
 
 my $alerts = () = ($t->error_log // '') =~ /\[(?:alert|crit|emerg)\]/g;
@@ -514,6 +718,10 @@ figure('nginx_alerts', $alerts);
 
 $t->stop;
 
-bench_deploy() unless $STATIC_ONLY;
+unless ($STATIC_ONLY) {
+    bench_deploy() if want('deploy');
+    bench_wake() if want('wake');
+    bench_density() if $DENSITY > 0 && want('density');
+}
 
 print_figures();
