@@ -49,7 +49,8 @@ BUILDER_LIBS = $(shell pkg-config --libs libarchive sqlite3 libmicrohttpd \
 BUILDER_LIB_SRCS := $(filter-out builder/main.c,$(BUILDER_SRCS))
 
 LOADER_SRCS := $(wildcard loader/*.c)
-LOADER_HDRS := $(wildcard loader/*.h) include/shuttle.h
+LOADER_HDRS := $(wildcard loader/*.h) include/shuttle.h \
+               include/shuttle_loader.h
 # no libpq: the loader dlopen()s it for the services that use PostgreSQL
 # (linked, it is about 11 ms of every loader's start)
 LOADER_LIBS = $(shell pkg-config --libs libmicrohttpd jansson sqlite3) \
@@ -103,10 +104,13 @@ $(B)/bin/shuttle-builder: $(BUILDER_SRCS) $(BUILDER_HDRS)
 	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder -o $@ $(BUILDER_SRCS) $(BUILDER_LIBS)
 
 # the loader exports the SDK's functions to the services it dlopen()s
-$(B)/bin/shuttle-loader: $(LOADER_SRCS) $(LOADER_HDRS)
+# and links the sandbox's code: a warm loader sets a sandbox up itself
+$(B)/bin/shuttle-loader: $(LOADER_SRCS) $(LOADER_HDRS) builder/sandbox.c \
+                         builder/sandbox.h
 	mkdir -p $(B)/bin
-	$(CC) $(SHUTTLE_CFLAGS) -Iloader -rdynamic -o $@ $(LOADER_SRCS) \
-	    $(LOADER_LIBS)
+	$(CC) $(SHUTTLE_CFLAGS) -Iloader -Ibuilder -rdynamic -o $@ \
+	    $(LOADER_SRCS) builder/sandbox.c $(LOADER_LIBS) \
+	    $(shell pkg-config --libs libseccomp)
 
 $(B)/bin/shuttle: $(CLI_SRCS) $(CLI_HDRS) $(CLI_BUILDER)
 	mkdir -p $(B)/bin

@@ -27,9 +27,11 @@
 #include <grp.h>
 #include <pthread.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +41,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -55,6 +58,10 @@
 #define SB_PATH         4096
 #define SB_MAX_BINDS    32
 #define SB_MAX_FDS      16
+#define SB_WARM_FD      (SB_MAX_FDS * 2 + 8)   /* above sb_child_fds' dups */
+#define SB_WARM_MAX     (64 * 1024)             /* a spawn request */
+#define SB_WARM_STACK   (8 * 1024 * 1024)
+#define SB_WARM_ARGS    4096        /* the longest command line it takes */
 #define SB_CONTROLLERS  3             /* memory, pids, cpu */
 #define SB_TMPFS_ROOT   "/tmp"        /* where the scratch root goes */
 
@@ -112,6 +119,9 @@ struct shuttle_sandbox_s {
                                                        controller (v2: [0]) */
     struct sock_fprog       filter[2];  /* by shuttle_sandbox_kind_e */
     char                    describe[256];
+    int                     warm_fd;    /* the warm loader's socket, -1 */
+    pid_t                   warm_pid;
+    char                   *warm_path;  /* the program it runs */
 };
 
 
@@ -134,6 +144,10 @@ typedef struct {
     const char              *step;
     const char              *object;
     int                      error;
+
+    /* a warm loader's child: it reports on warm_fd, then runs run() */
+    int                      warm_fd;
+    shuttle_sandbox_run_pt   run;
 } sb_child_t;
 
 
@@ -159,6 +173,12 @@ static int sb_child_bind(sb_child_t *c, const char *src, const char *dst,
 static int sb_child_mkdirs(char *path);
 static int sb_child_file(const char *path, const char *data);
 static int sb_child_fds(sb_child_t *c);
+static int sb_child_cmdline(sb_child_t *c);
+static int sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
+    sb_child_t *c, pid_t *pid, char *err, size_t errlen);
+static void sb_warm_report(int fd, int what, const char *step,
+    const char *object, int error);
+static void sb_warm_drop(shuttle_sandbox_t *sb);
 static int sb_child_ids(sb_child_t *c);
 static size_t sb_cat(char *buf, size_t size, const char *a, const char *b);
 static void sb_remove_tree(const char *dir);
@@ -178,6 +198,7 @@ shuttle_sandbox_create(const char *instance, unsigned flags, char *err,
     }
 
     sb->userns = (geteuid() != 0 || (flags & SHUTTLE_SANDBOX_USERNS)) != 0;
+    sb->warm_fd = -1;
 
     if (sb->userns) {
         sb->cgroup = SHUTTLE_CGROUP_NONE;
@@ -288,6 +309,12 @@ shuttle_sandbox_destroy(shuttle_sandbox_t *sb)
         free(sb->base[i]);
     }
 
+    if (sb->warm_fd != -1) {
+        close(sb->warm_fd);
+        (void) waitpid(sb->warm_pid, NULL, 0);
+    }
+
+    free(sb->warm_path);
     free(sb->filter[0].filter);
     free(sb->filter[1].filter);
     free(sb);
@@ -634,7 +661,7 @@ shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     const char *path, char *const argv[], char *const envp[], pid_t *pid,
     char *err, size_t errlen)
 {
-    int          flags, i, status;
+    int          flags, i, status, rc;
     char        *stack;
     pid_t        child;
     sigset_t     old;
@@ -669,6 +696,24 @@ shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
 
     if (sb_cgroup_enter(sb, sp, &c, err, errlen) != 0) {
         goto failed;
+    }
+
+    c.warm_fd = -1;
+
+    if (sb->warm_fd != -1 && sp->kind == SHUTTLE_SANDBOX_SERVICE
+        && !sp->die_with_parent && !sb->userns
+        && strcmp(path, sb->warm_path) == 0)
+    {
+        /* the warm loader, if it is still there, saves an exec */
+        rc = sb_warm_spawn(sb, sp, &c, pid, err, errlen);
+
+        if (rc != 1) {
+            for (i = 0; i < c.nprocs; i++) {
+                close(c.procs[i]);
+            }
+
+            return rc;
+        }
     }
 
     stack = mmap(NULL, SB_STACK, PROT_READ | PROT_WRITE,
@@ -1073,6 +1118,11 @@ sb_child_fail(sb_child_t *c, const char *step, const char *object)
     c->step = step;
     c->object = object;
 
+    if (c->warm_fd != -1) {
+        /* the warm loader's child has its own memory: it says so */
+        sb_warm_report(c->warm_fd, 'F', step, object, c->error);
+    }
+
     _exit(127);
 }
 
@@ -1104,6 +1154,10 @@ sb_child(void *arg)
         if (write(c->procs[i], "0", 1) != 1) {
             return sb_child_fail(c, "join cgroup", NULL);
         }
+    }
+
+    if (c->run != NULL && sb_child_cmdline(c) != 0) {
+        return sb_child_fail(c, "command line", NULL);
     }
 
     if (sp->setsid && setsid() == -1) {
@@ -1215,9 +1269,57 @@ sb_child(void *arg)
 
     (void) sigprocmask(SIG_SETMASK, &c->none, NULL);
 
+    if (c->run != NULL) {
+        /* a warm loader's child: no exec, the program is here already */
+        sb_warm_report(c->warm_fd, 'K', NULL, NULL, 0);
+        close(c->warm_fd);
+        c->warm_fd = -1;
+        environ = (char **) c->envp;
+
+        for (i = 0; c->argv[i] != NULL; i++) {
+            /* void */
+        }
+
+        exit(c->run(i, (char **) c->argv));
+    }
+
     execve(c->path, c->argv, c->envp);
 
     return sb_child_fail(c, "exec", c->path);
+}
+
+
+/*
+ * A warm loader's child shows its own command line, as an exec'd loader
+ * would (ps, and the builder's takeover, read it), not "--warm": written
+ * over the warm loader's arguments, which a padding argument made long
+ * enough (prctl PR_SET_MM would need CAP_SYS_RESOURCE).
+ */
+
+static char    *sb_warm_args;
+static size_t   sb_warm_args_len;
+
+static int
+sb_child_cmdline(sb_child_t *c)
+{
+    int      i;
+    char    *p, *end;
+
+    p = sb_warm_args;
+    end = sb_warm_args + sb_warm_args_len;
+
+    for (i = 0; c->argv[i] != NULL; i++) {
+        if (strlen(c->argv[i]) + 1 > (size_t) (end - p)) {
+            errno = E2BIG;
+            return -1;
+        }
+
+        p = stpcpy(p, c->argv[i]) + 1;
+    }
+
+    memset(p, 0, end - p);
+
+    return 0;
 }
 
 
@@ -1285,6 +1387,18 @@ sb_child_fds(sb_child_t *c)
         if (dup2(null, i) == -1) {
             return sb_child_fail(c, "dup2", NULL);
         }
+    }
+
+    if (c->warm_fd != -1) {
+        /* the warm loader's socket (SB_WARM_FD) stays, for the report */
+        if (syscall(SYS_close_range, n > 3 ? n : 3, SB_WARM_FD - 1, 0)
+                == -1
+            || syscall(SYS_close_range, SB_WARM_FD + 1, ~0U, 0) == -1)
+        {
+            return sb_child_fail(c, "close_range", NULL);
+        }
+
+        return 0;
     }
 
     if (syscall(SYS_close_range, n > 3 ? n : 3, ~0U, 0) == -1) {
@@ -1574,4 +1688,607 @@ sb_child_file(const char *path, const char *data)
     close(fd);
 
     return n == (ssize_t) len ? 0 : -1;
+}
+
+
+/*
+ * The warm loader.  Most of a loader's start is the dynamic linker and the
+ * constructors of the libraries it links (GnuTLS, through libmicrohttpd):
+ * about 6 of a wake's milliseconds.  So the builder keeps one loader
+ * started ahead, as root, outside any sandbox, its libraries loaded:
+ * "shuttle-loader --warm" waiting on a socket (fd 3).  A spawn of a
+ * service's loader sends it the request, the descriptors with it; it
+ * clones a child into new namespaces, sharing its memory (the warm
+ * process exits at once), which sets the sandbox up as sb_child() does,
+ * reports "K" (or "F" with the step that failed), and runs the loader's
+ * main instead of exec'ing it.  The warm process sends the child's pid
+ * ("P") and exits; the builder, a child subreaper, adopts the child.  The
+ * builder starts the next warm loader a moment later.
+ *
+ * The request, one SOCK_SEQPACKET message: fixed fields, then strings
+ * (NUL-terminated), then the BPF program; the descriptors as SCM_RIGHTS:
+ * the spawn's present fds, then the cgroup.procs ones.
+ */
+
+typedef struct {
+    uint32_t                kind;
+    uint32_t                cgroup;
+    uint32_t                uid;
+    uint32_t                gid;
+    uint32_t                setsid;
+    uint32_t                nbinds;
+    uint32_t                nfds;
+    uint32_t                fdmask;     /* which of fds[] were sent */
+    uint32_t                nprocs;
+    uint32_t                nargv;
+    uint32_t                nenvp;
+    uint32_t                nfilter;    /* BPF instructions */
+    shuttle_limits_t        limits;
+    uint8_t                 rw[SB_MAX_BINDS];
+    uint8_t                 optional[SB_MAX_BINDS];
+} sb_warm_head_t;
+
+
+static size_t
+sb_warm_put(char *buf, size_t off, const void *data, size_t len)
+{
+    if (off == (size_t) -1 || len > SB_WARM_MAX - off) {
+        return (size_t) -1;
+    }
+
+    memcpy(buf + off, data, len);
+
+    return off + len;
+}
+
+
+static size_t
+sb_warm_str(char *buf, size_t off, const char *s)
+{
+    return sb_warm_put(buf, off, s ? s : "", strlen(s ? s : "") + 1);
+}
+
+
+/* the next string at *off of a message of len bytes, or NULL */
+static const char *
+sb_warm_get(const char *buf, size_t len, size_t *off)
+{
+    const char  *s, *nul;
+
+    if (*off >= len) {
+        return NULL;
+    }
+
+    s = buf + *off;
+    nul = memchr(s, '\0', len - *off);
+
+    if (nul == NULL) {
+        return NULL;
+    }
+
+    *off += nul - s + 1;
+
+    return s;
+}
+
+
+/* 0: spawned; -1: failed (err says why); 1: no warm loader after all */
+
+static int
+sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
+    sb_child_t *c, pid_t *pid, char *err, size_t errlen)
+{
+    int              fds[SB_MAX_FDS + SB_CONTROLLERS], nsend, i, n, status;
+    char            *buf, reply[512], *p;
+    char             cmsg[CMSG_SPACE(sizeof(int)
+                                     * (SB_MAX_FDS + SB_CONTROLLERS))];
+    size_t           off;
+    ssize_t          len;
+    pid_t            child;
+    struct iovec     iov;
+    struct msghdr    msg;
+    struct pollfd    pfd;
+    struct cmsghdr  *cm;
+    sb_warm_head_t   h;
+
+    buf = malloc(SB_WARM_MAX);
+    if (buf == NULL) {
+        return 1;
+    }
+
+    memset(&h, 0, sizeof(sb_warm_head_t));
+    h.kind = sp->kind;
+    h.cgroup = sb->cgroup;
+    h.uid = sp->uid;
+    h.gid = sp->gid;
+    h.setsid = sp->setsid;
+    h.nbinds = sp->nbinds;
+    h.nfds = sp->nfds;
+    h.nprocs = c->nprocs;
+    h.nfilter = sb->filter[sp->kind].len;
+    h.limits = *sp->limits;
+
+    nsend = 0;
+
+    for (i = 0; i < (int) sp->nfds; i++) {
+        if (sp->fds[i] >= 0) {
+            h.fdmask |= 1u << i;
+            fds[nsend++] = sp->fds[i];
+        }
+    }
+
+    for (i = 0; i < c->nprocs; i++) {
+        fds[nsend++] = c->procs[i];
+    }
+
+    for (i = 0; i < (int) sp->nbinds; i++) {
+        h.rw[i] = sp->binds[i].rw;
+        h.optional[i] = sp->binds[i].optional;
+    }
+
+    for (n = 0, off = 0; c->argv[n] != NULL; n++) {
+        off += strlen(c->argv[n]) + 1;
+    }
+
+    if (off + strlen(sb->warm_path) + 8 > SB_WARM_ARGS) {
+        /* its command line would not fit where the warm one is */
+        free(buf);
+        return 1;
+    }
+
+    h.nargv = n;
+    for (n = 0; c->envp[n] != NULL; n++) { /* void */ }
+    h.nenvp = n;
+
+    off = sb_warm_put(buf, 0, &h, sizeof(h));
+    off = sb_warm_str(buf, off, sp->project);
+    off = sb_warm_str(buf, off, sp->cgroup);
+    off = sb_warm_str(buf, off, sp->cwd);
+    off = sb_warm_str(buf, off, c->path);
+    off = sb_warm_str(buf, off, c->passwd);
+
+    for (i = 0; i < (int) sp->nbinds; i++) {
+        off = sb_warm_str(buf, off, sp->binds[i].path);
+    }
+
+    for (i = 0; i < (int) h.nargv; i++) {
+        off = sb_warm_str(buf, off, c->argv[i]);
+    }
+
+    for (i = 0; i < (int) h.nenvp; i++) {
+        off = sb_warm_str(buf, off, c->envp[i]);
+    }
+
+    off = sb_warm_put(buf, off, sb->filter[sp->kind].filter,
+                      h.nfilter * sizeof(struct sock_filter));
+
+    if (off == (size_t) -1) {
+        free(buf);
+        return 1;
+    }
+
+    iov.iov_base = buf;
+    iov.iov_len = off;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+
+    if (nsend > 0) {
+        msg.msg_control = cmsg;
+        msg.msg_controllen = CMSG_SPACE(sizeof(int) * nsend);
+        cm = CMSG_FIRSTHDR(&msg);
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int) * nsend);
+        memcpy(CMSG_DATA(cm), fds, sizeof(int) * nsend);
+    }
+
+    len = sendmsg(sb->warm_fd, &msg, MSG_NOSIGNAL);
+    free(buf);
+
+    if (len != (ssize_t) off) {
+        /* gone: the exec way, this time */
+        sb_warm_drop(sb);
+        return 1;
+    }
+
+    /* "P pid" from the warm loader, then "K" or "F..." from its child */
+
+    child = -1;
+    status = 1;
+
+    for ( ;; ) {
+        pfd.fd = sb->warm_fd;
+        pfd.events = POLLIN;
+
+        if (poll(&pfd, 1, 10000) <= 0) {
+            snprintf(err, errlen, "sandbox %s: the warm loader did not "
+                     "answer", sp->project);
+            status = -1;
+            break;
+        }
+
+        len = recv(sb->warm_fd, reply, sizeof(reply) - 1, 0);
+
+        if (len <= 0) {
+            snprintf(err, errlen, "sandbox %s: the warm loader ended "
+                     "without a word", sp->project);
+            status = -1;
+            break;
+        }
+
+        reply[len] = '\0';
+
+        if (reply[0] == 'P') {
+            child = (pid_t) atol(reply + 1);
+            continue;
+        }
+
+        if (reply[0] == 'K' && child > 0) {
+
+            *pid = child;
+            status = 0;
+            break;
+        }
+
+        /* F step \0 object \0 errno */
+        p = reply + 1;
+        off = strlen(p) + 1;
+        snprintf(err, errlen, "sandbox %s: %s%s%s: %s", sp->project, p,
+                 (size_t) len > off + 1 && reply[1 + off] ? " " : "",
+                 (size_t) len > off + 1 ? reply + 1 + off : "",
+                 strerror(atoi(reply + 1 + off
+                               + strlen(reply + 1 + off) + 1)));
+        status = -1;
+        break;
+    }
+
+    /* used up: it exits once its child is on its way */
+    sb_warm_drop(sb);
+
+    if (status == -1 && child > 0) {
+        (void) kill(child, SIGKILL);
+        (void) waitpid(child, NULL, __WALL);
+    }
+
+    return status;
+}
+
+
+static void
+sb_warm_report(int fd, int what, const char *step, const char *object,
+    int error)
+{
+    int     n;
+    char    buf[512];
+
+    buf[0] = (char) what;
+    n = 1;
+
+    if (what == 'F') {
+        n += snprintf(buf + n, sizeof(buf) - n - 64, "%s",
+                      step ? step : "") + 1;
+        n += snprintf(buf + n, sizeof(buf) - n - 32, "%s",
+                      object ? object : "") + 1;
+        n += snprintf(buf + n, sizeof(buf) - n, "%d", error) + 1;
+    }
+
+    (void) !send(fd, buf, n, MSG_NOSIGNAL);
+}
+
+
+static void
+sb_warm_drop(shuttle_sandbox_t *sb)
+{
+    if (sb->warm_fd == -1) {
+        return;
+    }
+
+    close(sb->warm_fd);
+    sb->warm_fd = -1;
+
+    /* it exits at once on EOF, or has exited */
+    while (waitpid(sb->warm_pid, NULL, 0) == -1 && errno == EINTR) {
+        /* void */
+    }
+
+    sb->warm_pid = 0;
+}
+
+
+int
+shuttle_sandbox_warm(shuttle_sandbox_t *sb, const char *path, char *err,
+    size_t errlen)
+{
+    int                         sv[2], rc;
+    char                       *argv[4], pad[SB_WARM_ARGS + 1];
+    char                       *envp[1];
+    pid_t                       pid;
+    sigset_t                    mask, dflt;
+    posix_spawnattr_t           attr;
+    posix_spawn_file_actions_t  fa;
+
+    if (sb->warm_fd != -1 || sb->userns) {
+        return 0;
+    }
+
+    if (sb->warm_path == NULL || strcmp(sb->warm_path, path) != 0) {
+        free(sb->warm_path);
+        sb->warm_path = strdup(path);
+
+        if (sb->warm_path == NULL) {
+            snprintf(err, errlen, "warm loader: %s", strerror(ENOMEM));
+            return -1;
+        }
+    }
+
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
+        snprintf(err, errlen, "warm loader: socketpair: %s",
+                 strerror(errno));
+        return -1;
+    }
+
+    memset(pad, ' ', SB_WARM_ARGS);
+    pad[SB_WARM_ARGS] = '\0';
+
+    argv[0] = (char *) path;
+    argv[1] = "--warm";
+    argv[2] = pad;              /* room for the command line to come */
+    argv[3] = NULL;
+    envp[0] = NULL;
+
+    (void) posix_spawn_file_actions_init(&fa);
+    (void) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+    (void) posix_spawn_file_actions_adddup2(&fa, 0, 1);
+    (void) posix_spawn_file_actions_adddup2(&fa, 0, 2);
+    (void) posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+    (void) posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+
+    sigemptyset(&mask);
+    sigfillset(&dflt);
+    sigdelset(&dflt, SIGKILL);
+    sigdelset(&dflt, SIGSTOP);
+
+    (void) posix_spawnattr_init(&attr);
+    (void) posix_spawnattr_setsigmask(&attr, &mask);
+    (void) posix_spawnattr_setsigdefault(&attr, &dflt);
+    (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK
+                                           | POSIX_SPAWN_SETSIGDEF
+                                           | POSIX_SPAWN_SETSID);
+
+    rc = posix_spawn(&pid, path, &fa, &attr, argv, envp);
+
+    (void) posix_spawn_file_actions_destroy(&fa);
+    (void) posix_spawnattr_destroy(&attr);
+    close(sv[1]);
+
+    if (rc != 0) {
+        close(sv[0]);
+        snprintf(err, errlen, "warm loader: cannot run %s: %s", path,
+                 strerror(rc));
+        return -1;
+    }
+
+    sb->warm_fd = sv[0];
+    sb->warm_pid = pid;
+
+    return 0;
+}
+
+
+int
+shuttle_sandbox_warm_ready(shuttle_sandbox_t *sb)
+{
+    return sb->warm_fd != -1;
+}
+
+
+/*
+ * The warm loader's side (shuttle-loader --warm): waits for one request on
+ * fd, clones the sandboxed child that runs run(), answers, exits.  Never
+ * returns.
+ */
+
+void
+shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
+    char **wargv)
+{
+    int                 fds[SB_MAX_FDS + SB_CONTROLLERS], nfds, i, k;
+    char               *buf, *stack, pidmsg[32];
+    char                cmsg[CMSG_SPACE(sizeof(int)
+                                        * (SB_MAX_FDS + SB_CONTROLLERS))];
+    size_t              off;
+    ssize_t             len;
+    pid_t               child;
+    struct iovec        iov;
+    struct msghdr       msg;
+    struct cmsghdr     *cm;
+    sb_warm_head_t      h;
+    sb_child_t          c;
+    shuttle_spawn_t     sp;
+    shuttle_limits_t    limits;
+    shuttle_bind_t      binds[SB_MAX_BINDS];
+    int                 spfds[SB_MAX_FDS];
+    const char         *path, *str;
+    char              **argv, **envp;
+    static shuttle_sandbox_t  sb;
+
+    sb_warm_args = wargv[0];
+    sb_warm_args_len = wargv[wargc - 1] + strlen(wargv[wargc - 1]) + 1
+                       - wargv[0];
+
+    /* the loader's main thread runs on it: as large as a main stack
+       (its pages are taken as it grows) */
+    buf = malloc(SB_WARM_MAX);
+    stack = mmap(NULL, SB_WARM_STACK, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+
+    if (buf == NULL || stack == MAP_FAILED) {
+        _exit(1);
+    }
+
+    iov.iov_base = buf;
+    iov.iov_len = SB_WARM_MAX;
+
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg;
+    msg.msg_controllen = sizeof(cmsg);
+
+    do {
+        len = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    } while (len == -1 && errno == EINTR);
+
+    if (len < (ssize_t) sizeof(sb_warm_head_t)) {
+        /* the builder went, or sent nonsense */
+        _exit(0);
+    }
+
+    nfds = 0;
+
+    for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            if (nfds > SB_MAX_FDS + SB_CONTROLLERS) {
+                _exit(1);
+            }
+            memcpy(fds, CMSG_DATA(cm), nfds * sizeof(int));
+        }
+    }
+
+    memcpy(&h, buf, sizeof(h));
+    off = sizeof(h);
+
+    if (h.nbinds > SB_MAX_BINDS || h.nfds > SB_MAX_FDS
+        || h.nprocs > SB_CONTROLLERS || h.kind > SHUTTLE_SANDBOX_SERVICE
+        || h.nargv > 4096 || h.nenvp > 4096)
+    {
+        _exit(1);
+    }
+
+    memset(&sp, 0, sizeof(sp));
+    memset(&c, 0, sizeof(c));
+    limits = h.limits;
+
+    sp.kind = h.kind;
+    sp.uid = h.uid;
+    sp.gid = h.gid;
+    sp.setsid = h.setsid;
+    sp.limits = &limits;
+    sp.nbinds = h.nbinds;
+    sp.binds = binds;
+    sp.nfds = h.nfds;
+    sp.fds = spfds;
+
+    sp.project = sb_warm_get(buf, len, &off);
+    sp.cgroup = sb_warm_get(buf, len, &off);
+    sp.cwd = sb_warm_get(buf, len, &off);
+    path = sb_warm_get(buf, len, &off);
+    str = sb_warm_get(buf, len, &off);
+
+    if (sp.project == NULL || sp.cgroup == NULL || sp.cwd == NULL
+        || path == NULL || str == NULL || strlen(str) >= sizeof(c.passwd))
+    {
+        _exit(1);
+    }
+
+    if (sp.cwd[0] == '\0') {
+        sp.cwd = NULL;
+    }
+
+    memcpy(c.passwd, str, strlen(str) + 1);
+
+    for (i = 0; i < (int) h.nbinds; i++) {
+        binds[i].path = sb_warm_get(buf, len, &off);
+        binds[i].rw = h.rw[i] != 0;
+        binds[i].optional = h.optional[i] != 0;
+
+        if (binds[i].path == NULL) {
+            _exit(1);
+        }
+    }
+
+    argv = calloc(h.nargv + 1, sizeof(char *));
+    envp = calloc(h.nenvp + 1, sizeof(char *));
+
+    if (argv == NULL || envp == NULL) {
+        _exit(1);
+    }
+
+    for (i = 0; i < (int) h.nargv; i++) {
+        argv[i] = (char *) sb_warm_get(buf, len, &off);
+        if (argv[i] == NULL) {
+            _exit(1);
+        }
+    }
+
+    for (i = 0; i < (int) h.nenvp; i++) {
+        envp[i] = (char *) sb_warm_get(buf, len, &off);
+        if (envp[i] == NULL) {
+            _exit(1);
+        }
+    }
+
+    if (len - off != h.nfilter * sizeof(struct sock_filter)) {
+        _exit(1);
+    }
+
+    sb.userns = 0;
+    sb.cgroup = h.cgroup;
+    sb.warm_fd = -1;
+    sb.filter[h.kind].len = (unsigned short) h.nfilter;
+    sb.filter[h.kind].filter = (struct sock_filter *) (buf + off);
+
+    /* the descriptors in the order they were sent */
+
+    k = 0;
+
+    for (i = 0; i < (int) h.nfds; i++) {
+        spfds[i] = (h.fdmask & (1u << i)) && k < nfds ? fds[k++] : -1;
+    }
+
+    c.nprocs = 0;
+
+    for (i = 0; i < (int) h.nprocs && k < nfds; i++) {
+        c.procs[c.nprocs++] = fds[k++];
+    }
+
+    c.sb = &sb;
+    c.sp = &sp;
+    c.path = path;
+    c.argv = argv;
+    c.envp = envp;
+    c.outer_uid = getuid();
+    c.outer_gid = getgid();
+    c.run = run;
+    sigfillset(&c.all);
+    sigemptyset(&c.none);
+
+    if (dup2(fd, SB_WARM_FD) == -1) {
+        _exit(1);
+    }
+
+    c.warm_fd = SB_WARM_FD;
+
+    /*
+     * CLONE_VM: no page table to copy, no page to copy on write; the
+     * memory is the child's alone once this process, which touches none
+     * of it from here on, has exited.
+     */
+    child = clone(sb_child, stack + SB_WARM_STACK,
+                  CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC
+                  | CLONE_NEWUTS | SIGCHLD, &c);
+
+    if (child == -1) {
+        sb_warm_report(fd, 'F', "clone", NULL, errno);
+        _exit(1);
+    }
+
+    snprintf(pidmsg, sizeof(pidmsg), "P%ld", (long) child);
+    (void) !send(fd, pidmsg, strlen(pidmsg) + 1, MSG_NOSIGNAL);
+
+    /* the builder adopts the child: it is a subreaper */
+    _exit(0);
 }

@@ -140,6 +140,25 @@ int shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     char *err, size_t errlen);
 
 /*
+ * The warm loader (sandbox.c): path started ahead, as "path --warm" with
+ * a socket at fd 3, its libraries loaded; the next service spawn of path
+ * is done by it, without an exec, and uses it up.  A builder that calls
+ * this must be a child subreaper (prctl PR_SET_CHILD_SUBREAPER): it adopts
+ * the loaders so spawned.  Not in a user namespace sandbox (then 0, and
+ * nothing started).  warm_ready: whether one waits.
+ */
+typedef int (*shuttle_sandbox_run_pt)(int argc, char **argv);
+
+int shuttle_sandbox_warm(shuttle_sandbox_t *sb, const char *path,
+    char *err, size_t errlen);
+int shuttle_sandbox_warm_ready(shuttle_sandbox_t *sb);
+
+/* the loader's side: serves one spawn on fd with run() as its main;
+ * never returns */
+void shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run,
+    int argc, char **argv);
+
+/*
  * How many processes of project's cgroup leaf the kernel killed for
  * memory so far (-1: not known).  A caller compares it before and after.
  */

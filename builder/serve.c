@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -916,7 +917,7 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
 static int
 serve_sandbox(shuttle_serve_t *s, int off, char *err, size_t errlen)
 {
-    char        instance[32];
+    char        instance[32], warm[256];
     uint32_t    h;
     const char *p;
 
@@ -963,6 +964,23 @@ serve_sandbox(shuttle_serve_t *s, int off, char *err, size_t errlen)
     s->conf.sandbox = shuttle_sandbox_create(instance, 0, err, errlen);
     if (s->conf.sandbox == NULL) {
         return -1;
+    }
+
+    /*
+     * A warm loader spawns the services' loaders without an exec (see
+     * sandbox.c); the builder adopts them, as their subreaper.  Without
+     * one, loaders are exec'd as before.
+     */
+    errno = 0;
+    warm[0] = '\0';
+
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1
+        || shuttle_sandbox_warm(s->conf.sandbox, s->conf.loader, warm,
+                                sizeof(warm)) != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_WARN, "sandbox: no warm loader (%s): each "
+                    "loader starts with an exec", errno ? strerror(errno)
+                                                        : warm);
     }
 
     /* without a cgroup, the limits are weaker: a warning */

@@ -37,6 +37,9 @@
 #define SUP_TAIL_BYTES     1536
 #define SUP_FIRST_FD       6          /* 0-5 are the loader's contract */
 #define SUP_LINGER_MS      2000       /* a refused connection's reading */
+#define SUP_WARM_DELAY_MS  30         /* a used warm loader's successor
+                                         starts after the loader it
+                                         spawned had the CPU to itself */
 
 
 typedef enum {
@@ -114,6 +117,8 @@ struct shuttle_supervise_s {
     sup_dying_t            *dying;
     sup_refused_t          *refused;
     uint32_t                next_port;
+    int64_t                 warm_at;        /* start the next warm loader
+                                               then (monotonic ms), 0 */
 };
 
 
@@ -744,6 +749,10 @@ shuttle_supervise_timeout(shuttle_supervise_t *sup)
         }
     }
 
+    if (sup->warm_at != 0 && (next == -1 || sup->warm_at < next)) {
+        next = sup->warm_at;
+    }
+
     for (d = sup->dying; d != NULL; d = d->next) {
         if (d->kill_at && (next == -1 || d->kill_at < next)) {
             next = d->kill_at;
@@ -768,6 +777,18 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
     sup_refused_t  *r, *rnext;
 
     now = shuttle_mono_ms();
+
+    if (sup->warm_at != 0 && sup->warm_at <= now) {
+        sup->warm_at = 0;
+
+        if (shuttle_sandbox_warm(sup->s->conf.sandbox, sup->s->conf.loader,
+                                 err, sizeof(err))
+            != 0)
+        {
+            shuttle_log(SHUTTLE_LOG_WARN, "%s: the next loaders start with "
+                        "an exec", err);
+        }
+    }
 
     for (r = sup->refused; r != NULL; r = rnext) {
         rnext = r->next;
@@ -1140,6 +1161,13 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
 
         rc = sup_spawn_sandboxed(sup, l, fds, resfd != -1 ? 6 : 5, argv,
                                  envp, &pid, err, errlen);
+
+        if (!shuttle_sandbox_warm_ready(s->conf.sandbox)
+            && sup->warm_at == 0)
+        {
+            sup->warm_at = shuttle_mono_ms() + SUP_WARM_DELAY_MS;
+        }
+
         if (rc != 0) {
             goto failed;
         }

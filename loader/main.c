@@ -63,6 +63,7 @@
 #include <unistd.h>
 
 #include "loader.h"
+#include "sandbox.h"
 
 
 #define LOADER_DRAIN_TIMEOUT   10.0
@@ -93,6 +94,7 @@ typedef struct {
 } loader_conf_t;
 
 
+static int loader_main(int argc, char **argv);
 static void loader_init(void);
 static void loader_args(loader_conf_t *conf, int argc, char **argv);
 static int loader_arg_int(const char *opt, const char *value, long min,
@@ -130,6 +132,18 @@ static loader_http_t   loader_http;
 
 int
 main(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "--warm") == 0) {
+        /* started ahead by the builder: see builder/sandbox.c */
+        shuttle_sandbox_warm_serve(3, loader_main, argc, argv);
+    }
+
+    return loader_main(argc, argv);
+}
+
+
+static int
+loader_main(int argc, char **argv)
 {
     int             sigfd, fd;
     shuttle_app    *app;
