@@ -147,6 +147,7 @@ typedef struct {
 
     /* a warm loader's child: it reports on warm_fd, then runs run() */
     int                      warm_fd;
+    int                      based;     /* sb_child_mounts_base() done */
     shuttle_sandbox_run_pt   run;
 } sb_child_t;
 
@@ -168,6 +169,8 @@ static int sb_child(void *arg);
 static int sb_child_fail(sb_child_t *c, const char *step,
     const char *object);
 static int sb_child_mounts(sb_child_t *c);
+static int sb_child_mounts_base(sb_child_t *c);
+static int sb_child_mounts_own(sb_child_t *c);
 static int sb_child_bind(sb_child_t *c, const char *src, const char *dst,
     int rw);
 static int sb_child_mkdirs(char *path);
@@ -1412,11 +1415,21 @@ sb_child_fds(sb_child_t *c)
 static int
 sb_child_mounts(sb_child_t *c)
 {
+    if (!c->based && sb_child_mounts_base(c) != 0) {
+        return -1;
+    }
+
+    return sb_child_mounts_own(c);
+}
+
+
+/* what every sandbox's root has: a warm loader makes it ahead */
+
+static int
+sb_child_mounts_base(sb_child_t *c)
+{
     int                      i;
     char                     dst[SB_PATH], src[SB_PATH];
-    const shuttle_spawn_t   *sp;
-
-    sp = c->sp;
 
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
         return sb_child_fail(c, "mount --make-rprivate", "/");
@@ -1487,11 +1500,7 @@ sb_child_mounts(sb_child_t *c)
         }
     }
 
-    if (sb_child_file("/newroot/etc/passwd", c->passwd) != 0) {
-        return sb_child_fail(c, "write", "/etc/passwd");
-    }
-
-    /* /dev, /tmp, /proc */
+    /* /dev, /tmp */
 
     if (mkdir("/newroot/dev", 0755) == -1
         || mount("tmpfs", "/newroot/dev", "tmpfs", MS_NOSUID | MS_NOEXEC,
@@ -1523,6 +1532,27 @@ sb_child_mounts(sb_child_t *c)
     {
         return sb_child_fail(c, "mount", "/tmp");
     }
+
+    return 0;
+}
+
+
+/* the spawn's own: who it is, its /proc, the caller's binds; into it */
+
+static int
+sb_child_mounts_own(sb_child_t *c)
+{
+    int                      i;
+    char                     dst[SB_PATH], src[SB_PATH];
+    const shuttle_spawn_t   *sp;
+
+    sp = c->sp;
+
+    if (sb_child_file("/newroot/etc/passwd", c->passwd) != 0) {
+        return sb_child_fail(c, "write", "/etc/passwd");
+    }
+
+    /* mounted from inside the pid namespace: its own processes */
 
     if (mkdir("/newroot/proc", 0555) == -1
         || mount("proc", "/newroot/proc", "proc",
@@ -2128,6 +2158,21 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
         _exit(1);
     }
 
+    /*
+     * Ahead of the request: the namespaces (the pid one for the child to
+     * come, its init) and the part of the root every sandbox has.
+     */
+    memset(&c, 0, sizeof(c));
+    c.warm_fd = -1;
+
+    if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
+        == -1)
+    {
+        _exit(1);
+    }
+
+    (void) sb_child_mounts_base(&c);     /* _exit()s when it fails */
+
     iov.iov_base = buf;
     iov.iov_len = SB_WARM_MAX;
 
@@ -2170,6 +2215,7 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
 
     memset(&sp, 0, sizeof(sp));
     memset(&c, 0, sizeof(c));
+    c.based = 1;
     limits = h.limits;
 
     sp.kind = h.kind;
@@ -2277,9 +2323,7 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
      * memory is the child's alone once this process, which touches none
      * of it from here on, has exited.
      */
-    child = clone(sb_child, stack + SB_WARM_STACK,
-                  CLONE_VM | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC
-                  | CLONE_NEWUTS | SIGCHLD, &c);
+    child = clone(sb_child, stack + SB_WARM_STACK, CLONE_VM | SIGCHLD, &c);
 
     if (child == -1) {
         sb_warm_report(fd, 'F', "clone", NULL, errno);

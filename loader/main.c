@@ -980,8 +980,8 @@ loader_idle_timeout(loader_http_t *h)
         return 0;
     }
 
-    loader_log("idle: no connection for %lld s, exiting; the next request "
-               "starts the service again", (long long) (quiet / 1000));
+    loader_log("idle: no connection for %.1f s, exiting; the next request "
+               "starts the service again", (double) quiet / 1000);
 
     loader_http_stop(h);
     loader_service_exiting();

@@ -117,7 +117,7 @@ like($zone, qr/^echo idle 127\.0\.0\.1:$port /m, 'the zone says idle');
 
 my $id = $proj->{current};
 my $runtime = "$data/projects/echo/deployments/$id/runtime.log";
-like($t->read_file($runtime), qr/idle: no connection for \d+ s, exiting/,
+like($t->read_file($runtime), qr/idle: no connection for [\d.]+ s, exiting/,
      'the runtime log says so');
 like($p->builder_log, qr/deploy echo #$id: idle: no request for 1s/,
      '... and the builder log');
@@ -275,6 +275,66 @@ like($err, qr/a duration such as "5m"/, '... saying what a duration is');
 is($rc, 0, 'shuttle scale echo --idle default');
 is(project('echo')->{idle_after}, '1s', 'idle_after: 1s again');
 ok(project('echo')->{idle_default}, '... the default');
+
+
+
+# a redeploy and a rollback --------------------------------------------
+
+# version 2 answers "echo v2"; idle; the wake is version 2's; a rollback
+# to version 1 while idle; the next wake is version 1's
+my $v1 = $t->read_file('echo/src/main.c');
+(my $v2 = $v1) =~ s/echo here\\n/echo v2\\n/ or die 'no body to change';
+$t->write_file('echo/src/main.c', $v2);
+($rc, $out, $err) = $p->cli(['deploy'], dir => "$dir/echo");
+is($rc, 0, 'version 2 deployed') or diag $err;
+is(get_root()->{body}, "echo v2\n", '... and serves');
+ok(wait_state('echo', 'idle', 10), 'idle');
+is(get_root()->{body}, "echo v2\n", 'the wake is version 2\'s');
+
+ok(wait_state('echo', 'idle', 10), 'idle');
+($rc, $out, $err) = $p->cli(['rollback', 'echo', $id]);
+is($rc, 0, "a rollback to #$id while idle") or diag $err;
+is(project('echo')->{current}, $id, "#$id serves");
+ok(wait_state('echo', 'idle', 10), 'idle again');
+$r = get_root();
+is($r->{status}, 200, 'the next request wakes it');
+is($r->{body}, "echo here\n", '... version 1 answers');
+
+
+
+# the warm loader --------------------------------------------------------
+
+# the builder keeps one loader started ahead; a wake clones the service's
+# loader from it (no exec), which shows its own command line; without it
+# (killed), a wake execs a loader as before
+sub warm_pids {
+    my $b = $p->builder_pid;
+    return grep {
+        my $st = $t->read_file("/proc/$_/stat") // '';
+        my $cmd = $t->read_file("/proc/$_/cmdline") // '';
+        $st =~ /\) \S+ $b / && $cmd =~ /shuttle-loader\0--warm\0/
+    } map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
+}
+
+my @warm;
+ok($t->wait_until(sub { @warm = warm_pids(); @warm == 1 }, 5),
+   "a warm loader waits: pid @warm");
+ok(wait_state('echo', 'idle', 10), 'idle');
+is(get_root()->{status}, 200, 'a wake');
+my ($l) = $t->loader_pids;
+like($t->read_file("/proc/$l/cmdline") // '',
+     qr{shuttle-loader\0--listen-fd\0003\0.*\0--name\0echo\0.*service\.so\0},
+     "the woken loader $l shows its own command line");
+ok(!$t->pid_alive($warm[0]), "the warm loader $warm[0] was used up");
+my @next;
+ok($t->wait_until(sub { @next = warm_pids(); @next == 1 }, 5),
+   "another one waits: pid @next");
+
+kill 'KILL', $next[0];
+ok(wait_state('echo', 'idle', 10), 'the warm loader killed; idle');
+$r = get_root();
+is($r->{status}, 200, 'a wake without it: 200');
+is($r->{body}, "echo here\n", '... answered by the service');
 
 $p->stop;
 is_deeply([$t->loader_pids], [], 'no loader left');

@@ -536,7 +536,7 @@ sub listening_ports {
 
 sub bench_density {
     my $repo = Shuttle::Test::repo();
-    my ($lo, $hi) = (21000, 21000 + $DENSITY + 199);
+    my ($lo, $hi) = (21000, 21000 + 2 * $DENSITY + 199);
     my @args = ('--ports', "$lo-$hi", '--jobs', '2', '--key-jobs', '2',
                 '--key-projects', $DENSITY + 10);
     my $p = Shuttle::Platform->new(builder_args => [@args, '--idle', '0'],
@@ -568,11 +568,23 @@ sub bench_density {
 
     # the same builder's data, now with --idle 1s: each gets a fresh
     # loader, and all go idle a second later
+    my $s0 = time;
     $p->t->builder_stop('TERM', 120);
-    $p->t->builder_start('--apps-url', 'http://{name}.localhost:'
-                         . $p->port, '--loader',
-                         Shuttle::Platform::loader_bin(), '--sdk-include',
-                         "$repo/include", @args, '--idle', '1s');
+    my $stop_s = time - $s0;
+    $s0 = time;
+    {
+        # its socket opens once every running project has its loader again
+        local $Shuttle::Test::TIMEOUT = 600;
+        $p->t->builder_start('--apps-url', 'http://{name}.localhost:'
+                             . $p->port, '--loader',
+                             Shuttle::Platform::loader_bin(),
+                             '--sdk-include', "$repo/include", @args,
+                             '--idle', '1s');
+    }
+    my $start_s = time - $s0;
+    printf "# the builder stopped in %.1f s (1000 loaders drained), started "
+           . "again in %.1f s (1000 loaders taken over)\n", $stop_s,
+           $start_s;
     my $idle = sub {
         my $r = $p->v1('alice', 'GET', '/v1/projects');
         return scalar grep { ($_->{state} // '') eq 'idle' }
@@ -602,6 +614,8 @@ sub bench_density {
     figure('density_1000_running_mib', sprintf('%.0f', $mem_run));
     figure('density_1000_running_fds', $fds_run);
     figure('density_1000_running_ports', $ports_run);
+    figure('density_1000_builder_stop_s', sprintf('%.1f', $stop_s));
+    figure('density_1000_builder_start_s', sprintf('%.1f', $start_s));
     figure('density_1000_idle_mib', sprintf('%.0f', $mem_idle));
     figure('density_1000_idle_fds', $fds_idle);
     figure('density_1000_idle_ports', $ports_idle);
