@@ -1923,12 +1923,16 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
         return 1;
     }
 
-    /* "P pid" from the warm loader, then "K" or "F..." from its child */
+    /*
+     * "P pid" from the warm loader, "K" or "F..." from its child, in
+     * either order: the child shares the socket and may be first.
+     */
 
     child = -1;
     status = 1;
+    err[0] = '\0';
 
-    for ( ;; ) {
+    while (child == -1 || status == 1) {
         pfd.fd = sb->warm_fd;
         pfd.events = POLLIN;
 
@@ -1942,36 +1946,63 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
         len = recv(sb->warm_fd, reply, sizeof(reply) - 1, 0);
 
         if (len <= 0) {
-            snprintf(err, errlen, "sandbox %s: the warm loader ended "
-                     "without a word", sp->project);
-            status = -1;
+            if (status == 1) {
+                snprintf(err, errlen, "sandbox %s: the warm loader ended "
+                         "without a word", sp->project);
+                status = -1;
+            }
+
             break;
         }
 
         reply[len] = '\0';
 
-        if (reply[0] == 'P') {
+        switch (reply[0]) {
+
+        case 'P':
             child = (pid_t) atol(reply + 1);
-            continue;
-        }
+            break;
 
-        if (reply[0] == 'K' && child > 0) {
-
-            *pid = child;
+        case 'K':
             status = 0;
             break;
+
+        case 'F':
+            /* F step \0 object \0 errno */
+            p = reply + 1;
+            off = strlen(p) + 1;
+
+            if ((size_t) len > off + 1) {
+                snprintf(err, errlen, "sandbox %s: %s%s%s: %s", sp->project,
+                         p, reply[1 + off] ? " " : "", reply + 1 + off,
+                         strerror(atoi(reply + 1 + off
+                                       + strlen(reply + 1 + off) + 1)));
+            } else {
+                snprintf(err, errlen, "sandbox %s: %s", sp->project, p);
+            }
+
+            status = -1;
+            break;
+
+        default:
+            snprintf(err, errlen, "sandbox %s: the warm loader said "
+                     "\"%.32s\"", sp->project, reply);
+            status = -1;
         }
 
-        /* F step \0 object \0 errno */
-        p = reply + 1;
-        off = strlen(p) + 1;
-        snprintf(err, errlen, "sandbox %s: %s%s%s: %s", sp->project, p,
-                 (size_t) len > off + 1 && reply[1 + off] ? " " : "",
-                 (size_t) len > off + 1 ? reply + 1 + off : "",
-                 strerror(atoi(reply + 1 + off
-                               + strlen(reply + 1 + off) + 1)));
+        if (status == -1 && reply[0] != 'F') {
+            break;
+        }
+    }
+
+    if (status == 0 && child <= 0) {
+        snprintf(err, errlen, "sandbox %s: the warm loader did not say its "
+                 "child's pid", sp->project);
         status = -1;
-        break;
+    }
+
+    if (status == 0) {
+        *pid = child;
     }
 
     /* used up: it exits once its child is on its way */
