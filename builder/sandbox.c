@@ -61,6 +61,9 @@
 #define SB_WARM_FD      (SB_MAX_FDS * 2 + 8)   /* above sb_child_fds' dups */
 #define SB_WARM_MAX     (64 * 1024)             /* a spawn request */
 #define SB_WARM_STACK   (8 * 1024 * 1024)
+#define SB_WARM_POOL    1           /* warm loaders kept (2 did not make a
+                                       burst of wakes faster: each refill is
+                                       an exec, and the CPU is the limit) */
 #define SB_WARM_ARGS    4096        /* the longest command line it takes */
 #define SB_CONTROLLERS  3             /* memory, pids, cpu */
 #define SB_TMPFS_ROOT   "/tmp"        /* where the scratch root goes */
@@ -119,8 +122,10 @@ struct shuttle_sandbox_s {
                                                        controller (v2: [0]) */
     struct sock_fprog       filter[2];  /* by shuttle_sandbox_kind_e */
     char                    describe[256];
-    int                     warm_fd;    /* the warm loader's socket, -1 */
-    pid_t                   warm_pid;
+    int                     warm_fd[SB_WARM_POOL];  /* the warm loaders'
+                                                       sockets, a stack */
+    pid_t                   warm_pid[SB_WARM_POOL];
+    unsigned                nwarm;
     char                   *warm_path;  /* the program it runs */
 };
 
@@ -201,7 +206,6 @@ shuttle_sandbox_create(const char *instance, unsigned flags, char *err,
     }
 
     sb->userns = (geteuid() != 0 || (flags & SHUTTLE_SANDBOX_USERNS)) != 0;
-    sb->warm_fd = -1;
 
     if (sb->userns) {
         sb->cgroup = SHUTTLE_CGROUP_NONE;
@@ -312,9 +316,8 @@ shuttle_sandbox_destroy(shuttle_sandbox_t *sb)
         free(sb->base[i]);
     }
 
-    if (sb->warm_fd != -1) {
-        close(sb->warm_fd);
-        (void) waitpid(sb->warm_pid, NULL, 0);
+    while (sb->nwarm > 0) {
+        sb_warm_drop(sb);
     }
 
     free(sb->warm_path);
@@ -703,7 +706,7 @@ shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
 
     c.warm_fd = -1;
 
-    if (sb->warm_fd != -1 && sp->kind == SHUTTLE_SANDBOX_SERVICE
+    if (sb->nwarm > 0 && sp->kind == SHUTTLE_SANDBOX_SERVICE
         && !sp->die_with_parent && !sb->userns
         && strcmp(path, sb->warm_path) == 0)
     {
@@ -1809,6 +1812,7 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     sb_child_t *c, pid_t *pid, char *err, size_t errlen)
 {
     int              fds[SB_MAX_FDS + SB_CONTROLLERS], nsend, i, n, status;
+    int              fd;
     char            *buf, reply[512], *p;
     char             cmsg[CMSG_SPACE(sizeof(int)
                                      * (SB_MAX_FDS + SB_CONTROLLERS))];
@@ -1914,7 +1918,8 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
         memcpy(CMSG_DATA(cm), fds, sizeof(int) * nsend);
     }
 
-    len = sendmsg(sb->warm_fd, &msg, MSG_NOSIGNAL);
+    fd = sb->warm_fd[sb->nwarm - 1];
+    len = sendmsg(fd, &msg, MSG_NOSIGNAL);
     free(buf);
 
     if (len != (ssize_t) off) {
@@ -1933,7 +1938,7 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     err[0] = '\0';
 
     while (child == -1 || status == 1) {
-        pfd.fd = sb->warm_fd;
+        pfd.fd = fd;
         pfd.events = POLLIN;
 
         if (poll(&pfd, 1, 10000) <= 0) {
@@ -1943,7 +1948,7 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
             break;
         }
 
-        len = recv(sb->warm_fd, reply, sizeof(reply) - 1, 0);
+        len = recv(fd, reply, sizeof(reply) - 1, 0);
 
         if (len <= 0) {
             if (status == 1) {
@@ -2042,19 +2047,18 @@ sb_warm_report(int fd, int what, const char *step, const char *object,
 static void
 sb_warm_drop(shuttle_sandbox_t *sb)
 {
-    if (sb->warm_fd == -1) {
+    if (sb->nwarm == 0) {
         return;
     }
 
-    close(sb->warm_fd);
-    sb->warm_fd = -1;
+    sb->nwarm--;
+    close(sb->warm_fd[sb->nwarm]);
 
     /* it exits at once on EOF, or has exited */
-    while (waitpid(sb->warm_pid, NULL, 0) == -1 && errno == EINTR) {
+    while (waitpid(sb->warm_pid[sb->nwarm], NULL, 0) == -1 && errno == EINTR)
+    {
         /* void */
     }
-
-    sb->warm_pid = 0;
 }
 
 
@@ -2070,7 +2074,7 @@ shuttle_sandbox_warm(shuttle_sandbox_t *sb, const char *path, char *err,
     posix_spawnattr_t           attr;
     posix_spawn_file_actions_t  fa;
 
-    if (sb->warm_fd != -1 || sb->userns) {
+    if (sb->nwarm == SB_WARM_POOL || sb->userns) {
         return 0;
     }
 
@@ -2131,8 +2135,9 @@ shuttle_sandbox_warm(shuttle_sandbox_t *sb, const char *path, char *err,
         return -1;
     }
 
-    sb->warm_fd = sv[0];
-    sb->warm_pid = pid;
+    sb->warm_fd[sb->nwarm] = sv[0];
+    sb->warm_pid[sb->nwarm] = pid;
+    sb->nwarm++;
 
     return 0;
 }
@@ -2141,7 +2146,7 @@ shuttle_sandbox_warm(shuttle_sandbox_t *sb, const char *path, char *err,
 int
 shuttle_sandbox_warm_ready(shuttle_sandbox_t *sb)
 {
-    return sb->warm_fd != -1;
+    return sb->nwarm == SB_WARM_POOL;
 }
 
 
@@ -2314,7 +2319,7 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
 
     sb.userns = 0;
     sb.cgroup = h.cgroup;
-    sb.warm_fd = -1;
+    sb.nwarm = 0;
     sb.filter[h.kind].len = (unsigned short) h.nfilter;
     sb.filter[h.kind].filter = (struct sock_filter *) (buf + off);
 

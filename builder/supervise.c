@@ -37,7 +37,7 @@
 #define SUP_TAIL_BYTES     1536
 #define SUP_FIRST_FD       6          /* 0-5 are the loader's contract */
 #define SUP_LINGER_MS      2000       /* a refused connection's reading */
-#define SUP_WARM_DELAY_MS  30         /* a used warm loader's successor
+#define SUP_WARM_DELAY_MS  10         /* a used warm loader's successor
                                          starts after the loader it
                                          spawned had the CPU to itself */
 
@@ -781,12 +781,17 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
     if (sup->warm_at != 0 && sup->warm_at <= now) {
         sup->warm_at = 0;
 
+        /* one at a time, until the pool is full */
+
         if (shuttle_sandbox_warm(sup->s->conf.sandbox, sup->s->conf.loader,
                                  err, sizeof(err))
             != 0)
         {
             shuttle_log(SHUTTLE_LOG_WARN, "%s: the next loaders start with "
                         "an exec", err);
+
+        } else if (!shuttle_sandbox_warm_ready(sup->s->conf.sandbox)) {
+            sup->warm_at = now + SUP_WARM_DELAY_MS;
         }
     }
 

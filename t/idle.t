@@ -304,7 +304,7 @@ is($r->{body}, "echo here\n", '... version 1 answers');
 
 # the warm loader --------------------------------------------------------
 
-# the builder keeps one loader started ahead; a wake clones the service's
+# the builder keeps a loader started ahead; a wake clones the service's
 # loader from it (no exec), which shows its own command line; without it
 # (killed), a wake execs a loader as before
 sub warm_pids {
@@ -325,12 +325,13 @@ my ($l) = $t->loader_pids;
 like($t->read_file("/proc/$l/cmdline") // '',
      qr{shuttle-loader\0--listen-fd\0003\0.*\0--name\0echo\0.*service\.so\0},
      "the woken loader $l shows its own command line");
-ok(!$t->pid_alive($warm[0]), "the warm loader $warm[0] was used up");
+my @used = grep { !$t->pid_alive($_) } @warm;
+is(scalar @used, 1, "the warm loader was used up: @used");
 my @next;
 ok($t->wait_until(sub { @next = warm_pids(); @next == 1 }, 5),
    "another one waits: pid @next");
 
-kill 'KILL', $next[0];
+kill 'KILL', @next;
 ok(wait_state('echo', 'idle', 10), 'the warm loader killed; idle');
 $r = get_root();
 is($r->{status}, 200, 'a wake without it: 200');
