@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ static int zone_writable(shuttle_zone_t *z, char *err, size_t errlen);
 static uint32_t zone_find(shuttle_zone_header_t *hdr, const char *name,
     size_t len, uint32_t *reuse, uint32_t *empty);
 static void zone_write(shuttle_zone_slot_t *s, const shuttle_zone_slot_t *v);
+static void zone_release(int fd, size_t size);
 static int zone_put(shuttle_zone_t *z, const char *name, size_t len,
     unsigned state, uint32_t addr_be, uint16_t port, uint64_t deployment,
     int rebuild, char *err, size_t errlen);
@@ -246,6 +248,89 @@ zone_unmap(shuttle_zone_t *z)
     }
 
     z->locked = 0;
+}
+
+
+/*
+ * A retired generation's slots, freed off the caller's thread.  The file is
+ * unlinked, and whoever drops the last reference to it frees its page cache
+ * then: all of it, since the repairs read every slot (90 ms for 16 MiB on
+ * a slow VM).  That must not be an nginx worker, which would block in
+ * munmap() on its next request.  So, 2 s after the retirement (every
+ * worker's lookup sees "retired" first and maps the successor; none is
+ * still reading a slot), a thread punches the slots out of the file and
+ * closes it: a worker's munmap() then has the header page to free.
+ */
+
+typedef struct {
+    int     fd;
+    size_t  size;
+} zone_retired_t;
+
+
+static void *
+zone_release_thread(void *arg)
+{
+    zone_retired_t  *r;
+    struct timespec  ts;
+
+    r = arg;
+
+    ts.tv_sec = 2;
+    ts.tv_nsec = 0;
+
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+        /* void */
+    }
+
+    /* not every file system punches holes: then nothing is gained */
+    (void) fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                     SHUTTLE_ZONE_HEADER_SIZE,
+                     (off_t) (r->size - SHUTTLE_ZONE_HEADER_SIZE));
+
+    (void) close(r->fd);
+    free(r);
+
+    return NULL;
+}
+
+
+static void
+zone_release(int fd, size_t size)
+{
+    char             path[64];
+    pthread_t        tid;
+    zone_retired_t  *r;
+    pthread_attr_t   attr;
+
+    if (fd == -1 || size <= SHUTTLE_ZONE_HEADER_SIZE) {
+        return;
+    }
+
+    r = malloc(sizeof(zone_retired_t));
+    if (r == NULL) {
+        return;
+    }
+
+    /* a descriptor of its own: a dup() would keep the writer's flock */
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    r->fd = open(path, O_RDWR | O_CLOEXEC);
+    r->size = size;
+
+    if (r->fd == -1) {
+        free(r);
+        return;
+    }
+
+    (void) pthread_attr_init(&attr);
+    (void) pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+
+    if (pthread_create(&tid, &attr, zone_release_thread, r) != 0) {
+        (void) close(r->fd);
+        free(r);
+    }
+
+    (void) pthread_attr_destroy(&attr);
 }
 
 
@@ -931,6 +1016,7 @@ shuttle_zone_rebuild(shuttle_zone_t *z, uint32_t capacity, char *err,
 
     __atomic_store_n(&old->retired, 1, __ATOMIC_RELEASE);
 
+    zone_release(z->fd, z->size);
     zone_unmap(z);
 
     z->fd = fd;
