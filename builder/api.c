@@ -870,13 +870,14 @@ api_project_restart(api_req_t *r)
 static enum MHD_Result
 api_project_scale(api_req_t *r)
 {
-    char               err[512], text[32];
-    json_t            *j, *v;
-    int64_t            ms;
-    json_error_t       jerr;
-    shuttle_msg_t      m;
-    enum MHD_Result    ret;
-    shuttle_project_t  p;
+    char                  err[512], text[32];
+    json_t               *j, *v;
+    int64_t               ms;
+    json_error_t          jerr;
+    shuttle_msg_t         m;
+    enum MHD_Result       ret;
+    shuttle_project_t     p;
+    shuttle_serve_view_t  view;
 
     if (api_own_project(r, r->seg[2], &p, &ret) != 0) {
         return ret;
@@ -926,9 +927,13 @@ api_project_scale(api_req_t *r)
     shuttle_log(SHUTTLE_LOG_INFO, "project %s: idle after %s%s, set by key "
                 "%s", p.name, text, ms >= 0 ? "" : " (the default)", r->key);
 
-    /* the running loader got the old --idle: a fresh one gets the new */
+    /* the running loader got the old --idle: a fresh one gets the new;
+       an idle one takes it when it wakes */
 
-    if (p.current != 0) {
+    memset(&view, 0, sizeof(shuttle_serve_view_t));
+    (void) shuttle_serve_view(r->s, &p, &view);
+
+    if (p.current != 0 && view.state == SHUTTLE_STATE_RUNNING) {
         memset(&m, 0, sizeof(shuttle_msg_t));
         m.type = SHUTTLE_MSG_RESTART;
         m.id = p.current;

@@ -88,6 +88,9 @@ typedef struct sup_loader_s {
                                                until then connections get
                                                502 without another try */
     const char             *woken_by;       /* SUP_WAKE: "a request" ... */
+    char                    wake_error[SHUTTLE_REASON_MAX + 64];
+                                            /* why the last wake failed:
+                                               the 502s until refuse_until */
     int64_t                 wake_at;        /* SUP_WAKE: monotonic us */
     struct sup_loader_s    *next;
 } sup_loader_t;
@@ -703,7 +706,7 @@ shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
 
         if (l->phase == SUP_IDLE) {
             if (shuttle_mono_ms() < l->refuse_until) {
-                sup_refuse(sup, l, l->woken_by);
+                sup_refuse(sup, l, l->wake_error);
 
             } else {
                 sup_wake(sup, l, "a request");
@@ -1948,6 +1951,7 @@ sup_wake_failed(shuttle_supervise_t *sup, sup_loader_t *l, const char *why)
     s = sup->s;
 
     snprintf(msg, sizeof(msg), "wake failed: %s", why);
+    snprintf(l->wake_error, sizeof(l->wake_error), "%s", msg);
 
     sup_refuse(sup, l, msg);
 
@@ -1975,7 +1979,6 @@ sup_wake_failed(shuttle_supervise_t *sup, sup_loader_t *l, const char *why)
     sup_go_idle(sup, l, l->idle_since ? l->idle_since : shuttle_now_ms());
 
     l->refuse_until = shuttle_mono_ms() + backoff;
-    l->woken_by = "a request";
 }
 
 

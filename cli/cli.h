@@ -198,6 +198,8 @@ int cli_run(cli_t *cli, int argc, char **argv);
 int cli_secrets(cli_t *cli, int argc, char **argv);
 int cli_restart(cli_t *cli, int argc, char **argv);
 int cli_scale(cli_t *cli, int argc, char **argv);
+int cli_project_operand(cli_t *cli, int argc, char **argv, char *name,
+    size_t size);
 
 extern const cli_command_t  cli_commands[];
 

@@ -91,17 +91,7 @@ cli_logs(cli_t *cli, int argc, char **argv)
         }
     }
 
-    if (argc - optind > 1) {
-        return cli_usage_error(cli, "one project name at most");
-    }
-
-    rc = cli_project_name(cli, ".", optind < argc ? argv[optind] : NULL,
-                          name, sizeof(name));
-    if (rc != CLI_OK) {
-        return rc;
-    }
-
-    rc = cli_settings(cli, 1);
+    rc = cli_project_operand(cli, argc, argv, name, sizeof(name));
     if (rc != CLI_OK) {
         return rc;
     }

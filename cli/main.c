@@ -163,7 +163,8 @@ const cli_command_t  cli_commands[] = {
 "to zero: its loader stops, and the next request starts it again in\n"
 "milliseconds, that request answered, not refused.  never keeps it\n"
 "running; default is the platform's setting (shuttle status shows it).\n"
-"A running service is restarted to take the new setting.\n" },
+"A running service is restarted to take the new setting; an idle one\n"
+"takes it when it wakes.\n" },
 
     { "delete", cli_delete, "stop and remove a project",
 "usage: shuttle delete NAME [--yes] [--purge]\n"

@@ -34,28 +34,41 @@ static int
 cli_project_args(cli_t *cli, int argc, char **argv, int *json, char *name,
     size_t size)
 {
-    int  rc;
-
     *json = 0;
 
     while (cli_getopt(cli, argc, argv, "", cli_json_opts) != -1) {
         *json = 1;
     }
 
+    if (name != NULL) {
+        return cli_project_operand(cli, argc, argv, name, size);
+    }
+
+    if (optind < argc) {
+        return cli_usage_error(cli, "unexpected argument \"%s\"",
+                               argv[optind]);
+    }
+
+    return cli_settings(cli, 1);
+}
+
+
+/* after the options: [NAME], the project's name, then the settings */
+
+int
+cli_project_operand(cli_t *cli, int argc, char **argv, char *name,
+    size_t size)
+{
+    int  rc;
+
     if (argc - optind > 1) {
         return cli_usage_error(cli, "one project name at most");
     }
 
-    if (name != NULL) {
-        rc = cli_project_name(cli, ".", optind < argc ? argv[optind] : NULL,
-                              name, size);
-        if (rc != CLI_OK) {
-            return rc;
-        }
-
-    } else if (optind < argc) {
-        return cli_usage_error(cli, "unexpected argument \"%s\"",
-                               argv[optind]);
+    rc = cli_project_name(cli, ".", optind < argc ? argv[optind] : NULL,
+                          name, size);
+    if (rc != CLI_OK) {
+        return rc;
     }
 
     return cli_settings(cli, 1);
@@ -499,17 +512,7 @@ cli_scale(cli_t *cli, int argc, char **argv)
                                "--idle never or --idle default");
     }
 
-    if (argc - optind > 1) {
-        return cli_usage_error(cli, "one project name at most");
-    }
-
-    rc = cli_project_name(cli, ".", optind < argc ? argv[optind] : NULL,
-                          name, sizeof(name));
-    if (rc != CLI_OK) {
-        return rc;
-    }
-
-    rc = cli_settings(cli, 1);
+    rc = cli_project_operand(cli, argc, argv, name, sizeof(name));
     if (rc != CLI_OK) {
         return rc;
     }

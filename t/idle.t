@@ -234,6 +234,12 @@ like($r->{body}, qr/echo: deployment #$id could not start: wake failed: /,
      '... saying what could not start');
 like($r->{body}, qr/FAIL is set: not starting|main returned/,
      '... and why') or diag $r->{body};
+# the next one comes in the backoff (no new try) or after it (a new try
+# that fails the same): either way, the same reason
+$r = get_root();
+is($r->{status}, 502, 'the next request: 502 too');
+like($r->{body}, qr/echo: deployment #$id could not start: wake failed: .*main returned/,
+     '... with the same reason') or diag $r->{body};
 $proj = project('echo');
 like($proj->{latest}{reason}, qr/^wake failed: /,
      "the deployment's reason says so: $proj->{latest}{reason}");
@@ -275,6 +281,12 @@ like($err, qr/a duration such as "5m"/, '... saying what a duration is');
 is($rc, 0, 'shuttle scale echo --idle default');
 is(project('echo')->{idle_after}, '1s', 'idle_after: 1s again');
 ok(project('echo')->{idle_default}, '... the default');
+ok(wait_state('echo', 'idle', 10), 'idle');
+($rc, $out, $err) = $p->cli(['scale', 'echo', '--idle', '5m']);
+is($rc, 0, 'shuttle scale of an idle project') or diag $err;
+is(state('echo'), 'idle', '... leaves it idle: the next wake takes it');
+is_deeply([$t->loader_pids], [], '... no loader started');
+($rc) = $p->cli(['scale', 'echo', '--idle', 'default']);
 
 
 
