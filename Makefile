@@ -4,6 +4,7 @@
 #   make deps       install the Debian packages the project needs
 #   make test       deps + build + every test (prove)
 #   make bench      deps + build + the benchmarks
+#   make faults     deps + build + the fault matrix, one line per fault
 #   make run        deps + build + a local platform under .run/
 #   make stop       stop what make run started
 #   make install    the module and programs into the system
@@ -73,7 +74,7 @@ MODULE   := $(B)/modules/ngx_http_shuttle_module.so
 # every t/unit/NAME.c is a test program build/t/NAME
 TESTBINS := $(patsubst t/unit/%.c,$(B)/t/%,$(wildcard t/unit/*.c))
 
-.PHONY: all deps test bench run stop install clean
+.PHONY: all deps test bench faults run stop install clean
 
 all: $(MODULE) $(PROGRAMS) $(TESTBINS)
 
@@ -267,6 +268,14 @@ test: deps
 bench: deps
 	$(MAKE) all
 	perl t/bench/bench.pl
+
+# the fault matrix (t/faults-*.t) with its long cases, one line per fault
+faults: deps
+	$(MAKE) all
+	@rm -f $(B)/faults.tsv
+	SHUTTLE_FAULTS_FULL=1 SHUTTLE_FAULTS_REPORT=$(CURDIR)/$(B)/faults.tsv \
+	    prove t/faults-*.t; rc=$$?; \
+	perl t/faults-table.pl $(B)/faults.tsv; exit $$rc
 
 # PORT=8080: where the local platform listens (127.0.0.1 only)
 PORT ?= 8080

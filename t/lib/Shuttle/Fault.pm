@@ -1,0 +1,132 @@
+package Shuttle::Fault;
+
+# What the fault tests share: a client that loops on projects' URLs
+# through nginx for the whole of a fault, counting what it was served,
+# and the one line per fault that `make faults` prints.
+#
+#   my $c = Shuttle::Fault::client($p, ['demo', 'other'],
+#                                  ok => qr/^Hello/);
+#   ... the fault ...
+#   my $r = $c->stop;      # {served, failed, bad => [first samples], ms => [...]}
+#   Shuttle::Fault::report('nginx -s reload x20', $r, lost => 0);
+#
+# report() appends a tab-separated line to $SHUTTLE_FAULTS_REPORT when it
+# is set (make faults prints them as a table) and says it with diag().
+#
+# full() is true under make faults (SHUTTLE_FAULTS_FULL=1): the long
+# cases run there; make test keeps the fast, deterministic ones.
+
+use strict;
+use warnings;
+
+use Fcntl qw(:flock);
+use POSIX ();
+use Time::HiRes qw(time sleep);
+use Test::More ();
+use Shuttle::Test qw(http_get);
+
+our $n = 0;
+
+sub full { $ENV{SHUTTLE_FAULTS_FULL} ? 1 : 0 }
+
+# A forked client: GETs each project in turn (a new connection each, as
+# a browser's first request) until stop().  A request counts as served
+# when it answers 200 and, with ok =>, its body matches.
+sub client {
+    my ($p, $projects, %opt) = @_;
+    my $ok = $opt{ok};
+    my $path = $opt{path} // '/';
+    my $file = $p->testdir . '/fault-client.' . ++$n;
+    my $stop = "$file.stop";
+    unlink $file, $stop;
+
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        my ($served, $failed, @bad, @ms) = (0, 0);
+        my $i = 0;
+        until (-e $stop) {
+            my $name = $projects->[$i++ % @$projects];
+            my $t0 = time;
+            my $res = eval { $p->app_get($name, $path, timeout => 10) };
+            my $good = $res && $res->{status} == 200
+                       && (!$ok || $res->{body} =~ $ok);
+            if ($good) {
+                $served++;
+                push @ms, (time - $t0) * 1000;
+            } else {
+                $failed++;
+                push @bad, sprintf('%.3f %s: %s', time, $name,
+                    $res ? "$res->{status} "
+                           . substr($res->{body} // '', 0, 200)
+                         : 'error: ' . ($@ || 'no answer'))
+                    if @bad < 20;
+            }
+            sleep($opt{pause}) if $opt{pause};
+        }
+        open my $fh, '>', "$file.tmp" or POSIX::_exit(1);
+        print $fh "$served $failed\n";
+        print $fh join(' ', map { sprintf '%.2f', $_ } @ms), "\n";
+        print $fh map { s/\n/ /gr . "\n" } @bad;
+        close $fh;
+        rename "$file.tmp", $file;
+        POSIX::_exit(0);
+    }
+
+    return bless { pid => $pid, file => $file, stop => $stop,
+                   started => time }, 'Shuttle::Fault::Client';
+}
+
+sub Shuttle::Fault::Client::pid { $_[0]{pid} }
+
+sub Shuttle::Fault::Client::stop {
+    my ($c) = @_;
+    return $c->{result} if $c->{result};
+    open my $fh, '>', $c->{stop} or die "$c->{stop}: $!";
+    close $fh;
+    waitpid($c->{pid}, 0);
+    delete $c->{pid};
+    open $fh, '<', $c->{file} or die "the fault client left no result: $!";
+    my ($served, $failed) = split ' ', scalar <$fh>;
+    my @ms = split ' ', scalar <$fh> // '';
+    chomp(my @bad = <$fh>);
+    close $fh;
+    my @sorted = sort { $a <=> $b } @ms;
+    $c->{result} = {
+        served => $served, failed => $failed, bad => \@bad,
+        p50 => @sorted ? $sorted[int(@sorted * 0.50)] : 0,
+        p99 => @sorted ? $sorted[int(@sorted * 0.99)] : 0,
+        seconds => time - $c->{started},
+    };
+    return $c->{result};
+}
+
+sub Shuttle::Fault::Client::DESTROY {
+    my ($c) = @_;
+    if ($c->{pid}) {
+        kill 'KILL', $c->{pid};
+        waitpid($c->{pid}, 0);
+    }
+}
+
+# One line per fault: what was done, requests served during it, failed
+# requests, what was lost (a count; must be 0).
+sub report {
+    my ($what, $r, %opt) = @_;
+    my $served = $r ? $r->{served} : '-';
+    my $failed = $r ? $r->{failed} : '-';
+    my $lost = $opt{lost} // 0;
+    my $extra = $opt{note} // ($r && $r->{served}
+        ? sprintf('p50 %.1f ms, p99 %.1f ms', $r->{p50}, $r->{p99}) : '');
+    Test::More::diag(sprintf 'fault: %s: served %s, failed %s, lost %s%s',
+                     $what, $served, $failed, $lost,
+                     $extra ne '' ? " ($extra)" : '');
+    my @bad = $r ? @{ $r->{bad} } : ();
+    Test::More::diag("  $_") for grep { defined } @bad[0 .. 4];
+    my $file = $ENV{SHUTTLE_FAULTS_REPORT} or return;
+    open my $fh, '>>', $file or die "$file: $!";
+    flock $fh, LOCK_EX;
+    print $fh join("\t", $what, $served, $failed, $lost, $extra), "\n";
+    close $fh;
+}
+
+1;
