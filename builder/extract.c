@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "extract.h"
+#include "fault.h"
 
 
 #define EXTRACT_BLOCK     65536
@@ -506,7 +507,13 @@ extract_entry(extract_ctx_t *ctx, struct archive_entry *e)
         return -1;
     }
 
-    return extract_data(ctx, size);
+    if (extract_data(ctx, size) != 0) {
+        return -1;
+    }
+
+    shuttle_fault("extracting");
+
+    return 0;
 }
 
 

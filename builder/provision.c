@@ -30,6 +30,7 @@
 #include <libpq-fe.h>
 
 #include "extract.h"
+#include "fault.h"
 #include "log.h"
 #include "provision.h"
 #include "resources.h"
@@ -269,6 +270,8 @@ prov_postgres(shuttle_serve_t *s, const char *project, const char *owner,
             goto done;
         }
     }
+
+    shuttle_fault("provisioning");
 
     exists = prov_pg_exists(pg, "SELECT 1 FROM pg_database "
                             "WHERE datname = $1", db, err, errlen);
@@ -697,6 +700,10 @@ shuttle_provision_purge(shuttle_serve_t *s, const char *project,
         {
             PQfinish(w.pg);
             return -1;
+        }
+
+        if (w.pass == 0) {
+            shuttle_fault("purge");
         }
     }
 
