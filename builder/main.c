@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backup.h"
 #include "keys.h"
 #include "proc.h"
 #include "sandbox.h"
@@ -102,6 +103,9 @@ static const builder_command_t  builder_commands[] = {
                             "(shuttle-builder zone --help)" },
     { "limits", shuttle_limits_main, "a project's limits beside the "
                                      "defaults (shuttle-builder limits "
+                                     "--help)" },
+    { "backup", shuttle_backup_main, "copy the store while the builder "
+                                     "runs (shuttle-builder backup "
                                      "--help)" },
     { "sandbox", shuttle_sandbox_main, "run a command in a project's "
                                        "sandbox (shuttle-builder sandbox "
