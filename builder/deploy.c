@@ -17,6 +17,7 @@
 #include "build.h"
 #include "deploy.h"
 #include "extract.h"
+#include "fault.h"
 #include "tenant.h"
 #include "provision.h"
 #include "log.h"
@@ -193,6 +194,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
 
     shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: built in %lld ms",
                 job->project, (long long) job->id, (long long) build_ms);
+
+    shuttle_fault("built");
 
     shuttle_serve_changed(s);
 

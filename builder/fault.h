@@ -13,12 +13,15 @@
  *     extracting      an upload's first file written, the rest not
  *     built           a deployment's service.so built and stored as
  *                     built, its loader not started
- *     switch          a new loader ready, the zone not switched to it
- *     rollback        a rollback's loader asked for, before it starts
- *     restart         a restart's loader asked for, before it starts
- *     delete          a project deleted in the store, its loader, zone
+ *     loading         a new deployment's loader started, not ready
+ *     switch          a new loader ready and stored as running, the
+ *                     zone not switched to it, the old one not stopped
+ *     rollback        a rollback's loader started, not ready
+ *     restart         a restart's new loader started beside the old one
+ *     delete          a project deleted in the store, its loaders, zone
  *                     slot and files not yet removed
- *     purge           a purge's database and files half removed
+ *     purge           a purge's databases dropped, its role and the
+ *                     store's rows not
  *     provisioning    a PostgreSQL role created, its database not
  */
 

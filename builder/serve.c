@@ -29,6 +29,7 @@
 #include "api.h"
 #include "deploy.h"
 #include "extract.h"
+#include "fault.h"
 #include "log.h"
 #include "provision.h"
 #include "proc.h"
@@ -2157,6 +2158,8 @@ serve_delete(shuttle_serve_t *s, shuttle_msg_t *m)
     if (m->rc != 0) {
         return;
     }
+
+    shuttle_fault("delete");
 
     shuttle_supervise_stop_project(s->sup, m->project);
     shuttle_serve_zone_sync(s, m->project);

@@ -24,6 +24,7 @@
 #include <shuttle_loader.h>
 
 #include "deploy.h"
+#include "fault.h"
 #include "log.h"
 #include "proc.h"
 #include "provision.h"
@@ -309,6 +310,8 @@ shuttle_supervise_start(shuttle_supervise_t *sup, int64_t id,
     shuttle_serve_zone_sync(s, project);
     shuttle_serve_changed(s);
 
+    shuttle_fault(reason != NULL ? "rollback" : "loading");
+
     return 0;
 
 refused:
@@ -476,6 +479,8 @@ shuttle_supervise_renew(shuttle_supervise_t *sup, int64_t id,
                 "pid %d on 127.0.0.1:%u beside pid %d", project,
                 (long long) id, (int) l->pid, (unsigned) l->port,
                 (int) old->pid);
+
+    shuttle_fault("restart");
 
     return 0;
 }
@@ -1571,6 +1576,10 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
     }
 
     l->phase = SUP_RUNNING;
+
+    if (l->purpose == SUP_NEW) {
+        shuttle_fault("switch");
+    }
 
     shuttle_serve_zone_sync(s, l->project);
 
