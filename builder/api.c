@@ -722,9 +722,25 @@ api_kept_only(api_req_t *r, const char *name)
 static enum MHD_Result
 api_purge(api_req_t *r, const char *name)
 {
-    char  err[512];
+    int   rc;
+    char  err[512], mark[SHUTTLE_PATH_MAX];
 
-    if (shuttle_provision_purge(r->s, name, r->key, err, sizeof(err)) != 0) {
+    /* a builder killed in the middle finishes it at its next start */
+
+    if (shuttle_deploy_purge_mark(r->s, name, r->key, mark, sizeof(mark), err,
+                           sizeof(err))
+        != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_ERROR, "purge %s: %s", name, err);
+        return api_error(r->c, MHD_HTTP_INSUFFICIENT_STORAGE, "delete %s: "
+                         "deleted, but not purged: %s", name, err);
+    }
+
+    rc = shuttle_provision_purge(r->s, name, r->key, err, sizeof(err));
+
+    (void) unlink(mark);
+
+    if (rc != 0) {
         shuttle_log(SHUTTLE_LOG_ERROR, "purge %s: %s", name, err);
         return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
                          "delete %s: deleted, but its resources were not "

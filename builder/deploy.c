@@ -4,6 +4,7 @@
  */
 
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -100,7 +101,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
         goto failed;
     }
 
-    (void) unlink(upload);
+    /* the upload stays until the build is done: a builder killed meanwhile
+       builds it again at its next start */
 
     if (job->cancel) {
         snprintf(err, sizeof(err), "%s", s->stopping ? "builder stopped"
@@ -130,6 +132,7 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
         binds[1].optional = 0;
 
         sp.cgroup = "build";
+        sp.die_with_parent = 1;     /* a builder killed ends its builds */
         sp.binds = binds;
         sp.nbinds = 2;
 
@@ -171,6 +174,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
 
         goto failed;
     }
+
+    (void) unlink(upload);
 
     close(fd);
     fd = -1;
@@ -442,6 +447,102 @@ shuttle_deploy_chown(const char *path, uid_t uid, gid_t gid, char *err,
     }
 
     return 0;
+}
+
+
+int
+shuttle_deploy_purge_mark(shuttle_serve_t *s, const char *project,
+    const char *key, char *path, size_t size, char *err, size_t errlen)
+{
+    int     fd, n;
+    size_t  len;
+
+    n = snprintf(path, size, "%s/projects/%s", s->conf.data, project);
+
+    if (n < 0 || (size_t) n + sizeof("/purging") > size) {
+        snprintf(err, errlen, "data path too long");
+        return -1;
+    }
+
+    if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+        snprintf(err, errlen, "directory %s: %s", path, strerror(errno));
+        return -1;
+    }
+
+    strcat(path, "/purging");
+    len = strlen(key);
+
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+    if (fd == -1
+        || write(fd, key, len) != (ssize_t) len
+        || fsync(fd) == -1)
+    {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+
+        if (fd != -1) {
+            close(fd);
+            (void) unlink(path);
+        }
+
+        return -1;
+    }
+
+    close(fd);
+
+    return 0;
+}
+
+
+void
+shuttle_deploy_purge_resume(shuttle_serve_t *s)
+{
+    int             fd;
+    char            path[SHUTTLE_PATH_MAX], key[SHUTTLE_KEY_MAX + 1];
+    char            err[512];
+    DIR            *d;
+    ssize_t         n;
+    struct dirent  *e;
+
+    snprintf(path, sizeof(path), "%s/projects", s->conf.data);
+
+    d = opendir(path);
+    if (d == NULL) {
+        return;
+    }
+
+    while ((e = readdir(d)) != NULL) {
+        if (!shuttle_valid_name(e->d_name, strlen(e->d_name))
+            || snprintf(path, sizeof(path), "%s/projects/%s/purging",
+                        s->conf.data, e->d_name) >= (int) sizeof(path))
+        {
+            continue;
+        }
+
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd == -1) {
+            continue;
+        }
+
+        n = read(fd, key, sizeof(key) - 1);
+        close(fd);
+        key[n > 0 ? n : 0] = '\0';
+
+        if (shuttle_provision_purge(s, e->d_name, key, err, sizeof(err))
+            != 0)
+        {
+            shuttle_log(SHUTTLE_LOG_ERROR, "project %s: the purge a killed "
+                        "builder began: %s", e->d_name, err);
+
+        } else {
+            shuttle_log(SHUTTLE_LOG_INFO, "project %s: the purge a killed "
+                        "builder began is finished", e->d_name);
+        }
+
+        (void) unlink(path);
+    }
+
+    closedir(d);
 }
 
 

@@ -64,6 +64,16 @@ int shuttle_deploy_tenant(shuttle_serve_t *s, const char *project,
 void shuttle_deploy_limits(shuttle_serve_t *s, const char *project,
     shuttle_limits_t *limits);
 
+/*
+ * A purge's intent, made durable before it starts: <data>/projects/NAME/
+ * purging holds the key that asked.  The caller removes the file (path)
+ * when the purge is done or failed; shuttle_deploy_purge_resume(), at
+ * start, finishes every purge a killed builder left half done.
+ */
+int shuttle_deploy_purge_mark(shuttle_serve_t *s, const char *project,
+    const char *key, char *path, size_t size, char *err, size_t errlen);
+void shuttle_deploy_purge_resume(shuttle_serve_t *s);
+
 /* path and all under it, links not followed, owned by uid:gid */
 int shuttle_deploy_chown(const char *path, uid_t uid, gid_t gid, char *err,
     size_t errlen);

@@ -4,6 +4,7 @@
  */
 
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,6 +144,95 @@ shuttle_proc_is_loader(pid_t pid, const char *so)
     }
 
     return last != arg0 && strcmp(last, so) == 0;
+}
+
+
+int
+shuttle_proc_each_loader(const char *dir,
+    void (*found)(pid_t pid, const char *so, void *data), void *data)
+{
+    int             n;
+    char            buf[PROC_CMDLINE_MAX], path[64], stat[512];
+    long            pid, ppid;
+    size_t          dlen;
+    ssize_t         len, i;
+    const char     *so, *p;
+    DIR            *d;
+    FILE           *f;
+    struct dirent  *e;
+
+    d = opendir("/proc");
+    if (d == NULL) {
+        return -1;
+    }
+
+    dlen = strlen(dir);
+    n = 0;
+
+    while ((e = readdir(d)) != NULL) {
+        pid = strtol(e->d_name, NULL, 10);
+
+        if (pid <= 1) {
+            continue;
+        }
+
+        len = proc_read_cmdline((pid_t) pid, buf, sizeof(buf));
+        if (len <= 0) {
+            continue;
+        }
+
+        while (len > 0 && buf[len - 1] == '\0') {
+            len--;
+        }
+
+        buf[len] = '\0';
+
+        p = strrchr(buf, '/');
+        p = p ? p + 1 : buf;
+
+        if (strcmp(p, "shuttle-loader") != 0) {
+            continue;
+        }
+
+        so = buf;
+
+        for (i = 0; i < len; i++) {
+            if (buf[i] == '\0') {
+                so = buf + i + 1;
+            }
+        }
+
+        if (so == buf || strncmp(so, dir, dlen) != 0 || so[dlen] != '/') {
+            continue;
+        }
+
+        /* a sandboxed loader's child: its parent is the one to stop */
+
+        snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+        f = fopen(path, "re");
+        ppid = 0;
+
+        if (f != NULL) {
+            if (fgets(stat, sizeof(stat), f) != NULL
+                && (p = strrchr(stat, ')')) != NULL)
+            {
+                (void) sscanf(p + 1, " %*c %ld", &ppid);
+            }
+
+            fclose(f);
+        }
+
+        if (ppid > 1 && shuttle_proc_is_loader((pid_t) ppid, so)) {
+            continue;
+        }
+
+        found((pid_t) pid, so, data);
+        n++;
+    }
+
+    closedir(d);
+
+    return n;
 }
 
 

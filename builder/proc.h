@@ -26,5 +26,14 @@ int shuttle_proc_cmdline(pid_t pid, char *buf, size_t len);
  */
 int shuttle_proc_is_loader(pid_t pid, const char *so);
 
+/*
+ * Calls found(pid, so, data) for each live shuttle-loader whose service
+ * (its last argument) is under dir: the top one of each, not the child
+ * a sandboxed loader's init runs.  Returns the number found, -1 when
+ * /proc cannot be read.
+ */
+int shuttle_proc_each_loader(const char *dir,
+    void (*found)(pid_t pid, const char *so, void *data), void *data);
+
 
 #endif /* SHUTTLE_BUILDER_PROC_H */

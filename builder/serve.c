@@ -5,6 +5,7 @@
  */
 
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -143,6 +144,9 @@ static int serve_listen(shuttle_serve_t *s, char *err, size_t errlen);
 static int serve_signals(sigset_t *set);
 static int serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen);
 static int serve_collect(const shuttle_deployment_t *d, void *data);
+static int serve_resume(shuttle_serve_t *s, const shuttle_deployment_t *d);
+static void serve_orphan(pid_t pid, const char *so, void *data);
+static void serve_remains(shuttle_serve_t *s);
 static int serve_collect_name(const shuttle_project_t *p, void *data);
 static int serve_collect_slot(const shuttle_zone_slot_t *slot, void *data);
 static int serve_names_add(serve_names_t *n, const char *name, size_t len);
@@ -1630,7 +1634,7 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
     size_t                 i;
     pid_t                  pid;
     int64_t                superseded, by;
-    serve_list_t           list;
+    serve_list_t           list, again;
     serve_names_t          live, zoned;
     shuttle_project_t      p;
     shuttle_store_note_t   note;
@@ -1638,6 +1642,7 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
     shuttle_deploy_state_t to;
 
     memset(&list, 0, sizeof(serve_list_t));
+    memset(&again, 0, sizeof(serve_list_t));
     memset(&live, 0, sizeof(serve_names_t));
     memset(&zoned, 0, sizeof(serve_names_t));
 
@@ -1656,11 +1661,6 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
     for (i = 0; i < list.nelts; i++) {
         d = &list.elts[i];
 
-        (void) shuttle_deploy_fail(s, d->project, d->id,
-                                   "builder restarted during build", -1);
-
-        shuttle_deploy_clean(s, d->project, d->id);
-
         /* a loader it was starting, if that is still what the pid is */
 
         if (d->state.tag == SHUTTLE_DEPLOY_LOADING
@@ -1670,6 +1670,11 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
             && shuttle_proc_is_loader(d->state.u.loading.pid, so))
         {
             (void) kill(d->state.u.loading.pid, SIGTERM);
+        }
+
+        if (serve_resume(s, d) == 1 && serve_collect(d, &again) != 0) {
+            snprintf(err, errlen, "%s", strerror(ENOMEM));
+            goto failed;
         }
     }
 
@@ -1835,13 +1840,38 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
                                     d->id, "service.so") != 0
                 || !shuttle_proc_is_loader(pid, so)))
         {
-            pid = 0;
+            d->state.u.running.pid = 0;
         }
-
-        shuttle_supervise_takeover(s->sup, d, pid);
     }
 
+    /*
+     * Any other loader of ours is an orphan: one a killed builder was
+     * starting (a restart's, a rollback's), or one of a deployment it
+     * was deleting.
+     */
+
+    (void) shuttle_proc_each_loader(s->conf.data, serve_orphan, &list);
+
+    for (i = 0; i < list.nelts; i++) {
+        d = &list.elts[i];
+        shuttle_supervise_takeover(s->sup, d, d->state.u.running.pid);
+    }
+
+    /* what was built, or starting, when the builder was killed: again */
+
+    for (i = 0; i < again.nelts; i++) {
+        d = &again.elts[i];
+
+        (void) shuttle_supervise_start(s->sup, d->id, d->project,
+                                       "builder restarted while it started: "
+                                       "starting it again", err, errlen);
+    }
+
+    serve_remains(s);
+    shuttle_deploy_purge_resume(s);
+
     free(list.elts);
+    free(again.elts);
     serve_names_free(&live);
     serve_names_free(&zoned);
 
@@ -1850,10 +1880,165 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
 failed:
 
     free(list.elts);
+    free(again.elts);
     serve_names_free(&live);
     serve_names_free(&zoned);
 
     return -1;
+}
+
+
+/*
+ * A deployment the builder was building, or starting, when it was
+ * killed: its source tree goes, and
+ *
+ *   building, its upload kept       queued again (0)
+ *   built or loading, service.so    started again (1: the caller does,
+ *                                   once the running ones are taken over)
+ *   anything missing                failed, saying which (-1)
+ */
+
+static int
+serve_resume(shuttle_serve_t *s, const shuttle_deployment_t *d)
+{
+    char                    err[256], path[SHUTTLE_PATH_MAX];
+    const char             *file, *why;
+    shuttle_store_note_t    note;
+    shuttle_deploy_state_t  to;
+
+    if (shuttle_deploy_path(path, sizeof(path), s->conf.data, d->project,
+                            d->id, "src") == 0)
+    {
+        (void) shuttle_rmtree(path);
+    }
+
+    file = d->state.tag == SHUTTLE_DEPLOY_BUILDING ? "upload.tar.gz"
+                                                   : "service.so";
+
+    if (shuttle_deploy_path(path, sizeof(path), s->conf.data, d->project,
+                            d->id, file) != 0
+        || access(path, R_OK) != 0)
+    {
+        why = d->state.tag == SHUTTLE_DEPLOY_BUILDING
+              ? "builder restarted during the build; its upload is gone"
+              : "builder restarted while it started; its service.so is gone";
+        (void) shuttle_deploy_fail(s, d->project, d->id, why, -1);
+        shuttle_deploy_clean(s, d->project, d->id);
+        return -1;
+    }
+
+    if (d->state.tag != SHUTTLE_DEPLOY_BUILDING) {
+        shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: %s when the builder "
+                    "stopped: starting it again", d->project,
+                    (long long) d->id, shuttle_deploy_name(d->state.tag));
+        return 1;
+    }
+
+    memset(&note, 0, sizeof(shuttle_store_note_t));
+    note.reason = "builder restarted during the build: built again";
+    note.build_ms = -1;
+    note.start_ms = -1;
+
+    to.tag = SHUTTLE_DEPLOY_QUEUED;
+
+    if (shuttle_store_transition(s->store, d->id, &to, &note, NULL, err,
+                                 sizeof(err))
+        != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s", d->project,
+                    (long long) d->id, err);
+        (void) shuttle_deploy_fail(s, d->project, d->id, err, -1);
+        shuttle_deploy_clean(s, d->project, d->id);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* a loader no running deployment has: stopped */
+
+static void
+serve_orphan(pid_t pid, const char *so, void *data)
+{
+    size_t         i;
+    serve_list_t  *list;
+
+    list = data;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (list->elts[i].state.u.running.pid == pid) {
+            return;
+        }
+    }
+
+    shuttle_log(SHUTTLE_LOG_WARN, "an orphan loader, pid %d of %s: no "
+                "running deployment has it: SIGTERM", (int) pid, so);
+
+    (void) kill(pid, SIGTERM);
+}
+
+
+/*
+ * What a killed builder was deleting: the directories of deployments the
+ * store has as deleted (or not at all).
+ */
+
+static void
+serve_remains(shuttle_serve_t *s)
+{
+    int                   rc;
+    char                  path[SHUTTLE_PATH_MAX];
+    char                 *end;
+    DIR                  *projects, *deployments;
+    int64_t               id;
+    struct dirent        *p, *e;
+    shuttle_deploy_tag_t  tag;
+
+    snprintf(path, sizeof(path), "%s/projects", s->conf.data);
+
+    projects = opendir(path);
+    if (projects == NULL) {
+        return;
+    }
+
+    while ((p = readdir(projects)) != NULL) {
+        if (!shuttle_valid_name(p->d_name, strlen(p->d_name))
+            || snprintf(path, sizeof(path), "%s/projects/%s/deployments",
+                        s->conf.data, p->d_name) >= (int) sizeof(path))
+        {
+            continue;
+        }
+
+        deployments = opendir(path);
+        if (deployments == NULL) {
+            continue;
+        }
+
+        while ((e = readdir(deployments)) != NULL) {
+            id = strtoll(e->d_name, &end, 10);
+
+            if (id <= 0 || *end != '\0') {
+                continue;
+            }
+
+            rc = shuttle_store_state(s->store, id, &tag);
+
+            if ((rc == 0 && tag == SHUTTLE_DEPLOY_DELETED)
+                || rc == SHUTTLE_STORE_NOT_FOUND)
+            {
+                snprintf(path, sizeof(path), "%s/projects/%s/deployments/%s",
+                         s->conf.data, p->d_name, e->d_name);
+                shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: deleted: "
+                            "removing %s", p->d_name, (long long) id, path);
+                (void) shuttle_rmtree(path);
+            }
+        }
+
+        closedir(deployments);
+    }
+
+    closedir(projects);
 }
 
 

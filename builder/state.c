@@ -24,9 +24,11 @@ static const char  *state_names[] = {
 static const unsigned  state_next[] = {
     /* none */       S(QUEUED),
     /* queued */     S(BUILDING) | S(SUPERSEDED) | S(FAILED) | S(DELETED),
-    /* building */   S(BUILT) | S(FAILED) | S(DELETED),
+    /* building */   S(BUILT) | S(FAILED) | S(DELETED)
+                     | S(QUEUED),            /* again, after a crash */
     /* built */      S(LOADING) | S(FAILED) | S(DELETED),
-    /* loading */    S(RUNNING) | S(FAILED) | S(DELETED),
+    /* loading */    S(RUNNING) | S(FAILED) | S(DELETED)
+                     | S(LOADING),           /* again, after a crash */
     /* running */    S(RUNNING) | S(SUPERSEDED) | S(CRASHED) | S(STOPPED)
                      | S(DELETED),
     /* failed */     S(DELETED),

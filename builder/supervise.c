@@ -962,10 +962,11 @@ shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms)
 static int
 sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err, size_t errlen)
 {
-    int                  fd;
+    int                  fd, one;
     uint32_t             lo, hi, n, i, p;
     struct sockaddr_in   sin;
 
+    one = 1;
     lo = sup->s->conf.port_lo;
     hi = sup->s->conf.port_hi;
     n = hi - lo + 1;
@@ -979,6 +980,13 @@ sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err, size_t errlen)
             return -1;
         }
 
+        /*
+         * A drained loader's connections wait in TIME_WAIT on its port
+         * for a minute: without SO_REUSEADDR a range of N ports would
+         * take N starts a minute.  A port listened on stays refused.
+         */
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+
         memset(&sin, 0, sizeof(struct sockaddr_in));
         sin.sin_family = AF_INET;
         sin.sin_port = htons((uint16_t) p);
@@ -987,6 +995,11 @@ sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err, size_t errlen)
         if (bind(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0) {
 
             if (listen(fd, SUP_BACKLOG) == -1) {
+                if (errno == EADDRINUSE) {
+                    close(fd);
+                    continue;
+                }
+
                 snprintf(err, errlen, "listen 127.0.0.1:%u: %s", p,
                          strerror(errno));
                 close(fd);
