@@ -79,10 +79,10 @@ EOF
 sub guestbook {
     my ($name) = @_;
     my $src = "$dir/src/$name";
+    system('cp', '-r', "$repo/examples/guestbook", $src) == 0
+        or die "cp -r $repo/examples/guestbook: $?";
     $t->write_file("$src/shuttle.json",
                    qq({"name": "$name", "libs": ["libpq"]}\n));
-    $t->write_file("$src/src/main.c",
-                   $t->read_file("$repo/examples/guestbook/src/main.c"));
     return $src;
 }
 
