@@ -4,6 +4,7 @@
  */
 
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -15,6 +16,10 @@
 
 #include "log.h"
 #include "store.h"
+
+
+/* what shuttle_store_verify() says is wrong with a file */
+#define STORE_CAUSE_LEN  400
 
 
 struct shuttle_store_s {
@@ -173,6 +178,10 @@ static void store_error(shuttle_store_t *st, char *err, size_t errlen,
 static int store_exec(shuttle_store_t *st, const char *sql, char *err,
     size_t errlen);
 static int store_migrate(shuttle_store_t *st, char *err, size_t errlen);
+static int store_has_journal(const char *path);
+static int store_skip_used_ids(shuttle_store_t *st, char *err,
+    size_t errlen);
+static char *store_uri(const char *path, const char *query);
 static sqlite3_stmt *store_prepare(shuttle_store_t *st, const char *sql,
     char *err, size_t errlen);
 static int store_begin(shuttle_store_t *st, char *err, size_t errlen);
@@ -211,8 +220,11 @@ shuttle_store_t *
 shuttle_store_open(const char *path, const char *data_dir, char *err,
     size_t errlen)
 {
-    int               rc;
-    shuttle_store_t  *st;
+    int                   rc;
+    char                  cause[STORE_CAUSE_LEN];
+    struct stat           sb;
+    shuttle_store_t      *st;
+    shuttle_store_info_t  info;
 
     st = calloc(1, sizeof(shuttle_store_t));
     if (st == NULL) {
@@ -229,6 +241,39 @@ shuttle_store_open(const char *path, const char *data_dir, char *err,
     }
 
     (void) pthread_mutex_init(&st->lock, NULL);
+
+    /* an existing store is checked before anything may write to it */
+
+    if (stat(path, &sb) == 0) {
+        rc = shuttle_store_verify(path, "quick_check", &info, cause,
+                                  sizeof(cause));
+
+        if (rc == SHUTTLE_STORE_DAMAGED) {
+            snprintf(err, errlen, "store %s is damaged (%s): left as it "
+                     "is; restore it from a backup (see shuttle-builder "
+                     "backup --help), or move it aside to start with an "
+                     "empty store", path, cause);
+            goto failed;
+        }
+
+        if (rc != 0) {
+            snprintf(err, errlen, "store %s: %s", path, cause);
+            goto failed;
+        }
+
+        if (info.version > SHUTTLE_STORE_SCHEMA) {
+            snprintf(err, errlen, "store %s: schema version %d is newer "
+                     "than this builder's (%d): a newer shuttle-builder "
+                     "wrote it; left as it is: run that builder, or restore "
+                     "a backup taken with this one", path, info.version,
+                     SHUTTLE_STORE_SCHEMA);
+            goto failed;
+        }
+
+    } else if (errno != ENOENT) {
+        snprintf(err, errlen, "store %s: %s", path, strerror(errno));
+        goto failed;
+    }
 
     rc = sqlite3_open_v2(path, &st->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
@@ -252,7 +297,8 @@ shuttle_store_open(const char *path, const char *data_dir, char *err,
     if (store_exec(st, "PRAGMA journal_mode = WAL", err, errlen) != 0
         || store_exec(st, "PRAGMA synchronous = FULL", err, errlen) != 0
         || store_exec(st, "PRAGMA foreign_keys = ON", err, errlen) != 0
-        || store_migrate(st, err, errlen) != 0)
+        || store_migrate(st, err, errlen) != 0
+        || store_skip_used_ids(st, err, errlen) != 0)
     {
         goto failed;
     }
@@ -280,6 +326,337 @@ shuttle_store_close(shuttle_store_t *st)
     free(st->path);
     free(st->data);
     free(st);
+}
+
+
+int
+shuttle_store_verify(const char *path, const char *check,
+    shuttle_store_info_t *info, char *err, size_t errlen)
+{
+    int            rc, sqlrc, n;
+    char          *uri, sql[64];
+    size_t         len;
+    sqlite3       *db;
+    struct stat    sb;
+    sqlite3_stmt  *stmt;
+    const char    *row;
+
+    if (stat(path, &sb) == -1) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+
+    if (!S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "not a regular file");
+        return -1;
+    }
+
+    if (sb.st_size == 0) {
+        /* SQLite would take it for a new database */
+        snprintf(err, errlen, "the file is empty: truncated?");
+        return SHUTTLE_STORE_DAMAGED;
+    }
+
+    uri = store_uri(path, store_has_journal(path) ? "mode=ro"
+                                                  : "mode=ro&immutable=1");
+    if (uri == NULL) {
+        snprintf(err, errlen, "%s", strerror(ENOMEM));
+        return -1;
+    }
+
+    db = NULL;
+    rc = -1;
+
+    sqlrc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                            NULL);
+    sqlite3_free(uri);
+
+    if (sqlrc != SQLITE_OK) {
+        snprintf(err, errlen, "%s",
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(sqlrc));
+        goto done;
+    }
+
+    (void) sqlite3_busy_timeout(db, 5000);
+
+    /* every page: a damaged header, page or tree, a truncated file */
+
+    snprintf(sql, sizeof(sql), "PRAGMA %s", check);
+
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        sqlrc = sqlite3_errcode(db);
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        goto sqlite_error;
+    }
+
+    /* "PRAGMA quick_check: " and the first two problems: enough to say
+       what is wrong */
+
+    len = (size_t) snprintf(err, errlen, "%s: ", sql);
+    n = 0;
+
+    while ((sqlrc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        row = (const char *) sqlite3_column_text(stmt, 0);
+
+        if (row == NULL || strcmp(row, "ok") == 0) {
+            continue;
+        }
+
+        /* the first one comes after "*** in database main ***\n" */
+
+        if (strncmp(row, "*** ", 4) == 0 && strchr(row, '\n') != NULL) {
+            row = strchr(row, '\n') + 1;
+        }
+
+        if (n++ < 2 && len < errlen) {
+            snprintf(err + len, errlen - len, "%s%s", n > 1 ? "; " : "",
+                     row);
+            len = strlen(err);
+
+        } else if (n == 3 && len < errlen) {
+            snprintf(err + len, errlen - len, "; ...");
+            len = strlen(err);
+        }
+    }
+
+    sqlite3_finalize(stmt);
+
+    if (sqlrc != SQLITE_DONE) {
+        sqlrc = sqlite3_errcode(db);
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        goto sqlite_error;
+    }
+
+    if (n > 0) {
+        rc = SHUTTLE_STORE_DAMAGED;
+        goto done;
+    }
+
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL)
+        != SQLITE_OK)
+    {
+        sqlrc = sqlite3_errcode(db);
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        goto sqlite_error;
+    }
+
+    sqlrc = sqlite3_step(stmt);
+    info->version = sqlrc == SQLITE_ROW ? sqlite3_column_int(stmt, 0) : 0;
+    sqlite3_finalize(stmt);
+
+    if (sqlrc != SQLITE_ROW) {
+        sqlrc = sqlite3_errcode(db);
+        snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+        goto sqlite_error;
+    }
+
+    /* a new database has no tables yet */
+
+    info->projects = -1;
+    info->deployments = -1;
+
+    if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM projects "
+                           "WHERE deleted IS NULL), (SELECT count(*) "
+                           "FROM deployments)", -1, &stmt, NULL)
+        == SQLITE_OK)
+    {
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            info->projects = sqlite3_column_int64(stmt, 0);
+            info->deployments = sqlite3_column_int64(stmt, 1);
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    err[0] = '\0';
+    rc = 0;
+    goto done;
+
+sqlite_error:
+
+    if ((sqlrc & 0xff) == SQLITE_CORRUPT || (sqlrc & 0xff) == SQLITE_NOTADB) {
+        rc = SHUTTLE_STORE_DAMAGED;
+    }
+
+done:
+
+    (void) sqlite3_close_v2(db);
+
+    return rc;
+}
+
+
+/*
+ * Deployment ids are never given twice, even by a store restored from a
+ * backup: the deployments made after the backup have their directories
+ * under DATA/projects/NAME/deployments/ID, and the ids go on past them.
+ */
+
+static int
+store_skip_used_ids(shuttle_store_t *st, char *err, size_t errlen)
+{
+    int             rc;
+    DIR            *projects, *deployments;
+    char            path[SHUTTLE_PATH_MAX], *end;
+    int64_t         max, id, seq;
+    sqlite3_stmt   *stmt;
+    struct dirent  *p, *d;
+
+    if ((size_t) snprintf(path, sizeof(path), "%s/projects", st->data)
+        >= sizeof(path))
+    {
+        return 0;
+    }
+
+    projects = opendir(path);
+    if (projects == NULL) {
+        return 0;
+    }
+
+    max = 0;
+
+    while ((p = readdir(projects)) != NULL) {
+        if (p->d_name[0] == '.'
+            || (size_t) snprintf(path, sizeof(path), "%s/projects/%s/"
+                                 "deployments", st->data, p->d_name)
+               >= sizeof(path))
+        {
+            continue;
+        }
+
+        deployments = opendir(path);
+        if (deployments == NULL) {
+            continue;
+        }
+
+        while ((d = readdir(deployments)) != NULL) {
+            if (d->d_name[0] < '1' || d->d_name[0] > '9') {
+                continue;
+            }
+
+            errno = 0;
+            id = strtoll(d->d_name, &end, 10);
+
+            if (errno == 0 && *end == '\0' && id > max) {
+                max = id;
+            }
+        }
+
+        closedir(deployments);
+    }
+
+    closedir(projects);
+
+    if (max == 0) {
+        return 0;
+    }
+
+    stmt = store_prepare(st, "SELECT seq FROM sqlite_sequence "
+                         "WHERE name = 'deployments'", err, errlen);
+    if (stmt == NULL) {
+        return -1;
+    }
+
+    rc = sqlite3_step(stmt);
+    seq = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_finalize(stmt);
+
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "deployment ids");
+        return -1;
+    }
+
+    if (max <= seq) {
+        return 0;
+    }
+
+    stmt = store_prepare(st, rc == SQLITE_ROW
+                         ? "UPDATE sqlite_sequence SET seq = ?1 "
+                           "WHERE name = 'deployments'"
+                         : "INSERT INTO sqlite_sequence (name, seq) "
+                           "VALUES ('deployments', ?1)", err, errlen);
+    if (stmt == NULL) {
+        return -1;
+    }
+
+    store_bind_int(stmt, 1, max, 1);
+
+    rc = sqlite3_step(stmt);
+    sqlite3_finalize(stmt);
+
+    if (rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "deployment ids");
+        return -1;
+    }
+
+    shuttle_log(SHUTTLE_LOG_WARN, "store %s: deployment ids went up to "
+                "#%lld, the store knew of #%lld (restored from a backup?): "
+                "new deployments are numbered past #%lld", st->path,
+                (long long) max, (long long) seq, (long long) max);
+
+    return 0;
+}
+
+
+/* a journal beside the database holds some of it (a writer was killed) */
+
+static int
+store_has_journal(const char *path)
+{
+    int          i;
+    char         name[SHUTTLE_PATH_MAX + 16];
+    struct stat  sb;
+
+    static const char  *suffix[] = { "-wal", "-journal" };
+
+    for (i = 0; i < 2; i++) {
+        snprintf(name, sizeof(name), "%s%s", path, suffix[i]);
+
+        if (lstat(name, &sb) == 0 || errno != ENOENT) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/* file:PATH?QUERY, the path %-escaped but for unreserved bytes and '/' */
+
+static char *
+store_uri(const char *path, const char *query)
+{
+    char                 *uri, *p;
+    size_t                len;
+    const unsigned char  *c;
+
+    static const char  hex[] = "0123456789ABCDEF";
+
+    len = strlen(path);
+
+    uri = sqlite3_malloc64(sizeof("file:") + 3 * len + 1 + strlen(query));
+    if (uri == NULL) {
+        return NULL;
+    }
+
+    p = uri + sprintf(uri, "file:");
+
+    for (c = (const unsigned char *) path; *c != '\0'; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z')
+            || (*c >= '0' && *c <= '9') || strchr("/-._~", *c) != NULL)
+        {
+            *p++ = (char) *c;
+
+        } else {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 0xf];
+        }
+    }
+
+    sprintf(p, "?%s", query);
+
+    return uri;
 }
 
 

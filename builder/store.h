@@ -49,6 +49,7 @@
 #define SHUTTLE_STORE_FORBIDDEN  2     /* the project is another key's */
 #define SHUTTLE_STORE_REFUSED    3     /* an illegal transition */
 #define SHUTTLE_STORE_LIMIT      4     /* the key has --key-projects */
+#define SHUTTLE_STORE_DAMAGED    5     /* the file is not a sound store */
 
 
 typedef struct shuttle_store_s  shuttle_store_t;
@@ -104,9 +105,38 @@ typedef int (*shuttle_store_transition_pt)(const shuttle_transition_t *t,
     void *data);
 
 
+/*
+ * Opens the store at path, creating it when there is no file.  An
+ * existing file is checked first by shuttle_store_verify() (its header,
+ * every page: PRAGMA quick_check) and refused, left exactly as it was
+ * (no -wal or -shm made, no lock, no migration), when it is damaged or
+ * of a newer schema than SHUTTLE_STORE_SCHEMA: err names the file, the
+ * cause and what to do (restore a backup).  An older schema is migrated.
+ */
 shuttle_store_t *shuttle_store_open(const char *path, const char *data_dir,
     char *err, size_t errlen);
 void shuttle_store_close(shuttle_store_t *st);
+
+/* what shuttle_store_verify() found in a sound file */
+typedef struct {
+    int                     version;     /* PRAGMA user_version */
+    int64_t                 projects;    /* live ones; -1: no such table */
+    int64_t                 deployments; /* -1: no such table */
+} shuttle_store_info_t;
+
+/*
+ * Checks the SQLite file at path without changing anything on disk, with
+ * PRAGMA check ("quick_check" or "integrity_check").  With no -wal file
+ * beside it (its last writer closed it) the file alone is the database:
+ * it is read as immutable, which takes no lock and creates no -wal or
+ * -shm.  With a -wal (its writer was killed, or runs) it is read through
+ * the WAL, read-only: the -shm is used, or made when missing.  Returns 0
+ * and what it found in *info; SHUTTLE_STORE_DAMAGED when the file is
+ * empty, not SQLite's or has damaged pages, with err saying what SQLite
+ * found; -1 when it could not be read (err).
+ */
+int shuttle_store_verify(const char *path, const char *check,
+    shuttle_store_info_t *info, char *err, size_t errlen);
 
 /*
  * A new deployment of project name by key owner, queued: the project is

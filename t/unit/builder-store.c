@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "extract.h"
@@ -38,6 +40,12 @@ static int count_row(void *data, int n, char **v, char **names);
 static int each_count(const shuttle_deployment_t *d, void *data);
 static void tenants(shuttle_store_t *st, const char *db);
 static void fail(shuttle_store_t *st, int64_t id);
+static int exists(const char *db, const char *suffix);
+static char *slurp(const char *path, size_t *len);
+static void spill(const char *path, const char *bytes, size_t len);
+static void damaged(const char *db);
+static void ids_after_restore(const char *db);
+static void killed_writer(const char *db);
 
 
 /* a transition with the data of the state made up */
@@ -562,8 +570,262 @@ main(void)
     st = shuttle_store_open(db, tmpdir, err, ERRLEN);
     ok(st == NULL && strstr(err, "schema version 99 is newer") != NULL,
        "a newer schema: refused (%s)", err);
+    ok(!exists(db, "-wal") && !exists(db, "-shm"),
+       "... and no -wal or -shm made");
+
+    {
+        sqlite3  *h;
+
+        sqlite3_open(db, &h);
+        sqlite3_exec(h, "PRAGMA user_version = 5", NULL, NULL, NULL);
+        sqlite3_close(h);
+    }
+
+    damaged(db);
+    ids_after_restore(db);
+    killed_writer(db);
 
     shuttle_rmtree(tmpdir);
 
     return tap_done();
+}
+
+
+static int
+exists(const char *db, const char *suffix)
+{
+    char  path[512];
+
+    snprintf(path, sizeof(path), "%s%s", db, suffix);
+
+    return access(path, F_OK) == 0;
+}
+
+
+static char *
+slurp(const char *path, size_t *len)
+{
+    FILE  *f;
+    char  *buf;
+    long   n;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        return NULL;
+    }
+
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    rewind(f);
+
+    buf = malloc(n > 0 ? n : 1);
+    if (buf != NULL && fread(buf, 1, n, f) != (size_t) n) {
+        free(buf);
+        buf = NULL;
+    }
+
+    fclose(f);
+    *len = (size_t) n;
+
+    return buf;
+}
+
+
+static void
+spill(const char *path, const char *bytes, size_t len)
+{
+    FILE  *f;
+
+    f = fopen(path, "wb");
+    if (f != NULL) {
+        if (fwrite(bytes, 1, len, f) != len) {
+            perror(path);
+        }
+
+        fclose(f);
+    }
+}
+
+
+/* a damaged store is refused, and left byte for byte as it was */
+
+static void
+damaged(const char *db)
+{
+    int                    i, rc;
+    char                  *good, *bad, *after;
+    size_t                 len, blen, alen, page;
+    shuttle_store_t       *st;
+    shuttle_store_info_t   info;
+
+    static const char  *what[] = {
+        "garbage over its header", "truncated to half", "emptied",
+        "its last page overwritten", "a page in the middle overwritten"
+    };
+
+    good = slurp(db, &len);
+    if (!ok(good != NULL && len >= 4 * 4096, "the store, %zu bytes", len)) {
+        free(good);
+        return;
+    }
+
+    rc = shuttle_store_verify(db, "integrity_check", &info, err, ERRLEN);
+    ok(rc == 0 && info.version == SHUTTLE_STORE_SCHEMA
+       && info.projects > 0 && info.deployments > 0,
+       "shuttle_store_verify: sound, version %d, %lld projects, %lld "
+       "deployments", info.version, (long long) info.projects,
+       (long long) info.deployments);
+    ok(!exists(db, "-wal") && !exists(db, "-shm"),
+       "... and no -wal or -shm made");
+
+    bad = malloc(len);
+    page = 4096;
+
+    for (i = 0; bad != NULL && i < 5; i++) {
+        memcpy(bad, good, len);
+        blen = len;
+
+        switch (i) {
+
+        case 0:
+            memset(bad, 0xa5, 100);
+            break;
+
+        case 1:
+            blen = len / 2 / page * page;
+            break;
+
+        case 2:
+            blen = 0;
+            break;
+
+        case 3:
+            memset(bad + len - page, 0xff, page);
+            break;
+
+        default:
+            memset(bad + (len / page / 2) * page, 0xff, page);
+        }
+
+        spill(db, bad, blen);
+
+        st = shuttle_store_open(db, tmpdir, err, ERRLEN);
+        ok(st == NULL && strstr(err, " is damaged (") != NULL
+           && strstr(err, db) != NULL && strstr(err, "backup") != NULL,
+           "a store with %s: refused (%s)", what[i], err);
+        shuttle_store_close(st);
+
+        after = slurp(db, &alen);
+        ok(after != NULL && alen == blen && memcmp(after, bad, blen) == 0
+           && !exists(db, "-wal") && !exists(db, "-shm"),
+           "... left as it was, no -wal or -shm made");
+        free(after);
+    }
+
+    free(bad);
+
+    spill(db, good, len);
+    free(good);
+
+    st = shuttle_store_open(db, tmpdir, err, ERRLEN);
+    ok(st != NULL, "the sound store back: opened");
+    shuttle_store_close(st);
+}
+
+
+/*
+ * A store restored from a backup knows fewer deployments than were
+ * made: the ids go on past those of the directories under projects/.
+ */
+
+static void
+ids_after_restore(const char *db)
+{
+    int               rc;
+    char              path[512];
+    int64_t           id, next;
+    shuttle_store_t  *st;
+
+    st = shuttle_store_open(db, tmpdir, err, ERRLEN);
+    id = 0;
+    rc = st != NULL ? shuttle_store_enqueue(st, "later", "carol", 0, &id,
+                                            err, ERRLEN)
+                    : -1;
+    shuttle_store_close(st);
+
+    if (!ok(rc == 0, "carol's project later: #%lld", (long long) id)) {
+        return;
+    }
+
+    snprintf(path, sizeof(path), "%s/projects", tmpdir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/projects/later", tmpdir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/projects/later/deployments", tmpdir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/projects/later/deployments/%lld",
+             tmpdir, (long long) id + 7);
+    mkdir(path, 0755);
+
+    st = shuttle_store_open(db, tmpdir, err, ERRLEN);
+    next = 0;
+    rc = st != NULL ? shuttle_store_enqueue(st, "later", "carol", 0, &next,
+                                            err, ERRLEN)
+                    : -1;
+    ok(rc == 0 && next == id + 8,
+       "a deployment directory #%lld the store does not know of: the next "
+       "id is #%lld", (long long) id + 7, (long long) next);
+    shuttle_store_close(st);
+}
+
+
+/*
+ * A builder killed leaves its -wal and -shm, its last transactions in
+ * the WAL: the check reads through them, and the store opens with them.
+ */
+
+static void
+killed_writer(const char *db)
+{
+    int                    rc, status;
+    pid_t                  pid;
+    int64_t                id;
+    shuttle_store_t       *st;
+    shuttle_project_t      p;
+    shuttle_store_info_t   before, after;
+
+    rc = shuttle_store_verify(db, "quick_check", &before, err, ERRLEN);
+
+    pid = fork();
+
+    if (pid == 0) {
+        st = shuttle_store_open(db, tmpdir, err, ERRLEN);
+
+        if (st == NULL
+            || shuttle_store_enqueue(st, "walled", "dave", 0, &id, err,
+                                     ERRLEN) != 0)
+        {
+            _exit(1);
+        }
+
+        _exit(0);                   /* no close: as if killed */
+    }
+
+    status = -1;
+    (void) waitpid(pid, &status, 0);
+
+    ok(rc == 0 && status == 0 && exists(db, "-wal") && exists(db, "-shm"),
+       "a writer gone without closing the store: its -wal and -shm left");
+
+    rc = shuttle_store_verify(db, "quick_check", &after, err, ERRLEN);
+    ok(rc == 0 && after.projects == before.projects + 1,
+       "... the check reads through its WAL: %lld projects, then %lld",
+       (long long) before.projects, (long long) after.projects);
+
+    st = shuttle_store_open(db, tmpdir, err, ERRLEN);
+    ok(st != NULL && shuttle_store_project(st, "walled", &p, err, ERRLEN)
+                     == 0
+       && strcmp(p.owner, "dave") == 0,
+       "... and the store opens with its last transaction");
+    shuttle_store_close(st);
 }
