@@ -31,6 +31,9 @@
 
 #define BUILDER_ERRLEN   512
 
+/* a running builder takes a resize request on a pass every 5 s */
+#define BUILDER_RESIZE_WAIT_MS  15000
+
 
 typedef struct {
     const char  *name;
@@ -85,6 +88,8 @@ static int builder_zone_set(builder_zone_args_t *a);
 static int builder_zone_del(builder_zone_args_t *a);
 static int builder_zone_load(builder_zone_args_t *a);
 static int builder_zone_resize(builder_zone_args_t *a);
+static int builder_zone_ask_resize(builder_zone_args_t *a, uint32_t capacity,
+    const char *lock_err);
 static int builder_parse_number(const char *s, uint64_t max, uint64_t *out);
 static int builder_parse_capacity(const char *s, uint32_t *out);
 static int builder_parse_project(char **field, int n, builder_project_t *p,
@@ -173,8 +178,8 @@ builder_zone_usage(FILE *f)
 "usage: shuttle-builder zone [--capacity N] PATH VERB [ARGS]\n"
 "\n"
 "Prints or edits the routing zone at PATH.  An edit creates the zone when\n"
-"it is missing, and fails while another writer (a running shuttle-builder)\n"
-"owns the zone.\n"
+"it is missing.  While a running shuttle-builder owns the zone, set, del\n"
+"and load fail, and a resize is asked of that builder, which does it.\n"
 "\n"
 "verbs:\n"
 "  list              the live projects sorted by name, one a line:\n"
@@ -189,7 +194,10 @@ builder_zone_usage(FILE *f)
 "                    blank and '#' lines are skipped; a bad line is\n"
 "                    reported with its number and nothing is applied\n"
 "  resize CAPACITY   writes a new generation of the zone for CAPACITY\n"
-"                    projects, leaving deleted entries behind\n"
+"                    projects, leaving deleted entries behind; nginx\n"
+"                    maps it on its next request.  While a builder runs,\n"
+"                    it does it on its next pass (within 5 s), asked\n"
+"                    through PATH.resize\n"
 "\n"
 "  NAME        a DNS label: 1..63 of a-z 0-9 '-', no '-' at either end\n"
 "  ADDR:PORT   an IPv4 address and a port 1..65535; port 0 (no upstream\n"
@@ -688,8 +696,14 @@ builder_zone_resize(builder_zone_args_t *a)
         return BUILDER_USAGE;
     }
 
-    if (builder_zone_edit(a, capacity, &z) != 0) {
+    if (shuttle_zone_open(&z, a->path, capacity, err, sizeof(err)) != 0) {
+        builder_error("%s", err);
         return BUILDER_FAILED;
+    }
+
+    if (shuttle_zone_lock(&z, 0, err, sizeof(err)) != 0) {
+        shuttle_zone_close(&z);
+        return builder_zone_ask_resize(a, capacity, err);
     }
 
     rc = BUILDER_OK;
@@ -704,6 +718,43 @@ builder_zone_resize(builder_zone_args_t *a)
     shuttle_zone_close(&z);
 
     return rc;
+}
+
+
+/*
+ * The zone's writer is a running builder: it alone may replace the zone,
+ * so it is asked to, and this waits for its answer.
+ */
+
+static int
+builder_zone_ask_resize(builder_zone_args_t *a, uint32_t capacity,
+    const char *lock_err)
+{
+    char   err[BUILDER_ERRLEN], cmd[256];
+    pid_t  owner;
+
+    owner = shuttle_proc_lock_owner(a->path);
+
+    if (owner <= 0) {
+        builder_error("%s", lock_err);
+        return BUILDER_FAILED;
+    }
+
+    if (shuttle_proc_cmdline(owner, cmd, sizeof(cmd)) != 0) {
+        strcpy(cmd, "?");
+    }
+
+    if (shuttle_zone_ask_resize(a->path, capacity, BUILDER_RESIZE_WAIT_MS,
+                                err, sizeof(err))
+        != 0)
+    {
+        builder_error("zone %s resize %u: asked of the running builder, "
+                      "pid %d (%s): %s", a->path, capacity, (int) owner,
+                      cmd, err);
+        return BUILDER_FAILED;
+    }
+
+    return BUILDER_OK;
 }
 
 

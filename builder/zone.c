@@ -8,11 +8,20 @@
  * the file at the path; whoever takes it checks afterwards that the file
  * it locked is still the one at the path, since a rebuild may have
  * replaced it while the lock was awaited.
+ *
+ * The zone holds at most its capacity of projects, an operator's choice
+ * (shuttle-builder zone resize).  While a builder runs it is the one
+ * writer, so a resize is asked of it: the asker writes the capacity into
+ * PATH.resize, the builder carries the request out on its next periodic
+ * pass (shuttle_zone_repair(), every few seconds) and answers in
+ * PATH.resize.done, "ok" or "error: " and why.
  */
 
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "zone.h"
 
 
@@ -31,6 +41,10 @@
 
 /* a reopen per pass; only a rebuild racing every pass makes this run out */
 #define ZONE_LOCK_TRIES  100
+
+/* beside the zone: a resize asked of its running writer, and the answer */
+#define ZONE_RESIZE      ".resize"
+#define ZONE_RESIZE_DONE ".resize.done"
 
 
 static void zone_error(char *err, size_t errlen, const char *fmt, ...)
@@ -55,6 +69,10 @@ static void zone_release(int fd, size_t size);
 static int zone_put(shuttle_zone_t *z, const char *name, size_t len,
     unsigned state, uint32_t addr_be, uint16_t port, uint64_t deployment,
     int rebuild, char *err, size_t errlen);
+static void zone_full(shuttle_zone_t *z, char *err, size_t errlen);
+static int zone_resize_paths(const char *path, char *req, char *done);
+static void zone_resize_asked(shuttle_zone_t *z);
+static int zone_write_file(const char *path, const char *text);
 
 
 uint32_t
@@ -703,6 +721,8 @@ shuttle_zone_repair(shuttle_zone_t *z)
         n++;
     }
 
+    zone_resize_asked(z);
+
     return n;
 }
 
@@ -792,8 +812,7 @@ zone_put(shuttle_zone_t *z, const char *name, size_t len, unsigned state,
     }
 
     if (hdr->live >= hdr->capacity) {
-        zone_error(err, errlen, "zone %s is full: %u projects", z->path,
-                   hdr->live);
+        zone_full(z, err, errlen);
         return -1;
     }
 
@@ -847,6 +866,66 @@ write:
     zone_write(s, &v);
 
     return 0;
+}
+
+
+/*
+ * A project that does not fit is told which zone is full and at what
+ * capacity, and what the operator can do: its deploy fails with this.
+ */
+
+static void
+zone_full(shuttle_zone_t *z, char *err, size_t errlen)
+{
+    uint64_t  more;
+
+    more = (uint64_t) z->hdr->capacity * 2;
+
+    if (z->hdr->capacity >= SHUTTLE_ZONE_CAPACITY_MAX) {
+        zone_error(err, errlen, "zone %s is full: its capacity, %u "
+                   "projects, is the largest a zone can have", z->path,
+                   z->hdr->capacity);
+        return;
+    }
+
+    if (more > SHUTTLE_ZONE_CAPACITY_MAX) {
+        more = SHUTTLE_ZONE_CAPACITY_MAX;
+    }
+
+    zone_error(err, errlen, "zone %s is full: %u projects, its capacity; "
+               "the operator makes room for more with \"shuttle-builder "
+               "zone %s resize %" PRIu64 "\"", z->path, z->hdr->capacity,
+               z->path, more);
+}
+
+
+int
+shuttle_zone_room(shuttle_zone_t *z, const char *name, char *err,
+    size_t errlen)
+{
+    size_t    len;
+    uint32_t  reuse, empty;
+
+    if (z->hdr == NULL) {
+        zone_error(err, errlen, "zone %s: not open", z->path);
+        return -1;
+    }
+
+    len = strnlen(name, SHUTTLE_ZONE_NAME_MAX + 1);
+
+    if (len != 0 && len <= SHUTTLE_ZONE_NAME_MAX
+        && zone_find(z->hdr, name, len, &reuse, &empty) != ZONE_NONE)
+    {
+        return 0;
+    }
+
+    if (z->hdr->live < z->hdr->capacity) {
+        return 0;
+    }
+
+    zone_full(z, err, errlen);
+
+    return -1;
 }
 
 
@@ -1071,6 +1150,212 @@ shuttle_zone_each(shuttle_zone_t *z, shuttle_zone_each_pt handler,
     }
 
     return torn;
+}
+
+
+/*
+ * The asking side: writes PATH.resize and waits for PATH.resize.done.
+ * The request is renamed into place whole, so the writer never reads
+ * half of one; the answer of an earlier ask is removed first.
+ */
+
+int
+shuttle_zone_ask_resize(const char *path, uint32_t capacity, int timeout_ms,
+    char *err, size_t errlen)
+{
+    int              fd, waited;
+    char             req[PATH_MAX], done[PATH_MAX], text[32], answer[600];
+    ssize_t          n;
+    struct timespec  ts;
+
+    if (zone_resize_paths(path, req, done) != 0) {
+        zone_error(err, errlen, "zone %s: path too long", path);
+        return -1;
+    }
+
+    if (unlink(done) == -1 && errno != ENOENT) {
+        zone_error(err, errlen, "zone %s: unlink %s: %s", path, done,
+                   strerror(errno));
+        return -1;
+    }
+
+    snprintf(text, sizeof(text), "%u\n", capacity);
+
+    if (zone_write_file(req, text) != 0) {
+        zone_error(err, errlen, "zone %s: writing the request %s: %s", path,
+                   req, strerror(errno));
+        return -1;
+    }
+
+    ts.tv_sec = 0;
+    ts.tv_nsec = 20 * 1000000;
+
+    for (waited = 0; waited < timeout_ms; waited += 20) {
+        fd = open(done, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd == -1) {
+            (void) nanosleep(&ts, NULL);
+            continue;
+        }
+
+        n = read(fd, answer, sizeof(answer) - 1);
+        (void) close(fd);
+        (void) unlink(done);
+
+        answer[n > 0 ? n : 0] = '\0';
+        answer[strcspn(answer, "\n")] = '\0';
+
+        if (strcmp(answer, "ok") == 0) {
+            return 0;
+        }
+
+        zone_error(err, errlen, "%s", strncmp(answer, "error: ", 7) == 0
+                                      ? answer + 7 : answer);
+        return -1;
+    }
+
+    (void) unlink(req);
+
+    zone_error(err, errlen, "no answer to the request %s in %d s (is the "
+               "writer a shuttle-builder older than this command?)", req,
+               timeout_ms / 1000);
+
+    return -1;
+}
+
+
+/*
+ * The request's and the answer's paths, beside the zone's real path: the
+ * asker and the writer may name the zone differently (a relative path, a
+ * symbolic link).
+ */
+
+static int
+zone_resize_paths(const char *path, char *req, char *done)
+{
+    char         real[PATH_MAX];
+    const char  *p;
+
+    p = realpath(path, real) != NULL ? real : path;
+
+    if (snprintf(req, PATH_MAX, "%s" ZONE_RESIZE, p) >= PATH_MAX
+        || snprintf(done, PATH_MAX, "%s" ZONE_RESIZE_DONE, p) >= PATH_MAX)
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The writer's side, under its lock, on its periodic pass: a resize that
+ * PATH.resize asks for is carried out, logged, and answered.
+ */
+
+static void
+zone_resize_asked(shuttle_zone_t *z)
+{
+    int             fd;
+    char            req[PATH_MAX], done[PATH_MAX], text[32], err[512];
+    char            answer[sizeof(err) + 8];
+    char           *end;
+    ssize_t         n;
+    unsigned long   capacity;
+
+    if (zone_resize_paths(z->path, req, done) != 0) {
+        return;
+    }
+
+    fd = open(req, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd == -1) {
+        return;
+    }
+
+    n = read(fd, text, sizeof(text) - 1);
+    (void) close(fd);
+
+    text[n > 0 ? n : 0] = '\0';
+
+    errno = 0;
+    capacity = strtoul(text, &end, 10);
+
+    if (text[0] < '0' || text[0] > '9' || errno != 0
+        || (*end != '\0' && strcmp(end, "\n") != 0)
+        || capacity == 0 || capacity > SHUTTLE_ZONE_CAPACITY_MAX)
+    {
+        zone_error(err, sizeof(err), "zone %s: the resize request is not "
+                   "a capacity in 1..%u", z->path,
+                   SHUTTLE_ZONE_CAPACITY_MAX);
+
+    } else if (shuttle_zone_rebuild(z, (uint32_t) capacity, err,
+                                    sizeof(err))
+               == 0)
+    {
+        err[0] = '\0';
+    }
+
+    if (err[0] == '\0') {
+        shuttle_log(SHUTTLE_LOG_INFO, "zone %s: resized for %u projects "
+                    "(%u slots, generation %" PRIu64 "), as asked by "
+                    "shuttle-builder zone resize", z->path,
+                    z->hdr->capacity, z->hdr->nslots, z->hdr->generation);
+        snprintf(answer, sizeof(answer), "ok\n");
+
+    } else {
+        shuttle_log(SHUTTLE_LOG_ERROR, "zone %s: resize asked by "
+                    "shuttle-builder zone: %s", z->path, err);
+        snprintf(answer, sizeof(answer), "error: %s\n", err);
+    }
+
+    if (zone_write_file(done, answer) != 0) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "zone %s: answering the resize "
+                    "request in %s: %s", z->path, done, strerror(errno));
+    }
+
+    (void) unlink(req);
+}
+
+
+/* a small file put in place whole: written beside it, then renamed */
+
+static int
+zone_write_file(const char *path, const char *text)
+{
+    int     fd, e;
+    char    tmp[PATH_MAX];
+    size_t  len;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >= (int) sizeof(tmp)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+
+    fd = mkostemp(tmp, O_CLOEXEC);
+
+    if (fd == -1) {
+        return -1;
+    }
+
+    len = strlen(text);
+
+    if (fchmod(fd, 0644) == -1 || write(fd, text, len) != (ssize_t) len) {
+        e = errno ? errno : EIO;
+        (void) close(fd);
+        (void) unlink(tmp);
+        errno = e;
+        return -1;
+    }
+
+    if (close(fd) == -1 || rename(tmp, path) == -1) {
+        e = errno;
+        (void) unlink(tmp);
+        errno = e;
+        return -1;
+    }
+
+    return 0;
 }
 
 

@@ -10,6 +10,13 @@
  * or close.  shuttle_zone_get() answers like shuttle_zone_lookup(); the
  * others return 0, or -1 with a message in err naming the zone or the
  * project and the cause.
+ *
+ * A zone holds at most its capacity of projects.  Past it, setting a new
+ * project fails, and shuttle_zone_room() says so beforehand, with the
+ * message a deploy fails with: the zone, its capacity and the command
+ * that grows it.  A resize of a zone that a running builder holds is
+ * asked of that builder (shuttle_zone_ask_resize()): it carries it out
+ * on its next periodic pass (shuttle_zone_repair()).
  */
 
 
@@ -64,12 +71,17 @@ int shuttle_zone_del(shuttle_zone_t *z, const char *name, char *err,
     size_t errlen);
 int shuttle_zone_get(shuttle_zone_t *z, const char *name,
     shuttle_zone_slot_t *out);
+/* 0 when the name has a slot or a new one fits; else -1, err says why */
+int shuttle_zone_room(shuttle_zone_t *z, const char *name, char *err,
+    size_t errlen);
 /*
- * Slots a writer left torn (odd sequence: it died in the middle): a LIVE
- * one whose name is whole is written again as it is, anything else
- * becomes a tombstone; either way readers can copy it again.  Only for
- * the zone's writer, under its lock (no write of its own in progress: any
- * odd slot is stuck).  Returns how many it repaired.
+ * The writer's periodic pass.  Slots a writer left torn (odd sequence: it
+ * died in the middle): a LIVE one whose name is whole is written again as
+ * it is, anything else becomes a tombstone; either way readers can copy
+ * it again.  Then a resize asked by shuttle_zone_ask_resize() is carried
+ * out (and logged).  Only for the zone's writer, under its lock (no
+ * write of its own in progress: any odd slot is stuck).  Returns how many
+ * slots it repaired.
  */
 unsigned shuttle_zone_repair(shuttle_zone_t *z);
 
@@ -77,6 +89,15 @@ int shuttle_zone_rebuild(shuttle_zone_t *z, uint32_t capacity, char *err,
     size_t errlen);
 long shuttle_zone_each(shuttle_zone_t *z, shuttle_zone_each_pt handler,
     void *data);
+
+/*
+ * Asks the running writer of the zone at path (a builder, which holds its
+ * lock) to rebuild it for capacity projects, and waits up to timeout_ms
+ * for its answer: 0 once done, else -1 with the writer's reason or the
+ * timeout in err.  One ask at a time.
+ */
+int shuttle_zone_ask_resize(const char *path, uint32_t capacity,
+    int timeout_ms, char *err, size_t errlen);
 
 void shuttle_zone_close(shuttle_zone_t *z);
 
