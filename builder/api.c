@@ -547,6 +547,20 @@ api_deploy(api_req_t *r)
                          "the builder is stopping");
     }
 
+    /* a new project must have room in the zone: else nothing is made */
+
+    pthread_mutex_lock(&s->zone_lock);
+    rc = shuttle_zone_room(&s->zone, project, err, sizeof(err));
+    pthread_mutex_unlock(&s->zone_lock);
+
+    if (rc != 0) {
+        (void) unlink(spool);
+        shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s with key %s: refused: %s",
+                    project, key, err);
+        return api_error(r->c, MHD_HTTP_INSUFFICIENT_STORAGE, "deploy %s: %s",
+                         project, err);
+    }
+
     rc = shuttle_store_enqueue(s->store, project, key, s->conf.key_projects,
                                &id, err, sizeof(err));
 

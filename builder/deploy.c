@@ -88,6 +88,16 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     shuttle_serve_zone_sync(s, job->project);
     shuttle_serve_changed(s);
 
+    /* a new project that found the zone full in a race: nothing starts */
+
+    pthread_mutex_lock(&s->zone_lock);
+    rc = shuttle_zone_room(&s->zone, job->project, err, sizeof(err));
+    pthread_mutex_unlock(&s->zone_lock);
+
+    if (rc != 0) {
+        goto failed;
+    }
+
     fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd == -1) {
         snprintf(err, sizeof(err), "build log %s: %s", log, strerror(errno));

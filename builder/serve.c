@@ -49,6 +49,8 @@
 #define SERVE_BUILD_TIMEOUT 120
 #define SERVE_START_TIMEOUT 10
 #define SERVE_IDLE_MS       (15 * 60 * 1000)
+#define SERVE_HEALTH_MS     (10 * 1000)
+#define SERVE_HEALTH_TIMEOUT_MS  (5 * 1000)
 #define SERVE_UID_LO        200000
 #define SERVE_UID_HI        299999
 #define SERVE_KEY_PROJECTS  100
@@ -79,6 +81,8 @@ typedef struct {
     const char             *build_timeout;
     const char             *start_timeout;
     const char             *idle;
+    const char             *health;
+    const char             *health_timeout;
     const char             *max_files;
     const char             *max_size;
     const char             *max_file_size;
@@ -555,6 +559,10 @@ serve_usage(FILE *f)
 "                        scaled to zero: its loader stops, its socket\n"
 "                        stays, the next request starts it again (15m;\n"
 "                        0 never; 30s, 2h, 500ms ...)\n"
+"  --health-check DURATION  each running loader is asked \"OPTIONS *\"\n"
+"                        this often; one that does not answer three times\n"
+"                        in a row is killed and restarted (10s; 0 never)\n"
+"  --health-timeout DURATION  an answer's time (5s)\n"
 "\n"
 "tenants: each project runs as a uid of its own, sandboxed, in limits:\n"
 "  --uids LO-HI          the projects' uids and gids (200000-299999)\n"
@@ -617,6 +625,8 @@ serve_args(int argc, char **argv, serve_args_t *a)
         { "--build-timeout", &a->build_timeout },
         { "--start-timeout", &a->start_timeout },
         { "--idle", &a->idle },
+        { "--health-check", &a->health },
+        { "--health-timeout", &a->health_timeout },
         { "--max-files", &a->max_files },
         { "--max-size", &a->max_size },
         { "--max-file-size", &a->max_file_size },
@@ -789,6 +799,27 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
     {
         snprintf(err, errlen, "--idle \"%s\" is not a duration (15m, 30s, "
                  "500ms, 0 for never) of at most a year", a->idle);
+        return -1;
+    }
+
+    conf->health_ms = SERVE_HEALTH_MS;
+    conf->health_timeout_ms = SERVE_HEALTH_TIMEOUT_MS;
+
+    if (a->health != NULL
+        && shuttle_duration_parse(a->health, &conf->health_ms) != 0)
+    {
+        snprintf(err, errlen, "--health-check \"%s\" is not a duration "
+                 "(10s, 1m, 0 for never)", a->health);
+        return -1;
+    }
+
+    if (a->health_timeout != NULL
+        && (shuttle_duration_parse(a->health_timeout,
+                                   &conf->health_timeout_ms) != 0
+            || conf->health_timeout_ms == 0))
+    {
+        snprintf(err, errlen, "--health-timeout \"%s\" is not a duration "
+                 "(5s, 500ms)", a->health_timeout);
         return -1;
     }
 

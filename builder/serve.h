@@ -60,6 +60,8 @@ typedef struct {
     unsigned                build_timeout_ms;
     unsigned                start_timeout_ms;
     int64_t                 idle_ms;        /* --idle, 0: never */
+    int64_t                 health_ms;      /* --health-check, 0: never */
+    int64_t                 health_timeout_ms;
     shuttle_extract_limits_t  upload;       /* what an upload may hold */
     char                   *postgres;       /* the admin DSN, or NULL */
 

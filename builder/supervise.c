@@ -93,6 +93,16 @@ typedef struct sup_loader_s {
                                             /* why the last wake failed:
                                                the 502s until refuse_until */
     int64_t                 wake_at;        /* SUP_WAKE: monotonic us */
+    int                     hc_fd;          /* a health check's connection,
+                                               when hc_state */
+    int                     hc_state;       /* SUP_HC_* */
+    int64_t                 hc_at;          /* running: the next check, or
+                                               the one on its way's
+                                               deadline (monotonic ms) */
+    unsigned                hc_failed;      /* checks failed in a row */
+    unsigned                hc_killed:1;    /* killed for not answering */
+    char                    crash[160];     /* the last crash: "pid 42
+                                               killed by signal 9" */
     struct sup_loader_s    *next;
 } sup_loader_t;
 
@@ -126,12 +136,29 @@ struct shuttle_supervise_s {
 };
 
 
+/* a running loader's health check: "OPTIONS *", answered without the
+   service's code (loader/http.c) */
+#define SUP_HC_NONE        0
+#define SUP_HC_CONNECTING  1
+#define SUP_HC_SENT        2
+#define SUP_HC_FAILS       3            /* in a row: killed */
+#define SUP_HC_REQUEST     "OPTIONS * HTTP/1.1\r\nHost: shuttle-builder\r\n" \
+                           "Connection: close\r\n\r\n"
+
+
 /* the readiness pipe's verdict */
 #define SUP_WAITING   0
 #define SUP_READY     1
 #define SUP_FAILED    2
 
 
+static void sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l,
+    int64_t now);
+static void sup_hc_io(shuttle_supervise_t *sup, sup_loader_t *l,
+    short revents);
+static void sup_hc_done(shuttle_supervise_t *sup, sup_loader_t *l,
+    const char *failed);
+static void sup_hc_close(sup_loader_t *l);
 static int sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err,
     size_t errlen);
 static int sup_high_fd(int fd);
@@ -541,6 +568,15 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
         sup_exit_text(status, what, sizeof(what));
         sup_oom(sup, l, status, what, sizeof(what));
 
+        sup_hc_close(l);
+        l->hc_at = 0;
+
+        if (l->hc_killed) {
+            l->hc_killed = 0;
+            snprintf(what, sizeof(what), "hung: no answer to %d health "
+                     "checks in a row, killed", SUP_HC_FAILS);
+        }
+
         idle = l->idle > 0 && WIFEXITED(status)
                && WEXITSTATUS(status) == SHUTTLE_LOADER_EXIT_IDLE;
 
@@ -634,6 +670,7 @@ shuttle_supervise_nfds(shuttle_supervise_t *sup)
 
     for (l = sup->loaders; l != NULL; l = l->next) {
         n += l->ready_fd != -1 || l->phase == SUP_IDLE;
+        n += l->hc_state != SUP_HC_NONE;
     }
 
     for (r = sup->refused; r != NULL; r = r->next) {
@@ -659,6 +696,14 @@ shuttle_supervise_fds(shuttle_supervise_t *sup, struct pollfd *pfd,
             /* idle: a connection in the backlog makes it readable */
             pfd[i].fd = l->phase == SUP_IDLE ? l->listen_fd : l->ready_fd;
             pfd[i].events = POLLIN;
+            pfd[i].revents = 0;
+            i++;
+        }
+
+        if (l->hc_state != SUP_HC_NONE && i < n) {
+            pfd[i].fd = l->hc_fd;
+            pfd[i].events = l->hc_state == SUP_HC_CONNECTING ? POLLOUT
+                                                              : POLLIN;
             pfd[i].revents = 0;
             i++;
         }
@@ -696,6 +741,15 @@ shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
             {
                 break;
             }
+
+            if (l->hc_state != SUP_HC_NONE && l->hc_fd == pfd[i].fd) {
+                sup_hc_io(sup, l, pfd[i].revents);
+                break;
+            }
+        }
+
+        if (l != NULL && l->phase == SUP_RUNNING) {
+            continue;       /* a health check's */
         }
 
         if (l == NULL) {
@@ -748,6 +802,12 @@ shuttle_supervise_timeout(shuttle_supervise_t *sup)
             && (next == -1 || l->deadline < next))
         {
             next = l->deadline;
+        }
+
+        if (l->phase == SUP_RUNNING && sup->s->conf.health_ms > 0
+            && l->pid > 0 && (next == -1 || l->hc_at < next))
+        {
+            next = l->hc_at;
         }
     }
 
@@ -813,6 +873,24 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
 
     for (l = sup->loaders; l != NULL; l = next) {
         next = l->next;
+
+        if (l->phase == SUP_RUNNING && sup->s->conf.health_ms > 0
+            && l->pid > 0)
+        {
+            if (l->hc_at == 0) {
+                l->hc_at = now + sup->s->conf.health_ms;
+
+            } else if (l->hc_at <= now) {
+                if (l->hc_state != SUP_HC_NONE) {
+                    sup_hc_done(sup, l, "no answer in time");
+
+                } else {
+                    sup_hc_start(sup, l, now);
+                }
+            }
+
+            continue;
+        }
 
         if (l->phase == SUP_RUNNING || l->phase == SUP_IDLE
             || l->deadline > now)
@@ -958,6 +1036,149 @@ shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms)
 
 
 /* binds and listens on 127.0.0.1:<the next free port of the range> */
+
+/*
+ * A health check: a connection to the loader's port, "OPTIONS *", and
+ * its answer within --health-timeout.  A loader that stops answering
+ * (stopped, or every thread stuck in the service) fails SUP_HC_FAILS in
+ * a row and is killed; its exit is a crash like any other: restarted
+ * with backoff, "hung" in the logs and the deployment's reason.
+ */
+
+static void
+sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
+{
+    int                 fd;
+    struct sockaddr_in  sin;
+
+    l->hc_at = now + sup->s->conf.health_timeout_ms;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: health check: "
+                    "socket: %s", l->project, (long long) l->id,
+                    strerror(errno));
+        l->hc_at = now + sup->s->conf.health_ms;
+        return;
+    }
+
+    memset(&sin, 0, sizeof(struct sockaddr_in));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(l->port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    l->hc_fd = fd;
+    l->hc_state = SUP_HC_CONNECTING;
+
+    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == -1
+        && errno != EINPROGRESS)
+    {
+        sup_hc_done(sup, l, strerror(errno));
+        return;
+    }
+
+    /* on loopback it is mostly connected already: POLLOUT at once */
+}
+
+
+static void
+sup_hc_io(shuttle_supervise_t *sup, sup_loader_t *l, short revents)
+{
+    int        err;
+    char       buf[64];
+    ssize_t    n;
+    socklen_t  len;
+
+    if (l->hc_state == SUP_HC_CONNECTING) {
+        len = sizeof(err);
+
+        if (getsockopt(l->hc_fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
+            err = errno;
+        }
+
+        if (err != 0) {
+            sup_hc_done(sup, l, strerror(err));
+            return;
+        }
+
+        n = send(l->hc_fd, SUP_HC_REQUEST, sizeof(SUP_HC_REQUEST) - 1,
+                 MSG_NOSIGNAL);
+
+        if (n != (ssize_t) sizeof(SUP_HC_REQUEST) - 1) {
+            sup_hc_done(sup, l, n == -1 ? strerror(errno) : "short send");
+            return;
+        }
+
+        l->hc_state = SUP_HC_SENT;
+        return;
+    }
+
+    n = recv(l->hc_fd, buf, sizeof(buf) - 1, 0);
+
+    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+
+    if (n <= 0) {
+        sup_hc_done(sup, l, n == 0 ? "closed without an answer"
+                                   : strerror(errno));
+        return;
+    }
+
+    /* any HTTP answer: the loader's threads run */
+    buf[n] = '\0';
+    sup_hc_done(sup, l, strncmp(buf, "HTTP/1.", 7) == 0 ? NULL
+                                                        : "not HTTP");
+}
+
+
+static void
+sup_hc_done(shuttle_supervise_t *sup, sup_loader_t *l, const char *failed)
+{
+    sup_hc_close(l);
+    l->hc_at = shuttle_mono_ms() + sup->s->conf.health_ms;
+
+    if (failed == NULL) {
+        if (l->hc_failed > 0) {
+            shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader pid %d "
+                        "answers its health check again", l->project,
+                        (long long) l->id, (int) l->pid);
+        }
+
+        l->hc_failed = 0;
+        return;
+    }
+
+    l->hc_failed++;
+
+    shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: loader pid %d on "
+                "127.0.0.1:%u: health check failed (%u of %d): %s",
+                l->project, (long long) l->id, (int) l->pid,
+                (unsigned) l->port, l->hc_failed, SUP_HC_FAILS, failed);
+
+    if (l->hc_failed < SUP_HC_FAILS || l->pid <= 0) {
+        return;
+    }
+
+    shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: loader pid %d is hung: "
+                "no answer to %d health checks in a row: SIGKILL", l->project,
+                (long long) l->id, (int) l->pid, SUP_HC_FAILS);
+
+    l->hc_failed = 0;
+    l->hc_killed = 1;
+    (void) kill(l->pid, SIGKILL);
+}
+
+
+static void
+sup_hc_close(sup_loader_t *l)
+{
+    if (l->hc_state != SUP_HC_NONE) {
+        close(l->hc_fd);
+        l->hc_state = SUP_HC_NONE;
+    }
+}
+
 
 static int
 sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err, size_t errlen)
@@ -1528,7 +1749,7 @@ static void
 sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
 {
     int                     rc;
-    char                    err[512], reason[160];
+    char                    err[512], reason[384];
     int64_t                 prev, start_ms;
     sup_loader_t           *old;
     shuttle_serve_t        *s;
@@ -1557,6 +1778,11 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
                      "127.0.0.1:%u, ready in %lld ms", l->woken_by,
                      (int) l->pid, (unsigned) l->port,
                      (long long) start_ms);
+
+        } else if (l->purpose == SUP_RESTART && l->crash[0] != '\0') {
+            snprintf(reason, sizeof(reason), "loader restarted after %s: "
+                     "pid %d on 127.0.0.1:%u", l->crash, (int) l->pid,
+                     (unsigned) l->port);
 
         } else {
             snprintf(reason, sizeof(reason), "%s: pid %d on 127.0.0.1:%u",
@@ -1757,6 +1983,8 @@ sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
 
     s = sup->s;
     n = sup_count_crash(l);
+
+    snprintf(l->crash, sizeof(l->crash), "%s", what);
 
     if (n < SHUTTLE_CRASH_LIMIT) {
         backoff = SHUTTLE_BACKOFF_MIN_MS << (n - 1);
@@ -2163,6 +2391,8 @@ sup_unlink(shuttle_supervise_t *sup, sup_loader_t *l)
 static void
 sup_free(sup_loader_t *l)
 {
+    sup_hc_close(l);
+
     if (l->listen_fd != -1) {
         close(l->listen_fd);
     }

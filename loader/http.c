@@ -45,6 +45,8 @@ static enum MHD_Result loader_http_request(void *cls,
     struct MHD_Connection *conn, const char *url, const char *method,
     const char *version, const char *upload_data, size_t *upload_data_size,
     void **ctx);
+static enum MHD_Result loader_http_health(struct MHD_Connection *conn,
+    void **ctx);
 static enum MHD_Result loader_http_begin(loader_http_t *h,
     struct MHD_Connection *conn, const char *url, const char *method,
     void **ctx);
@@ -65,6 +67,7 @@ static void loader_http_log(void *cls, const char *fmt, va_list args);
 
 /* the context of a request without a body: nothing to free */
 static char  loader_http_nobody;
+static char  loader_http_probe;
 
 
 int
@@ -376,7 +379,17 @@ loader_http_request(void *cls, struct MHD_Connection *conn, const char *url,
     lr = *ctx;
 
     if (lr == NULL) {
+        if (method[0] == 'O' && strcmp(method, "OPTIONS") == 0
+            && strcmp(url, "*") == 0)
+        {
+            return loader_http_health(conn, ctx);
+        }
+
         return loader_http_begin(h, conn, url, method, ctx);
+    }
+
+    if (lr == (void *) &loader_http_probe) {
+        return loader_http_health(conn, ctx);
     }
 
     if (lr == (void *) &loader_http_nobody) {
@@ -398,6 +411,46 @@ loader_http_request(void *cls, struct MHD_Connection *conn, const char *url,
     }
 
     return loader_http_run(h, lr);
+}
+
+
+/*
+ * "OPTIONS * HTTP/1.1", the builder's health check (never nginx's: it
+ * sends no "*"): 204 from the thread that would run a request, no
+ * service code, and a connection that does not count as activity for
+ * --idle.
+ */
+static enum MHD_Result
+loader_http_health(struct MHD_Connection *conn, void **ctx)
+{
+    enum MHD_Result                  ret;
+    struct MHD_Response             *r;
+    loader_conn_t                   *c;
+    const union MHD_ConnectionInfo  *info;
+
+    if (*ctx == NULL) {
+        info = MHD_get_connection_info(conn,
+                                       MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (info != NULL && info->socket_context != NULL) {
+            c = info->socket_context;
+            c->probe = 1;
+        }
+
+        /* answered in the next call, once the request is all in */
+        *ctx = &loader_http_probe;
+        return MHD_YES;
+    }
+
+    r = MHD_create_response_from_buffer(0, (void *) "",
+                                        MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        return MHD_NO;
+    }
+
+    ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+
+    return ret;
 }
 
 
@@ -617,7 +670,9 @@ loader_http_completed(void *cls, struct MHD_Connection *conn, void **ctx,
 
     lr = *ctx;
 
-    if (lr != NULL && lr != (void *) &loader_http_nobody) {
+    if (lr != NULL && lr != (void *) &loader_http_nobody
+        && lr != (void *) &loader_http_probe)
+    {
         loader_request_free(lr);
         free(lr);
     }
@@ -657,6 +712,7 @@ loader_http_connection(void *cls, struct MHD_Connection *conn,
         }
 
         c->fd = info->connect_fd;
+        c->probe = 0;
         atomic_init(&c->busy, 0);
 
         pthread_mutex_lock(&h->mutex);
@@ -682,7 +738,7 @@ loader_http_connection(void *cls, struct MHD_Connection *conn,
         c->next->prev = c->prev;
     }
 
-    if (--h->nconns == 0) {
+    if (--h->nconns == 0 && (c == NULL || !c->probe)) {
         h->quiet = loader_http_now();
     }
 

@@ -178,6 +178,8 @@ struct loader_conn_s {
     int                    fd;
     atomic_int             busy;       /* between a request's headers and
                                           its completion */
+    int                    probe;      /* the builder's health check: its
+                                          close leaves the idle clock */
     loader_conn_t         *prev;
     loader_conn_t         *next;
 };

@@ -951,6 +951,8 @@ loader_serve(loader_http_t *h, int sigfd)
  * accepts, so no connection can open between the check and the exit; one
  * that comes after it waits in the backlog for the next loader.
  */
+#define LOADER_IDLE_RECHECK_MS  250
+
 static int
 loader_idle_timeout(loader_http_t *h)
 {
@@ -964,8 +966,13 @@ loader_idle_timeout(loader_http_t *h)
     quiet = loader_http_quiet(h);
 
     if (quiet == -1) {
-        /* a connection is open: look again once the idle time is over */
-        return loader_conf.idle > INT_MAX ? INT_MAX : (int) loader_conf.idle;
+        /*
+         * A connection is open: look again soon.  Not once the idle time
+         * is over: the builder's health checks, a connection every few
+         * seconds that does not count, would each put it off again.
+         */
+        return loader_conf.idle < LOADER_IDLE_RECHECK_MS
+               ? (int) loader_conf.idle : LOADER_IDLE_RECHECK_MS;
     }
 
     if (quiet < loader_conf.idle) {

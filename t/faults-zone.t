@@ -220,23 +220,16 @@ is(zone_info()->{live}, 2, 'the zone is full');
                                    ok => qr/^(?:one|two) v1\n\z/);
 
     my ($rc, $out, $err) = deploy('three');
-    diag "shuttle deploy three: exit $rc: $err";
     my $after = platform_state();
 
-    TODO: {
-        local $TODO = 'the builder takes a new project\'s upload with the '
-            . 'zone full (fix: builder/api.c api_deploy() refuses it with '
-            . 'shuttle_zone_room())';
+    isnt($rc, 0, 'shuttle deploy of a new project fails');
+    like($err, qr/zone \Q$zone\E is full/, 'its error names the zone');
+    like($err, qr/\b2 projects, its capacity/, '... and its capacity');
+    like($err, qr/shuttle-builder zone \Q$zone\E resize \d+/,
+         '... and the command that grows it');
 
-        isnt($rc, 0, 'shuttle deploy of a new project fails');
-        like($err, qr/zone \Q$zone\E is full/, 'its error names the zone');
-        like($err, qr/\b2 projects, its capacity/, '... and its capacity');
-        like($err, qr/shuttle-builder zone \Q$zone\E resize \d+/,
-             '... and the command that grows it');
-
-        for my $k (qw(projects dirs loaders)) {
-            is($after->{$k}, $before->{$k}, "nothing else changed: $k");
-        }
+    for my $k (qw(projects dirs loaders)) {
+        is($after->{$k}, $before->{$k}, "nothing else changed: $k");
     }
     for my $k (qw(zone spool)) {
         is($after->{$k}, $before->{$k}, "nothing else changed: $k");
