@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,6 +50,7 @@
 #define BUILD_NOPIDFD_MS   10        /* the same for a child, without pidfd */
 #define BUILD_CAPTURE_MAX  65536     /* bytes of pkg-config's output */
 #define BUILD_QUOTED       64        /* bytes of an untrusted name in err */
+#define BUILD_FULL         (1024 * 1024)  /* bytes free: a full filesystem */
 
 /* every descriptor but 0, 1 and 2 closed in the child, glibc 2.34 */
 #if defined(__GLIBC__) && defined(__GLIBC_PREREQ)
@@ -133,6 +135,7 @@ static int build_wait(build_ctx_t *ctx, const char *name, pid_t pid,
 static build_stop_e build_stopped(build_ctx_t *ctx);
 static void build_failed(build_ctx_t *ctx, const char *what,
     const char *name, int status);
+static void build_full(build_ctx_t *ctx);
 static int build_which(const char *name, char *path, size_t size);
 static void build_log_command(build_ctx_t *ctx, build_args_t *args);
 static void build_write(int fd, const char *data, size_t len);
@@ -1252,6 +1255,7 @@ build_failed(build_ctx_t *ctx, const char *what, const char *name,
         build_error(ctx->err, ctx->errlen,
                     "%s: %s exited with status %d (see build log)",
                     what, name, WEXITSTATUS(status));
+        build_full(ctx);
         return;
     }
 
@@ -1261,6 +1265,41 @@ build_failed(build_ctx_t *ctx, const char *what, const char *name,
                 "%s: %s was killed by signal %d (SIG%s) (see build log)",
                 what, name, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
                 sig ? sig : "?");
+    build_full(ctx);
+}
+
+
+/*
+ * A build that failed where next to no space is left failed for want of
+ * it, all but surely, and the tools' own words ("No space left on
+ * device") may not have reached the build log, on the same filesystem:
+ * its reason says so.
+ */
+
+static void
+build_full(build_ctx_t *ctx)
+{
+    size_t               len;
+    struct statvfs       vfs;
+    unsigned long long   avail;
+
+    if (ctx->err == NULL || statvfs(ctx->src_dir, &vfs) == -1) {
+        return;
+    }
+
+    avail = (unsigned long long) vfs.f_bavail * vfs.f_frsize;
+
+    if (avail >= BUILD_FULL) {
+        return;
+    }
+
+    len = strlen(ctx->err);
+
+    if (len < ctx->errlen) {
+        snprintf(ctx->err + len, ctx->errlen - len, ": no space left on "
+                 "device (%llu KiB free on the filesystem of %s)",
+                 avail >> 10, ctx->src_dir);
+    }
 }
 
 

@@ -93,6 +93,9 @@ typedef struct {
 
     /* the current entry's name as the archive gives it, quoted */
     char                       name[EXTRACT_QUOTED * 4 + 8];
+
+    /* libarchive's message, with the system's error it kept */
+    char                       why[256];
 } extract_ctx_t;
 
 
@@ -107,7 +110,7 @@ typedef struct {
 
 static void extract_error(extract_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static const char *extract_why(struct archive *a);
+static const char *extract_why(extract_ctx_t *ctx, struct archive *a);
 static int extract_root(extract_ctx_t *ctx);
 static int extract_open(extract_ctx_t *ctx);
 static int extract_next(extract_ctx_t *ctx);
@@ -185,7 +188,7 @@ shuttle_extract(const char *tarball, const char *dir,
 
         if (archive_write_close(ctx->out) != ARCHIVE_OK) {
             extract_error(ctx, "directory %s: %s", dir,
-                          extract_why(ctx->out));
+                          extract_why(ctx, ctx->out));
             rc = -1;
         }
     }
@@ -326,7 +329,7 @@ extract_open(extract_ctx_t *ctx)
         || archive_read_support_format_tar(ctx->in) != ARCHIVE_OK)
     {
         extract_error(ctx, "tarball %s: %s", ctx->tarball,
-                      extract_why(ctx->in));
+                      extract_why(ctx, ctx->in));
         return -1;
     }
 
@@ -334,7 +337,7 @@ extract_open(extract_ctx_t *ctx)
         != ARCHIVE_OK)
     {
         extract_error(ctx, "directory %s: %s", ctx->dir,
-                      extract_why(ctx->out));
+                      extract_why(ctx, ctx->out));
         return -1;
     }
 
@@ -343,7 +346,7 @@ extract_open(extract_ctx_t *ctx)
 
     if (rc != ARCHIVE_OK && archive_errno(ctx->in) != EXTRACT_EFORMAT) {
         extract_error(ctx, "tarball %s: %s", ctx->tarball,
-                      extract_why(ctx->in));
+                      extract_why(ctx, ctx->in));
         return -1;
     }
 
@@ -383,7 +386,7 @@ extract_next(extract_ctx_t *ctx)
         && (rc != ARCHIVE_WARN || archive_entry_pathname(e) == NULL))
     {
         extract_error(ctx, "tarball %s: %s", ctx->tarball,
-                      extract_why(ctx->in));
+                      extract_why(ctx, ctx->in));
         return -1;
     }
 
@@ -687,7 +690,7 @@ extract_header(extract_ctx_t *ctx, mode_t type, mode_t perm, int64_t size)
 
     if (archive_write_header(ctx->out, ctx->entry) != ARCHIVE_OK) {
         extract_error(ctx, "entry %s: %s", ctx->name,
-                      extract_why(ctx->out));
+                      extract_why(ctx, ctx->out));
         return -1;
     }
 
@@ -695,7 +698,7 @@ extract_header(extract_ctx_t *ctx, mode_t type, mode_t perm, int64_t size)
         && archive_write_finish_entry(ctx->out) != ARCHIVE_OK)
     {
         extract_error(ctx, "entry %s: %s", ctx->name,
-                      extract_why(ctx->out));
+                      extract_why(ctx, ctx->out));
         return -1;
     }
 
@@ -720,7 +723,7 @@ extract_data(extract_ctx_t *ctx, int64_t size)
 
         if (rc != ARCHIVE_OK) {
             extract_error(ctx, "entry %s: %s", ctx->name,
-                          extract_why(ctx->in));
+                          extract_why(ctx, ctx->in));
             return -1;
         }
 
@@ -739,14 +742,14 @@ extract_data(extract_ctx_t *ctx, int64_t size)
                != ARCHIVE_OK)
         {
             extract_error(ctx, "entry %s: %s", ctx->name,
-                          extract_why(ctx->out));
+                          extract_why(ctx, ctx->out));
             return -1;
         }
     }
 
     if (archive_write_finish_entry(ctx->out) != ARCHIVE_OK) {
         extract_error(ctx, "entry %s: %s", ctx->name,
-                      extract_why(ctx->out));
+                      extract_why(ctx, ctx->out));
         return -1;
     }
 
@@ -839,13 +842,33 @@ extract_error(extract_ctx_t *ctx, const char *fmt, ...)
 
 
 static const char *
-extract_why(struct archive *a)
+extract_why(extract_ctx_t *ctx, struct archive *a)
 {
-    const char  *msg;
+    int          e;
+    const char  *msg, *sys;
 
     msg = archive_error_string(a);
+    e = archive_errno(a);
 
-    return (msg != NULL) ? msg : "unknown libarchive error";
+    if (msg == NULL) {
+        msg = "unknown libarchive error";
+    }
+
+    /*
+     * Writing to disk, "Write failed" says less than the system's error it
+     * comes from (ENOSPC); reading, errno is libarchive's code for a bad
+     * format, not the system's.
+     */
+
+    if (a != ctx->out || e <= 0 || e == EINVAL || e == EILSEQ
+        || strstr(msg, (sys = strerror(e))) != NULL)
+    {
+        return msg;
+    }
+
+    snprintf(ctx->why, sizeof(ctx->why), "%s: %s", msg, sys);
+
+    return ctx->why;
 }
 
 

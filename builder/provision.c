@@ -2,8 +2,10 @@
 /*
  * Provisioning resources declared in code (docs/resources.md).
  *
- *   sqlite    DATA/projects/NAME/resources/sqlite/DB.db, created by the
- *             loader on first open; the directory is made here
+ *   sqlite    DATA/projects/NAME/resources/sqlite/DB.db, made here with
+ *             its first page (WAL mode), so that a filesystem with no room
+ *             for it fails the deploy; the loader's start gives the
+ *             directory to the project's uid
  *   postgres  role shuttle_NAME with a random password, database
  *             shuttle_NAME_DB owned by it, CONNECT revoked from PUBLIC;
  *             the password kept in the store (0600)
@@ -28,6 +30,7 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include "extract.h"
 #include "fault.h"
@@ -43,6 +46,8 @@
 
 static int prov_sqlite(shuttle_serve_t *s, const char *project,
     const char *owner, const shuttle_res_t *r, char *err, size_t errlen);
+static int prov_sqlite_create(const char *dir, const char *name, char *err,
+    size_t errlen);
 static int prov_postgres(shuttle_serve_t *s, const char *project,
     const char *owner, const shuttle_res_t *r, char *err, size_t errlen);
 static int prov_static(shuttle_serve_t *s, const char *project, int64_t id,
@@ -161,12 +166,85 @@ prov_sqlite(shuttle_serve_t *s, const char *project, const char *owner,
         return -1;
     }
 
-    if (prov_mkdirs(dir, err, errlen) != 0) {
+    if (prov_mkdirs(dir, err, errlen) != 0
+        || prov_sqlite_create(dir, r->name, err, errlen) != 0)
+    {
         return -1;
     }
 
     return shuttle_store_resource_put(s->store, project, owner, "sqlite",
                                       r->name, "{}", err, errlen);
+}
+
+
+/*
+ * DIR/NAME.db with its first page written; one that exists is the
+ * project's data, left alone.  What a failed creation made is removed.
+ */
+
+static int
+prov_sqlite_create(const char *dir, const char *name, char *err,
+    size_t errlen)
+{
+    int           rc, i;
+    char          path[SHUTTLE_PATH_MAX], extra[SHUTTLE_PATH_MAX + 16];
+    sqlite3      *db;
+    struct stat   st;
+
+    static const char  *suffix[] = { "-journal", "-wal", "-shm" };
+
+    if ((size_t) snprintf(path, sizeof(path), "%s/%s.db", dir, name)
+        >= sizeof(path))
+    {
+        snprintf(err, errlen, "sqlite \"%s\": path too long", name);
+        return -1;
+    }
+
+    if (lstat(path, &st) == 0) {
+        return 0;
+    }
+
+    if (errno != ENOENT) {
+        snprintf(err, errlen, "sqlite \"%s\": %s: %s", name, path,
+                 strerror(errno));
+        return -1;
+    }
+
+    db = NULL;
+
+    rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE
+                         | SQLITE_OPEN_CREATE, NULL);
+
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+    }
+
+    if (rc == SQLITE_OK) {
+        (void) sqlite3_close(db);
+        return 0;
+    }
+
+    /* SQLite says "database or disk is full" for ENOSPC */
+
+    if ((rc & 0xff) == SQLITE_FULL) {
+        snprintf(err, errlen, "sqlite \"%s\": creating %s: no space left on "
+                 "device", name, path);
+
+    } else {
+        snprintf(err, errlen, "sqlite \"%s\": creating %s: %s", name, path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    }
+
+    (void) sqlite3_close(db);
+
+    (void) unlink(path);
+
+    for (i = 0; i < 3; i++) {
+        snprintf(extra, sizeof(extra), "%s%s", path, suffix[i]);
+        (void) unlink(extra);
+    }
+
+    return -1;
 }
 
 

@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -13,13 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store.h"
 
 
 /* what shuttle_store_verify() says is wrong with a file */
-#define STORE_CAUSE_LEN  400
+#define STORE_CAUSE_LEN     400
+
+/* the WAL's space, reserved at open: about its size between checkpoints */
+#define STORE_WAL_RESERVE   (4 * 1024 * 1024)
 
 
 struct shuttle_store_s {
@@ -181,6 +186,7 @@ static int store_migrate(shuttle_store_t *st, char *err, size_t errlen);
 static int store_has_journal(const char *path);
 static int store_skip_used_ids(shuttle_store_t *st, char *err,
     size_t errlen);
+static void store_reserve(shuttle_store_t *st);
 static char *store_uri(const char *path, const char *query);
 static sqlite3_stmt *store_prepare(shuttle_store_t *st, const char *sql,
     char *err, size_t errlen);
@@ -302,6 +308,8 @@ shuttle_store_open(const char *path, const char *data_dir, char *err,
     {
         goto failed;
     }
+
+    store_reserve(st);
 
     return st;
 
@@ -483,6 +491,47 @@ done:
     (void) sqlite3_close_v2(db);
 
     return rc;
+}
+
+
+/*
+ * The WAL's space is reserved ahead (fallocate, its size unchanged): on
+ * a full filesystem the builder still records what happens, a deploy
+ * that failed for want of space with its reason, rather than leaving it
+ * in a state that says nothing.  SQLite writes the WAL from its start
+ * again after each checkpoint and, journal_size_limit at its default,
+ * never truncates it while the store is open; it is removed, and its
+ * reservation with it, when the builder closes the store.  A
+ * reservation the filesystem cannot make is logged, not fatal.
+ */
+
+static void
+store_reserve(shuttle_store_t *st)
+{
+    int   fd;
+    char  wal[SHUTTLE_PATH_MAX + 8];
+
+    if ((size_t) snprintf(wal, sizeof(wal), "%s-wal", st->path)
+        >= sizeof(wal))
+    {
+        return;
+    }
+
+    fd = open(wal, O_WRONLY | O_CLOEXEC);
+    if (fd == -1) {
+        return;
+    }
+
+    if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, STORE_WAL_RESERVE) == -1
+        && errno != EOPNOTSUPP)
+    {
+        shuttle_log(SHUTTLE_LOG_WARN, "store %s: reserving %d MiB for its "
+                    "WAL: %s: on a full filesystem, state changes may not "
+                    "be recorded", st->path, STORE_WAL_RESERVE >> 20,
+                    strerror(errno));
+    }
+
+    close(fd);
 }
 
 
