@@ -433,6 +433,20 @@ cli_xfer_fail(cli_t *cli, cli_xfer_t *x)
                   x->upload_len, cli->api);
         break;
 
+    case 500:
+        if (msg != NULL) {
+            cli_error(cli, "%s%s (500)", pre, msg);
+
+        } else {
+            /* nginx's own page: an upload it could not write, a full
+               disk for one, is told only in its error log */
+            cli_error(cli, "%sthe platform at %s failed (500) without "
+                      "saying why: its operator finds the cause in "
+                      "nginx's error log", pre, cli->api);
+        }
+
+        break;
+
     case 502:
     case 503:
     case 504:

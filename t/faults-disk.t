@@ -295,6 +295,10 @@ TODO: {
     like($r->{body}, qr/no space left on device/i,
          '... saying no space left on device');
 }
+my ($crc, $cout, $cerr) = $p->cli(['deploy', app('hello', 2)]);
+isnt($crc, 0, 'shuttle deploy with it full: fails');
+like($cerr, qr/failed \(500\) without saying why: its operator finds the cause in nginx's error log/,
+     "... and says where to look: $cerr");
 opendir my $dh, "$data/spool";
 my @left = grep { !/^\./ } readdir $dh;
 is("@left", '', '... nothing left in the spool');
