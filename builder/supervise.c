@@ -38,6 +38,9 @@
 #define SUP_TAIL_BYTES     1536
 #define SUP_FIRST_FD       6          /* 0-5 are the loader's contract */
 #define SUP_LINGER_MS      2000       /* a refused connection's reading */
+#define SUP_FALLBACK_MS    (10 * 60 * 1000)  /* a new deployment that
+                                               crash-loops this soon goes
+                                               back to the one before */
 #define SUP_WARM_DELAY_MS  10         /* a used warm loader's successor
                                          starts after the loader it
                                          spawned had the CPU to itself */
@@ -103,6 +106,9 @@ typedef struct sup_loader_s {
     unsigned                hc_killed:1;    /* killed for not answering */
     char                    crash[160];     /* the last crash: "pid 42
                                                killed by signal 9" */
+    int64_t                 live_at;        /* went live (monotonic ms):
+                                               a crash loop soon after
+                                               falls back; 0 unknown */
     struct sup_loader_s    *next;
 } sup_loader_t;
 
@@ -159,6 +165,8 @@ static void sup_hc_io(shuttle_supervise_t *sup, sup_loader_t *l,
 static void sup_hc_done(shuttle_supervise_t *sup, sup_loader_t *l,
     const char *failed);
 static void sup_hc_close(sup_loader_t *l);
+static int64_t sup_fallback(shuttle_supervise_t *sup, const char *project,
+    int64_t id);
 static int sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err,
     size_t errlen);
 static int sup_high_fd(int fd);
@@ -1858,6 +1866,8 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
         return;
     }
 
+    l->live_at = shuttle_mono_ms();
+
     shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: running on 127.0.0.1:%u "
                 "(loader pid %d, ready in %lld ms)", l->project,
                 (long long) l->id, (unsigned) l->port, (int) l->pid,
@@ -2040,13 +2050,27 @@ sup_count_crash(sup_loader_t *l)
 static void
 sup_crashed(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
 {
-    int                     cut;
-    char                    err[512];
+    int                     cut, fresh;
+    char                    err[512], reason[128];
     char                    project[SHUTTLE_NAME_MAX + 1];
+    int64_t                 id, prev, l_live;
     shuttle_serve_t        *s;
     shuttle_deploy_state_t *to;
 
     s = sup->s;
+    l_live = l->live_at;
+    id = l->id;
+
+    /*
+     * A deployment that crash-loops minutes after it went live is most
+     * likely its own fault: the one it replaced, which served until
+     * then, serves again.  One that ran for longer stays crashed (the
+     * cause is more likely outside: its database, its secrets).  Found
+     * while it is still the project's current one.
+     */
+
+    fresh = l_live != 0 && shuttle_mono_ms() - l_live < SUP_FALLBACK_MS;
+    prev = fresh ? sup_fallback(sup, l->project, id) : 0;
 
     to = malloc(sizeof(shuttle_deploy_state_t));
 
@@ -2086,8 +2110,88 @@ sup_crashed(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
 
     sup_stop(sup, l, SIGTERM);
 
+    if (prev != 0) {
+        snprintf(reason, sizeof(reason), "automatic rollback: #%lld "
+                 "crash-looped %lld s after it went live", (long long) id,
+                 (long long) ((shuttle_mono_ms() - l_live) / 1000));
+
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s: #%lld, which "
+                    "it replaced, starts again", project, (long long) id,
+                    reason, (long long) prev);
+
+        if (shuttle_supervise_start(sup, prev, project, reason, err,
+                                    sizeof(err))
+            != 0)
+        {
+            shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: automatic "
+                        "rollback: %s", project, (long long) prev, err);
+        }
+    }
+
     shuttle_serve_zone_sync(s, project);
     shuttle_serve_changed(s);
+}
+
+
+/* the superseded deployment that id replaced, its service.so still there */
+
+typedef struct {
+    const char  *data;
+    int64_t      by;
+    int64_t      found;
+} sup_fallback_t;
+
+
+static int
+sup_fallback_one(const shuttle_deployment_t *d, void *data)
+{
+    char             so[SHUTTLE_PATH_MAX];
+    sup_fallback_t  *f;
+
+    f = data;
+
+    if (d->state.tag == SHUTTLE_DEPLOY_SUPERSEDED
+        && d->state.u.superseded.by == f->by
+        && shuttle_deploy_path(so, sizeof(so), f->data, d->project, d->id,
+                               "service.so") == 0
+        && access(so, R_OK) == 0)
+    {
+        f->found = d->id;
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static int64_t
+sup_fallback(shuttle_supervise_t *sup, const char *project, int64_t id)
+{
+    char               err[256];
+    sup_fallback_t     f;
+    shuttle_project_t  p;
+
+    if (shuttle_store_project(sup->s->store, project, &p, err, sizeof(err))
+        != 0
+        || p.current != id)
+    {
+        return 0;
+    }
+
+    f.data = sup->s->conf.data;
+    f.by = id;
+    f.found = 0;
+
+    if (shuttle_store_each_deployment(sup->s->store, p.id, 64,
+                                      sup_fallback_one, &f, err, sizeof(err))
+        != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s", project,
+                    (long long) id, err);
+        return 0;
+    }
+
+    return f.found;
 }
 
 
