@@ -436,6 +436,13 @@ shuttle_store_verify(const char *path, const char *check,
     }
 
     if (n > 0) {
+        /* one line in a log */
+        for (len = 0; err[len] != '\0'; len++) {
+            if ((unsigned char) err[len] < 0x20) {
+                err[len] = ' ';
+            }
+        }
+
         rc = SHUTTLE_STORE_DAMAGED;
         goto done;
     }
