@@ -1,10 +1,11 @@
 #!/usr/bin/perl
 
-# shuttle rollback against a real platform: back to the previous
-# deployment (no ID) and forward again to a given ID, each time without
-# a rebuild and with a client looping on the project's URL meanwhile
-# answered every time; 409 with nothing to roll back to.  Needs the
-# builder's POST /v1/projects/NAME/rollback.
+# shuttle rollback against a real platform, with three versions v1, v2,
+# v3 deployed: back to the deployment replaced last (no ID: v2, not the
+# older v1; then, after a rollback to v1 by ID, v2 again, not v3, the
+# newest but replaced first) and to a given ID, each time without a
+# rebuild and with a client looping on the project's URL meanwhile
+# answered every time; 409 with nothing to roll back to.
 
 use strict;
 use warnings;
@@ -32,26 +33,18 @@ my ($rc, $out, $err) = $p->cli(['init', 'demo'], dir => $work);
 my $demo = "$work/demo";
 my $main = $t->read_file("$demo/src/main.c");
 
-# two versions: v1, then v2
+sub body { "v$_[0] from demo! Try /hello/yourname\n" }
+
+# three versions, one after the other: v1, v2, v3
 my @ids;
-for my $v (1, 2) {
+for my $v (1 .. 3) {
     $t->write_file("$demo/src/main.c", $main =~ s/Hello from/v$v from/r);
     ($rc, $out, $err) = $p->cli(['deploy'], dir => $demo);
     die "deploying version $v: exit $rc\n$err" if $rc;
     push @ids, $err =~ /^Deployment (\d+)/m;
 }
-
-my $r = http_get($p->port, 'localhost', '/v1/projects/demo/rollback',
-                 method => 'POST', body => '{}',
-                 headers => [Authorization => 'Bearer ' . $p->key,
-                             'Content-Type' => 'application/json']);
-if ($r->{status} =~ /^40[45]$/ && $r->{body} !~ /project demo not found/) {
-    diag "POST /v1/projects/demo/rollback: 404 $r->{body}";
-    plan skip_all => 'the builder has no rollback yet';
-}
-# that probe rolled back already: forward to v2 with the CLI below first
-
-pass("two versions deployed: @ids");
+is(scalar @ids, 3, "three deployments: @ids");
+is($p->app_get('demo', '/')->{body}, body(3), 'v3, the last one, answers');
 
 
 # a client loops on the URL all along ------------------------------------------
@@ -67,7 +60,7 @@ if ($client == 0) {
         $n++;
         push @bad, $res ? "$res->{status} $res->{body}" : "error: $@"
             unless $res && $res->{status} == 200
-                   && $res->{body} =~ /^v[12] from demo!/;
+                   && $res->{body} =~ /^v[123] from demo!/;
     }
     open my $fh, '>', $log or POSIX::_exit(1);
     print $fh "$n\n", map { "$_\n" } @bad;
@@ -84,28 +77,40 @@ my $before = client_requests();
 ok($t->wait_until(sub { client_requests() > $before + 20 }, 10),
    'the client loop runs');
 
-($rc, $out, $err) = $p->cli(['rollback', 'demo', $ids[1]]);
-is($rc, 0, "rollback demo $ids[1] (to v2 again): exit 0") or diag $err;
-is($p->app_get('demo', '/')->{body}, "v2 from demo! Try /hello/yourname\n",
-   'v2 answers');
-
-$before = client_requests();
-$t->wait_until(sub { client_requests() > $before + 20 }, 10);
-
+# no ID: the deployment replaced last, v2 (v3 replaced it), not v1
 ($rc, $out, $err) = $p->cli(['rollback'], dir => $demo);
-is($rc, 0, 'rollback (the previous one): exit 0') or diag $err;
-like($err, qr/^demo now runs deployment $ids[0] again$/m, '... says which');
+is($rc, 0, 'rollback (the one replaced last): exit 0') or diag $err;
+like($err, qr/^demo now runs deployment $ids[1] again$/m,
+     "... says which: $ids[1], v2, not the older $ids[0]");
 is($out, $p->app_url('demo') . "\n", '... the URL on stdout');
-is($p->app_get('demo', '/')->{body}, "v1 from demo! Try /hello/yourname\n",
-   'v1 answers as soon as rollback returns');
+is($p->app_get('demo', '/')->{body}, body(2),
+   'v2 answers as soon as rollback returns');
 
 $before = client_requests();
 $t->wait_until(sub { client_requests() > $before + 20 }, 10);
 
-($rc, $out, $err) = $p->cli(['rollback', $ids[1]], dir => $demo);
-is($rc, 0, "rollback $ids[1] (an ID alone): exit 0") or diag $err;
-is($p->app_get('demo', '/')->{body}, "v2 from demo! Try /hello/yourname\n",
-   'v2 answers again');
+($rc, $out, $err) = $p->cli(['rollback', 'demo', $ids[0]]);
+is($rc, 0, "rollback demo $ids[0] (NAME ID, to v1): exit 0") or diag $err;
+like($err, qr/^demo now runs deployment $ids[0] again$/m, '... says which');
+is($p->app_get('demo', '/')->{body}, body(1), 'v1 answers');
+
+$before = client_requests();
+$t->wait_until(sub { client_requests() > $before + 20 }, 10);
+
+# no ID again: v2, replaced just now, not v3, the newest one, which was
+# replaced before it
+($rc, $out, $err) = $p->cli(['rollback'], dir => $demo);
+is($rc, 0, 'rollback (the one replaced last) again: exit 0') or diag $err;
+like($err, qr/^demo now runs deployment $ids[1] again$/m,
+     "... says which: $ids[1], v2, not the newer $ids[2]");
+is($p->app_get('demo', '/')->{body}, body(2), 'v2 answers again');
+
+$before = client_requests();
+$t->wait_until(sub { client_requests() > $before + 20 }, 10);
+
+($rc, $out, $err) = $p->cli(['rollback', $ids[2]], dir => $demo);
+is($rc, 0, "rollback $ids[2] (an ID alone, to v3): exit 0") or diag $err;
+is($p->app_get('demo', '/')->{body}, body(3), 'v3 answers again');
 
 $before = client_requests();
 $t->wait_until(sub { client_requests() > $before + 20 }, 10);
@@ -113,16 +118,17 @@ $t->wait_until(sub { client_requests() > $before + 20 }, 10);
 $t->write_file($stop, '');
 my $end = time + 10;
 sleep 0.02 until waitpid($client, WNOHANG) == $client || time > $end;
-$client = 0;
+$client = 0 unless kill 0, $client;     # else END kills it
 
 my ($n, @bad) = split /\n/, $t->read_file($log) // "0\nno client log";
 cmp_ok($n, '>', 60, "the client made $n requests across the rollbacks");
-is_deeply(\@bad, [], '... every one answered 200 by v1 or v2');
+is_deeply(\@bad, [], '... every one answered 200 by v1, v2 or v3');
 
 ($rc, $out) = $p->cli(['deployments', 'demo', '--json']);
+my $replaced = qr/(?:superseded|stopped)/;
 like(join(', ', map { "$_->{id} $_->{state}" }
               @{ JSON::PP::decode_json($out)->{deployments} }),
-     qr/^$ids[1] running, $ids[0] (superseded|stopped)$/,
+     qr/^$ids[2] running, $ids[1] $replaced, $ids[0] $replaced$/,
      'rollbacks make no new deployment: no rebuild');
 
 
