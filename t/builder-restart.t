@@ -14,6 +14,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 
 use POSIX ();
+use Time::HiRes ();
 use Test::More;
 use Shuttle::Test;
 
@@ -52,38 +53,91 @@ my $port1 = $d->{port};
 my ($loader1) = $t->loader_pids;
 
 
-# a client, all along: the port from the zone, as nginx reads it ------------
+# clients, all along, through nginx: the module reads the zone and makes
+# one try (shuttle_route gives a request the zone's peer only), so a
+# request that finds the old loader gone as the zone switches fails; each
+# one that fails counts, none is tried again.  Several of them, so that
+# a switch finds requests on their way whenever it comes.
 
-my $client = fork // die "fork: $!";
-if ($client == 0) {
+$t->write_nginx_conf(<<'EOF');
+    shuttle_zone %%ZONE%%;
+
+    upstream apps {
+        shuttle_route;
+        keepalive 16;
+    }
+
+    server {
+        listen 127.0.0.1:%%PORT_1%%;
+        server_name *.apps.test;
+        shuttle_apps apps.test;
+
+        location / {
+            proxy_pass http://apps;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }
+    }
+EOF
+
+$t->run;
+
+my $CLIENTS = 4;
+my @clients;
+
+sub client {
+    my ($i) = @_;
     my ($n, $failed) = (0, 0);
     until (-e "$dir/client.stop") {
-        # a request that finds the old loader gone as the zone switches is
-        # retried once on the port the zone now has (nginx retries too)
-        my $ok = get_hello(zone_port('hello'))
-                 || get_hello(zone_port('hello'));
+        my $r = eval { http_get($t->port(1), 'hello.apps.test', '/hello',
+                                timeout => 5) };
         $n++;
-        $failed++ unless $ok;
-        open my $fh, '>', "$dir/client.new" or POSIX::_exit(1);
+        unless ($r && ($r->{status} // 0) == 200
+                && $r->{body} eq "Hello, world!\n")
+        {
+            $failed++;
+            open my $log, '>>', "$dir/client.failures";
+            printf $log "%.3f client %d, request %d: %s\n",
+                Time::HiRes::time(), $i, $n,
+                $r ? "$r->{status} " . ($r->{body} =~ /^(.*)/)[0]
+                   : "error: $@";
+            close $log;
+        }
+        open my $fh, '>', "$dir/client.new.$i" or POSIX::_exit(1);
         print $fh "$n $failed\n";
         close $fh;
-        rename "$dir/client.new", "$dir/client.count";
+        rename "$dir/client.new.$i", "$dir/client.count.$i";
     }
     POSIX::_exit(0);
 }
 
+for my $i (1 .. $CLIENTS) {
+    my $pid = fork // die "fork: $!";
+    client($i) if $pid == 0;
+    push @clients, $pid;
+}
+
+END { kill 'KILL', @clients if @clients; waitpid($_, 0) for @clients }
+
+# requests made and failed, by all the clients
 sub client_count {
-    my $c = $t->read_file('client.count') // '0 0';
-    return split ' ', $c;
+    my ($n, $failed) = (0, 0);
+    for my $i (1 .. $CLIENTS) {
+        my ($cn, $cf) = split ' ', $t->read_file("client.count.$i") // '0 0';
+        $n += $cn;
+        $failed += $cf;
+    }
+    return ($n, $failed);
 }
 
 sub client_did_more {
     my ($n) = client_count();
-    my $until = $n + 5;
+    my $until = $n + 20;
     return $t->wait_until(sub { (client_count())[0] >= $until });
 }
 
-ok(client_did_more(), 'a client gets hello through the zone');
+ok(client_did_more(), 'clients get hello through nginx and the zone');
 
 
 # SIGKILL -------------------------------------------------------------------
@@ -92,7 +146,7 @@ my $status = $t->builder_stop('KILL');
 is($status & 127, 9, 'the builder is killed (SIGKILL)');
 ok($t->pid_alive($loader1), "its loader $loader1 lives on");
 ok(get_hello($port1), '... and serves');
-ok(client_did_more(), '... the client too, with no builder');
+ok(client_did_more(), '... the clients too, with no builder');
 
 $t->builder_start('--jobs', '1');
 
@@ -132,11 +186,13 @@ ok($port3, "the next builder took over: port $port3");
 ok($t->wait_until(sub { !$t->pid_alive($loader2) }),
    "... and stopped loader $loader2");
 
-ok(client_did_more(), 'the client still gets hello');
+ok(client_did_more(), 'the clients still get hello');
 $t->write_file('client.stop', '');
-waitpid($client, 0);
+waitpid($_, 0) for @clients;
+@clients = ();
 my ($n, $failed) = client_count();
-is($failed, 0, "... and got it every time: $n requests, $failed failed");
+is($failed, 0, "... and got it every time: $n requests, $failed failed")
+    or diag $t->read_file('client.failures');
 
 
 # SIGTERM -------------------------------------------------------------------
