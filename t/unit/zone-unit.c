@@ -14,7 +14,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -822,6 +824,195 @@ test_check(void)
 
 
 /*
+ * A writer that comes while a reader copies the slot, made certain rather
+ * than hoped for.  The slot straddles two pages: its first part (seq,
+ * kind, state, hash, addr, port) at the end of one, the rest (deployment,
+ * times, name) at the start of the next, which is inaccessible.  The
+ * reader copies the first part, then faults on the second: the fault's
+ * handler plays the writer at that very moment, between the reader's
+ * first read of seq and its copy of the rest, then lets the reader go on.
+ * The lookup is the one nginx makes (shuttle_zone_find()) on a zone of
+ * one slot.  A torn copy would pair the first version's port and address
+ * with a later version's deployment.
+ */
+
+#define PAUSED_SPLIT  offsetof(shuttle_zone_slot_t, deployment)
+
+typedef enum {
+    PAUSED_WRITE,       /* the writer writes the slot whole: seq + 2 */
+    PAUSED_HALF         /* it makes seq odd, writes half and stops */
+} paused_mode_t;
+
+static char                 *paused_page;
+static size_t                paused_size;
+static shuttle_zone_slot_t  *paused_slot;
+static paused_mode_t         paused_mode;
+static volatile int          paused_faults;
+
+
+static void
+paused_version(shuttle_zone_slot_t *v, uint64_t k)
+{
+    memset(v, 0, sizeof(shuttle_zone_slot_t));
+    v->kind = SHUTTLE_SLOT_LIVE;
+    v->state = SHUTTLE_STATE_RUNNING;
+    v->name_len = 4;
+    v->hash = shuttle_zone_hash("torn", 4);
+    v->addr = htonl(0x7f000000 + (uint32_t) k);
+    v->port = (uint16_t) (1000 + k);
+    v->deployment = k;
+    memcpy(v->name, "torn", 4);
+}
+
+
+/* the slot's copy is one version: its port and address are its deployment's */
+
+static int
+paused_whole(const shuttle_zone_slot_t *c, uint64_t k)
+{
+    return c->deployment == k && c->port == 1000 + k
+           && c->addr == htonl(0x7f000000 + (uint32_t) k)
+           && c->name_len == 4 && memcmp(c->name, "torn", 5) == 0;
+}
+
+
+static void
+paused_writer(int sig, siginfo_t *si, void *uc)
+{
+    char                 *b;
+    uint32_t              seq;
+    shuttle_zone_slot_t   v;
+
+    b = si->si_addr;
+
+    if (b < paused_page + paused_size
+        || b >= paused_page + 2 * paused_size
+        || mprotect(paused_page + paused_size, paused_size,
+                    PROT_READ | PROT_WRITE) != 0)
+    {
+        signal(SIGSEGV, SIG_DFL);
+        return;
+    }
+
+    paused_faults++;
+
+    /* the writer's steps (builder/zone.c), seq on the page already read */
+
+    seq = __atomic_load_n(&paused_slot->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&paused_slot->seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+
+    paused_version(&v, paused_mode == PAUSED_WRITE ? 2 : 3);
+
+    if (paused_mode == PAUSED_HALF) {
+        /* the rest, not the part the reader copied: paused mid-slot */
+        memcpy((char *) paused_slot + PAUSED_SPLIT,
+               (char *) &v + PAUSED_SPLIT,
+               sizeof(shuttle_zone_slot_t) - PAUSED_SPLIT);
+        return;
+    }
+
+    memcpy((char *) paused_slot + sizeof(v.seq), (char *) &v + sizeof(v.seq),
+           sizeof(shuttle_zone_slot_t) - sizeof(v.seq));
+    __atomic_store_n(&paused_slot->seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+
+/* a lookup that faults mid-copy, the writer doing mode then */
+
+static int
+paused_lookup(paused_mode_t mode, shuttle_zone_slot_t *out)
+{
+    int               rc;
+    struct sigaction  sa, old;
+
+    paused_mode = mode;
+    paused_faults = 0;
+
+    memset(&sa, 0, sizeof(struct sigaction));
+    sa.sa_sigaction = paused_writer;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+
+    if (mprotect(paused_page + paused_size, paused_size, PROT_NONE) != 0
+        || sigaction(SIGSEGV, &sa, &old) != 0)
+    {
+        return -1;
+    }
+
+    memset(out, 0, sizeof(shuttle_zone_slot_t));
+    rc = shuttle_zone_find((char *) paused_slot - SHUTTLE_ZONE_HEADER_SIZE,
+                           1, "torn", 4, out);
+
+    sigaction(SIGSEGV, &old, NULL);
+
+    return rc;
+}
+
+
+static void
+test_paused_writer(void)
+{
+    int                   rc;
+    shuttle_zone_slot_t   v, c;
+
+    paused_size = (size_t) sysconf(_SC_PAGESIZE);
+    paused_page = mmap(NULL, 2 * paused_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+    if (paused_page == MAP_FAILED) {
+        printf("Bail out! mmap: %s\n", strerror(errno));
+        cleanup();
+        exit(1);
+    }
+
+    /* the slot's first part ends where the second page starts */
+
+    paused_slot = (shuttle_zone_slot_t *) (paused_page + paused_size
+                                           - PAUSED_SPLIT);
+
+    paused_version(&v, 1);
+    *paused_slot = v;
+    paused_slot->seq = 2;
+
+    rc = paused_lookup(PAUSED_WRITE, &c);
+
+    ok(paused_faults == 1 && rc == SHUTTLE_ZONE_FOUND && paused_whole(&c, 2),
+       "a write from start to end while the reader copies: the reader "
+       "reads again and gets the new version whole (%d faults, rc %d, "
+       "deployment %llu port %u)", paused_faults, rc,
+       (unsigned long long) c.deployment, (unsigned) c.port);
+
+    ok(paused_slot->seq == 4 && paused_whole(paused_slot, 2),
+       "... the write went through: seq 4");
+
+    rc = paused_lookup(PAUSED_HALF, &c);
+
+    ok(paused_faults == 1 && rc == SHUTTLE_ZONE_BUSY,
+       "a writer paused mid-slot while the reader copies: busy, no torn "
+       "slot (%d faults, rc %d, deployment %llu port %u)", paused_faults, rc,
+       (unsigned long long) c.deployment, (unsigned) c.port);
+
+    ok(paused_slot->seq == 5, "... the slot is odd while the writer is away");
+
+    /* the writer comes back: the first part, then seq even */
+
+    paused_version(&v, 3);
+    memcpy((char *) paused_slot + sizeof(v.seq), (char *) &v + sizeof(v.seq),
+           PAUSED_SPLIT - sizeof(v.seq));
+    __atomic_store_n(&paused_slot->seq, 6, __ATOMIC_RELEASE);
+
+    rc = shuttle_zone_find((char *) paused_slot - SHUTTLE_ZONE_HEADER_SIZE,
+                           1, "torn", 4, &c);
+
+    ok(rc == SHUTTLE_ZONE_FOUND && paused_whole(&c, 3),
+       "the write finished: the new version, whole");
+
+    munmap(paused_page, 2 * paused_size);
+}
+
+
+/*
  * A child rewrites one slot as fast as it can with records whose fields
  * agree (port and address follow the deployment); the parent reads it
  * meanwhile and must never see fields of two different writes.
@@ -931,6 +1122,7 @@ main(void)
     test_churn();
     test_many();
     test_check();
+    test_paused_writer();
     test_concurrent();
 
     cleanup();
