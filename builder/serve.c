@@ -2012,7 +2012,7 @@ serve_orphan(pid_t pid, const char *so, void *data)
 
 /*
  * What a killed builder was deleting: the directories of deployments the
- * store has as deleted (or not at all).
+ * store has as deleted.
  */
 
 static void
@@ -2055,9 +2055,8 @@ serve_remains(shuttle_serve_t *s)
 
             rc = shuttle_store_state(s->store, id, &tag);
 
-            if ((rc == 0 && tag == SHUTTLE_DEPLOY_DELETED)
-                || rc == SHUTTLE_STORE_NOT_FOUND)
-            {
+            /* one the store does not know (a restored backup's) stays */
+            if (rc == 0 && tag == SHUTTLE_DEPLOY_DELETED) {
                 snprintf(path, sizeof(path), "%s/projects/%s/deployments/%s",
                          s->conf.data, p->d_name, e->d_name);
                 shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: deleted: "
