@@ -35,6 +35,15 @@ struct shuttle_store_s {
 };
 
 
+/* names, sorted as SQLite's ORDER BY sorts them (memcmp) */
+typedef struct {
+    char                  **names;
+    size_t                  n;
+    size_t                  size;
+    unsigned                nomem:1;
+} store_names_t;
+
+
 /* a value bound to a statement's ?N */
 typedef struct {
     const char             *text;       /* with is_text; NULL binds NULL */
@@ -184,9 +193,12 @@ static int store_exec(shuttle_store_t *st, const char *sql, char *err,
     size_t errlen);
 static int store_migrate(shuttle_store_t *st, char *err, size_t errlen);
 static int store_has_journal(const char *path);
-static int store_skip_used_ids(shuttle_store_t *st, char *err,
+static int store_scan_projects(shuttle_store_t *st, char *err,
     size_t errlen);
 static void store_reserve(shuttle_store_t *st);
+static int store_names_add(store_names_t *a, const char *name);
+static int store_names_cmp(const void *one, const void *two);
+static void store_names_free(store_names_t *a);
 static char *store_uri(const char *path, const char *query);
 static sqlite3_stmt *store_prepare(shuttle_store_t *st, const char *sql,
     char *err, size_t errlen);
@@ -304,7 +316,7 @@ shuttle_store_open(const char *path, const char *data_dir, char *err,
         || store_exec(st, "PRAGMA synchronous = FULL", err, errlen) != 0
         || store_exec(st, "PRAGMA foreign_keys = ON", err, errlen) != 0
         || store_migrate(st, err, errlen) != 0
-        || store_skip_used_ids(st, err, errlen) != 0)
+        || store_scan_projects(st, err, errlen) != 0)
     {
         goto failed;
     }
@@ -543,20 +555,25 @@ store_reserve(shuttle_store_t *st)
 
 
 /*
- * Deployment ids are never given twice, even by a store restored from a
- * backup: the deployments made after the backup have their directories
- * under DATA/projects/NAME/deployments/ID, and the ids go on past them.
+ * What DATA/projects holds beside what the store knows, for a store
+ * restored from a backup: deployment ids are never given twice (those
+ * made after the backup have their directories, deployments/ID, and the
+ * ids go on past them); a project made after the backup, which the
+ * store knows nothing of, is told in the log: its files would be given
+ * to whichever key deploys its name next.
  */
 
 static int
-store_skip_used_ids(shuttle_store_t *st, char *err, size_t errlen)
+store_scan_projects(shuttle_store_t *st, char *err, size_t errlen)
 {
     int             rc;
     DIR            *projects, *deployments;
     char            path[SHUTTLE_PATH_MAX], *end;
     int64_t         max, id, seq;
+    const char     *name;
     sqlite3_stmt   *stmt;
     struct dirent  *p, *d;
+    store_names_t   known;
 
     if ((size_t) snprintf(path, sizeof(path), "%s/projects", st->data)
         >= sizeof(path))
@@ -571,6 +588,29 @@ store_skip_used_ids(shuttle_store_t *st, char *err, size_t errlen)
 
     max = 0;
 
+    /* every name the store has rows under, sorted */
+
+    stmt = store_prepare(st, "SELECT name FROM projects UNION "
+                         "SELECT project FROM resources UNION "
+                         "SELECT project FROM uids ORDER BY 1", err, errlen);
+    if (stmt == NULL) {
+        closedir(projects);
+        return -1;
+    }
+
+    memset(&known, 0, sizeof(store_names_t));
+
+    while (sqlite3_step(stmt) == SQLITE_ROW) {
+        if (store_names_add(&known,
+                            (const char *) sqlite3_column_text(stmt, 0))
+            != 0)
+        {
+            break;
+        }
+    }
+
+    sqlite3_finalize(stmt);
+
     while ((p = readdir(projects)) != NULL) {
         if (p->d_name[0] == '.'
             || (size_t) snprintf(path, sizeof(path), "%s/projects/%s/"
@@ -578,6 +618,20 @@ store_skip_used_ids(shuttle_store_t *st, char *err, size_t errlen)
                >= sizeof(path))
         {
             continue;
+        }
+
+        name = p->d_name;
+
+        if (!known.nomem
+            && bsearch(&name, known.names, known.n, sizeof(char *),
+                       store_names_cmp)
+               == NULL)
+        {
+            shuttle_log(SHUTTLE_LOG_WARN, "store %s: %s/projects/%s is not "
+                        "a project it knows (restored from a backup?): the "
+                        "next key to deploy %s would be given its files; "
+                        "move the directory aside", st->path, st->data,
+                        p->d_name, p->d_name);
         }
 
         deployments = opendir(path);
@@ -601,6 +655,7 @@ store_skip_used_ids(shuttle_store_t *st, char *err, size_t errlen)
         closedir(deployments);
     }
 
+    store_names_free(&known);
     closedir(projects);
 
     if (max == 0) {
@@ -651,6 +706,58 @@ store_skip_used_ids(shuttle_store_t *st, char *err, size_t errlen)
                 (long long) max, (long long) seq, (long long) max);
 
     return 0;
+}
+
+
+static int
+store_names_add(store_names_t *a, const char *name)
+{
+    char   **names;
+    size_t   n;
+
+    if (a->n == a->size) {
+        n = a->size ? a->size * 2 : 64;
+        names = realloc(a->names, n * sizeof(char *));
+
+        if (names == NULL) {
+            a->nomem = 1;
+            return -1;
+        }
+
+        a->names = names;
+        a->size = n;
+    }
+
+    a->names[a->n] = strdup(name != NULL ? name : "");
+
+    if (a->names[a->n] == NULL) {
+        a->nomem = 1;
+        return -1;
+    }
+
+    a->n++;
+
+    return 0;
+}
+
+
+static int
+store_names_cmp(const void *one, const void *two)
+{
+    return strcmp(*(char *const *) one, *(char *const *) two);
+}
+
+
+static void
+store_names_free(store_names_t *a)
+{
+    size_t  i;
+
+    for (i = 0; i < a->n; i++) {
+        free(a->names[i]);
+    }
+
+    free(a->names);
 }
 
 

@@ -293,6 +293,8 @@ ok($t->wait_until(sub { body('one') eq "one v1\n" && body('two') eq "two v2\n" }
    '... the backup copied over shuttle.db, the builder started: one v1 '
    . 'and two v2 serve, as at the backup');
 is(body('late'), 404, '... late, deployed after the backup, is unknown: 404');
+like($p->builder_log, qr{warn store \Q$db\E: \Q$data\E/projects/late is not a project it knows \(restored from a backup\?\)},
+     "... and the builder's log says its files are left");
 my $list = $p->v1('alice', 'GET', '/v1/projects')->{json}{projects} // [];
 is(join(',', sort map { $_->{name} } @$list), 'one,two',
    '... the API lists one and two');
