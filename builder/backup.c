@@ -223,6 +223,9 @@ backup_usage(FILE *f)
 "\n"
 "To restore: stop the builder (SIGTERM), copy FILE over DIR/shuttle.db,\n"
 "remove DIR/shuttle.db-wal and DIR/shuttle.db-shm, start the builder.\n"
+"What came after the backup is gone from the state; the builder's log\n"
+"names the directories of projects made since (DIR/projects/NAME): move\n"
+"them aside, or the next key to deploy that name is given their files.\n"
 "\n"
 "exit status: 0 done, 1 failed (the store is damaged, or FILE could not\n"
 "be written), 2 usage error\n", f);
