@@ -1749,15 +1749,11 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
                 shuttle_log(SHUTTLE_LOG_WARN, "%s", err);
             }
 
-            pid = d->state.u.running.pid;
-
-            if (pid > 0
-                && shuttle_deploy_path(so, sizeof(so), s->conf.data,
-                                       d->project, d->id, "service.so") == 0
-                && shuttle_proc_is_loader(pid, so))
-            {
-                (void) kill(pid, SIGTERM);
-            }
+            /*
+             * Its loader serves until the zone routes to the new one:
+             * then, no running deployment's, it is stopped with the
+             * orphans below.
+             */
 
             d->id = 0;
             continue;
@@ -1877,8 +1873,9 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
 
     /*
      * Any other loader of ours is an orphan: one a killed builder was
-     * starting (a restart's, a rollback's), or one of a deployment it
-     * was deleting.
+     * starting (a restart's, a rollback's), one of a deployment it was
+     * deleting, or one it was replacing (a switch cut short: the zone
+     * routes to the new one by now).
      */
 
     (void) shuttle_proc_each_loader(s->conf.data, serve_orphan, &list);

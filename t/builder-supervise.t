@@ -90,8 +90,9 @@ is($t->zone_cmd('list'), "hello running 127.0.0.1:$port $id\n",
 
 $d = $t->api('alice', 'GET', "/v1/deployments/$id")->{json};
 is($d->{state}, 'running', "#$id is still running");
-like($d->{transitions}[-1]{reason}, qr/^loader restarted: pid $new on /,
-     '... its last transition says the loader restarted');
+like($d->{transitions}[-1]{reason},
+     qr/^loader restarted after pid $pid killed\b.*: pid $new on /,
+     '... its last transition says the loader restarted, and after what');
 
 
 # services that do not start ------------------------------------------------
