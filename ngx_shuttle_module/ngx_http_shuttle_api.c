@@ -16,6 +16,8 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include <sys/statvfs.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -49,6 +51,7 @@ static ngx_int_t ngx_http_shuttle_challenge(ngx_http_request_t *r,
     const char *reason);
 static ngx_int_t ngx_http_shuttle_unauthorized(ngx_http_request_t *r,
     const char *reason);
+static ngx_int_t ngx_http_shuttle_deploy_room(ngx_http_request_t *r);
 static void ngx_http_shuttle_deploy_body(ngx_http_request_t *r);
 static void ngx_http_shuttle_deploy_cleanup(void *data);
 static ngx_int_t ngx_http_shuttle_deploy_request(ngx_http_request_t *r,
@@ -293,6 +296,12 @@ ngx_http_shuttle_deploy_handler(ngx_http_request_t *r)
     d->request = r;
     d->project = project;
 
+    rc = ngx_http_shuttle_deploy_room(r);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
     ctx = ngx_http_shuttle_get_ctx(r);
     ctx->deploy = d;
 
@@ -326,6 +335,55 @@ ngx_http_shuttle_deploy_handler(ngx_http_request_t *r)
     }
 
     return NGX_DONE;
+}
+
+
+/*
+ * An upload of a known length that the spool's file system cannot hold
+ * is refused before a byte of it is read, saying so (nginx would fail
+ * half way with its own 500 and the cause in its error log only).  One
+ * statvfs(2) per deploy, none on the request path of the apps.
+ */
+
+static ngx_int_t
+ngx_http_shuttle_deploy_room(ngx_http_request_t *r)
+{
+    off_t                          avail;
+    u_char                         path[NGX_MAX_PATH + 1];
+    struct statvfs                 vfs;
+    ngx_http_shuttle_main_conf_t  *smcf;
+
+    smcf = ngx_http_get_module_main_conf(r, ngx_http_shuttle_module);
+
+    if (r->headers_in.content_length_n <= 0 || smcf->spool == NULL
+        || smcf->spool->name.len > NGX_MAX_PATH)
+    {
+        return NGX_OK;
+    }
+
+    ngx_cpystrn(path, smcf->spool->name.data, smcf->spool->name.len + 1);
+
+    if (statvfs((char *) path, &vfs) == -1) {
+        return NGX_OK;      /* the write will tell */
+    }
+
+    avail = (off_t) vfs.f_bavail * (off_t) vfs.f_frsize;
+
+    if (avail >= r->headers_in.content_length_n) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "shuttle: upload of %O bytes refused: no space left on "
+                  "device: the spool %V has %O bytes free",
+                  r->headers_in.content_length_n, &smcf->spool->name, avail);
+
+    return ngx_http_shuttle_json_error(r, NGX_HTTP_INSUFFICIENT_STORAGE,
+                                       "upload of %O bytes: no space left "
+                                       "on device: the platform's spool has "
+                                       "%O bytes free; its operator frees "
+                                       "some", r->headers_in.content_length_n,
+                                       avail);
 }
 
 

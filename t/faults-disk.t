@@ -288,25 +288,21 @@ fill();
 is(free_kib(), 0, 'the data filesystem is full');
 
 $r = upload('hello', 2);
-cmp_ok($r->{status}, '>=', 500, "POST /deploy with it full: $r->{status}");
-TODO: {
-    local $TODO = 'the module answers 500 with no cause: a fix in '
-                  . 'ngx_http_shuttle_api.c (see the report)';
-    like($r->{body}, qr/no space left on device/i,
-         '... saying no space left on device');
-}
+is($r->{status}, 507, "POST /deploy with it full: 507");
+like($r->{body}, qr/no space left on device: the platform's spool has \d+ bytes free/i,
+     '... saying no space left on device, before a byte is read');
 my ($crc, $cout, $cerr) = $p->cli(['deploy', app('hello', 2)]);
 isnt($crc, 0, 'shuttle deploy with it full: fails');
-like($cerr, qr/failed \(500\) without saying why: its operator finds the cause in nginx's error log/,
-     "... and says where to look: $cerr");
+like($cerr, qr/no space left on device/,
+     "... and says why: $cerr");
 opendir my $dh, "$data/spool";
 my @left = grep { !/^\./ } readdir $dh;
 is("@left", '', '... nothing left in the spool');
-like($t->error_log, qr/spool.*No space left on device/,
+like($t->error_log, qr/upload of \d+ bytes refused: no space left on device: the spool \S+ has \d+ bytes free/,
      "... nginx's error log says why");
 Shuttle::Fault::report('data filesystem full: POST /deploy through nginx',
-                       undef, note => "$r->{status}: nginx's error log "
-                       . 'says no space left on device');
+                       undef, note => "$r->{status}, \"no space left on "
+                       . 'device\", nothing read or left in the spool');
 
 
 # a build's extraction: a small upload, 4 MiB of zeros in it --------------------
