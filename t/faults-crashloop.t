@@ -23,25 +23,7 @@ my $dir = $p->testdir;
 
 sub app {
     my ($v, $body) = @_;
-    my $src = "$dir/src/v$v";
-    $t->write_file("$src/shuttle.json", qq({"name": "loop"}\n));
-    $t->write_file("$src/src/main.c", <<EOF);
-#include <shuttle.h>
-
-static void
-root(shuttle_req *req, shuttle_res *res)
-{
-    $body
-    shuttle_text(res, 200, "loop v$v\\n");
-}
-
-SHUTTLE_MAIN(app)
-{
-    shuttle_get(app, "/", root);
-    return 0;
-}
-EOF
-    return $src;
+    return Shuttle::Fault::app_src($p, 'loop', $v, body => $body);
 }
 
 my ($rc, $out, $err) = $p->cli(['deploy', app(1, '')]);

@@ -47,33 +47,17 @@ my $tag = 4 + int(rand(1000)) / 1000;      # a sleep no other test runs
 
 # projects -------------------------------------------------------------------
 
-# a service answering "NAME vN" on /
+# a service answering "NAME vN" on /; slow => a compiler that runs for as
+# long as the test lets it
 sub app {
     my ($name, $v, %opt) = @_;
-    my $src = "$dir/src/$name-v$v";
-    $t->write_file("$src/shuttle.json", qq({"name": "$name"}\n));
-    $t->write_file("$src/src/main.c", <<EOF);
-#include <shuttle.h>
-
-static void
-root(shuttle_req *req, shuttle_res *res)
-{
-    shuttle_text(res, 200, "$name v$v\\n");
-}
-
-SHUTTLE_MAIN(app)
-{
-    shuttle_get(app, "/", root);
-    return 0;
-}
-EOF
-    # the compiler, running for as long as the test lets it
-    $t->write_file("$src/Makefile", <<EOF) if $opt{slow};
+    my $make = <<EOF;
 service.so: src/main.c
 	sleep $tag
 	\$(CC) -std=gnu11 -O2 -fPIC -shared -I\$(SHUTTLE_INCLUDE) -o \$@ src/main.c
 EOF
-    return $src;
+    return Shuttle::Fault::app_src($p, $name, $v,
+                                   $opt{slow} ? (makefile => $make) : ());
 }
 
 sub guestbook {

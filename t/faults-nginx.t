@@ -93,27 +93,8 @@ END {
 # projects -------------------------------------------------------------------
 
 # a service answering "NAME vV" on /
-sub app {
-    my ($name, $v) = @_;
-    my $src = "$dir/src/$name-v$v";
-    $t->write_file("$src/shuttle.json", qq({"name": "$name"}\n));
-    $t->write_file("$src/src/main.c", <<EOF);
-#include <shuttle.h>
-
-static void
-root(shuttle_req *req, shuttle_res *res)
-{
-    shuttle_text(res, 200, "$name v$v\\n");
-}
-
-SHUTTLE_MAIN(app)
-{
-    shuttle_get(app, "/", root);
-    return 0;
-}
-EOF
-    return $src;
-}
+# a service answering "NAME vN" on /
+sub app { Shuttle::Fault::app_src($p, @_) }
 
 sub body_of {
     my ($name) = @_;

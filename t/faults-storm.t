@@ -104,24 +104,8 @@ END {
 # a service answering "NAME vV" on /, in $src (default src/NAME)
 sub app {
     my ($name, $v, $src) = @_;
-    $src //= "$dir/src/$name";
-    $t->write_file("$src/shuttle.json", qq({"name": "$name"}\n));
-    $t->write_file("$src/src/main.c", <<EOF);
-#include <shuttle.h>
-
-static void
-root(shuttle_req *req, shuttle_res *res)
-{
-    shuttle_text(res, 200, "$name v$v\\n");
-}
-
-SHUTTLE_MAIN(app)
-{
-    shuttle_get(app, "/", root);
-    return 0;
-}
-EOF
-    return $src;
+    return Shuttle::Fault::app_src($p, $name, $v,
+                                   src => $src // "$dir/src/$name");
 }
 
 sub body_of {

@@ -108,6 +108,35 @@ sub Shuttle::Fault::Client::DESTROY {
     }
 }
 
+# A service's source answering "NAME vN" on /, in $p's test directory
+# (src/NAME-vN unless src =>); body => C run first in its handler (a
+# crash, say), makefile => a Makefile of its own.  Returns the directory.
+sub app_src {
+    my ($p, $name, $v, %opt) = @_;
+    my $t = $p->t;
+    my $src = $opt{src} // $p->testdir . "/src/$name-v$v";
+    my $body = $opt{body} // '';
+    $t->write_file("$src/shuttle.json", qq({"name": "$name"}\n));
+    $t->write_file("$src/src/main.c", <<EOF);
+#include <shuttle.h>
+
+static void
+root(shuttle_req *req, shuttle_res *res)
+{
+    $body
+    shuttle_text(res, 200, "$name v$v\\n");
+}
+
+SHUTTLE_MAIN(app)
+{
+    shuttle_get(app, "/", root);
+    return 0;
+}
+EOF
+    $t->write_file("$src/Makefile", $opt{makefile}) if defined $opt{makefile};
+    return $src;
+}
+
 # One line per fault: what was done, requests served during it, failed
 # requests, what was lost (a count; must be 0).
 sub report {
