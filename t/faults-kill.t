@@ -110,6 +110,18 @@ sub restart {
     $p->start_builder;
 }
 
+# a builder started anew has taken over every running deployment: their
+# loaders are the ones the store names (a restart asked before that is
+# refused, 409: "being restarted already")
+sub taken_over {
+    $t->wait_until(sub {
+        my @want = sort { $a <=> $b } map { $_->[0] }
+            store_rows("SELECT pid FROM deployments WHERE state = 'running'");
+        join(' ', sort { $a <=> $b } $t->loader_pids) eq join(' ', @want)
+        && $p->builder_log !~ /taking over: new loader pid (\d+)(?![\s\S]*taken over by a new builder: pid \1 )/;
+    }, 15);
+}
+
 # the builder stopped itself at its fault point
 sub stopped_at {
     my ($point) = @_;
@@ -306,6 +318,7 @@ consistent('killed while running');
 # a rollback ---------------------------------------------------------------
 
 restart('rollback');
+taken_over();
 my $pid = fork // die;
 if ($pid == 0) {
     $p->v1('alice', 'POST', '/v1/projects/app/rollback', body => {});
@@ -326,6 +339,7 @@ consistent('killed during a rollback');
 # a restart ----------------------------------------------------------------
 
 restart('restart');
+taken_over();
 $pid = fork // die;
 if ($pid == 0) {
     $p->v1('alice', 'POST', '/v1/projects/app/restart', body => {});
@@ -350,6 +364,7 @@ Shuttle::Fault::report('builder SIGKILLed: loading, switch, running, '
 my $gone = deploy('gone', app('gone', 1));
 wait_state($gone, qr/^running$/);
 restart('delete');
+taken_over();
 $pid = fork // die;
 if ($pid == 0) {
     $p->v1('alice', 'DELETE', '/v1/projects/gone');
@@ -380,6 +395,7 @@ consistent('killed while provisioning PostgreSQL');
 $r = $p->v1('alice', 'DELETE', '/v1/projects/gb');
 is($r->{status}, 200, 'gb deleted, its database kept') or diag $r->{body};
 restart('purge');
+taken_over();
 $pid = fork // die;
 if ($pid == 0) {
     $p->v1('alice', 'DELETE', '/v1/projects/gb?purge=1');
