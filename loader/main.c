@@ -21,8 +21,10 @@
  * (include/shuttle_loader.h); what comes later waits in the backlog of the
  * socket, which the builder keeps, for the loader it starts then.
  *
- * SIGTERM or SIGINT drains: the loader stops accepting (it closes its
- * descriptor of the listening socket), closes its idle connections, lets
+ * SIGTERM or SIGINT drains: the loader accepts for 100 ms more (a
+ * request routed to it just before the builder switched the zone may
+ * still be on its way), stops accepting (it closes its descriptor of the
+ * listening socket), closes its idle connections, lets
  * the requests in flight finish (answered with Connection: close), then
  * exits 0; after --drain-timeout seconds it exits 0 anyway, cutting what
  * is left.  A second signal cuts at once.
@@ -829,6 +831,52 @@ loader_ready(loader_conf_t *conf)
 }
 
 
+#define LOADER_DRAIN_GRACE_MS   100
+
+
+/*
+ * Told to stop, a loader still accepts for LOADER_DRAIN_GRACE_MS: the
+ * builder sends SIGTERM just after it switched the zone to another
+ * loader, and an nginx worker that read the old port an instant before
+ * may still be connecting (it tries once).
+ */
+static void
+loader_serve_grace(loader_http_t *h)
+{
+    int            timeout;
+    int64_t        end, now;
+    struct pollfd  pfd;
+
+    end = loader_http_now() + LOADER_DRAIN_GRACE_MS;
+
+    loader_log("stopping: %s received; accepting for %d ms more",
+               loader_signo == SIGINT ? "SIGINT" : "SIGTERM",
+               LOADER_DRAIN_GRACE_MS);
+
+    pfd.fd = h->listen_fd;
+    pfd.events = POLLIN;
+
+    for ( ;; ) {
+        now = loader_http_now();
+
+        if (now >= end) {
+            break;
+        }
+
+        timeout = (int) (end - now);
+        pfd.revents = 0;
+
+        if (poll(&pfd, 1, timeout) <= 0) {
+            continue;
+        }
+
+        if (loader_http_accept(h) != 0) {
+            break;              /* out of descriptors: drain now */
+        }
+    }
+}
+
+
 /* accepts until a signal, then drains and ends the process */
 static void
 loader_serve(loader_http_t *h, int sigfd)
@@ -881,6 +929,8 @@ loader_serve(loader_http_t *h, int sigfd)
             backoff = loader_http_accept(h) != 0;
         }
     }
+
+    loader_serve_grace(h);
 
     busy = loader_http_drain(h);
 

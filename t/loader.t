@@ -643,6 +643,21 @@ is(stop_loader($api), 0, 'api: SIGTERM, exit 0');
     is(stop_loader($new), 0, 'take over: then exits 0 too');
 }
 
+# told to stop, a loader still accepts for 100 ms: nginx may have read
+# its port in the zone an instant before the builder switched it and sent
+# SIGTERM (and it tries once)
+{
+    my $sock = listening_socket();
+    my $l = start_loader($hello_so, sock => $sock);
+    close $sock;
+    kill 'TERM', $l->{pid};
+    ok(wait_log($l, qr/stopping: SIGTERM received; accepting for 100 ms more/),
+       'stopping: the loader says it accepts a moment more');
+    my $r = eval { http_get($l->{port}, 'h', '/hello', timeout => 2) };
+    is($r && $r->{status}, 200, '... and a request then is served');
+    is(wait_exit($l, 5), 0, '... then it drains and exits');
+}
+
 # --drain-timeout: a request that never ends is cut
 {
     my $l = start_loader($api_so, args => ['--drain-timeout', '1']);
