@@ -138,37 +138,34 @@ sub stopped_at {
     return $ok;
 }
 
-# the deployments of every project, from the store itself
-sub store_rows {
-    my ($sql) = @_;
-    my $out = `sqlite3 -separator '|' $data/shuttle.db "$sql" 2>&1`;
-    return map { [split /\|/, $_, -1] } split /\n/, $out;
+# the builder killed at $point while it does what $method $path asks (the
+# request, in a child, gets no answer), then started again
+sub kill_during {
+    my ($point, $method, $path) = @_;
+    restart($point);
+    taken_over();
+    my $pid = fork // die "fork: $!";
+    if ($pid == 0) {
+        $p->v1('alice', $method, $path,
+               $method eq 'POST' ? (body => {}) : ());
+        POSIX::_exit(0);
+    }
+    stopped_at($point);
+    restart();
+    waitpid($pid, 0);
 }
 
-my %settled = map { $_ => 1 }
-              qw(running failed stopped superseded crashed deleted);
+# the deployments of every project, from the store itself
+sub store_rows { Shuttle::Fault::store_rows($p, @_) }
 
 sub settle {
     return $t->wait_until(sub {
-        !grep { !$settled{$_->[0]} }
+        !grep { !$Shuttle::Fault::SETTLED{$_->[0]} }
             store_rows('SELECT state FROM deployments');
     }, 60);
 }
 
-sub listening_ports {
-    my ($lo, $hi) = @ports;
-    my %ports;
-    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
-        open my $fh, '<', $f or next;
-        while (<$fh>) {
-            my @f = split;
-            next unless ($f[3] // '') eq '0A';      # LISTEN
-            my $port = hex((split /:/, $f[1])[1]);
-            $ports{$port} = 1 if $port >= $lo && $port <= $hi;
-        }
-    }
-    return sort { $a <=> $b } keys %ports;
-}
+sub listening_ports { Shuttle::Fault::listening_ports(@ports) }
 
 sub pg_databases {
     my $out = $p->pg->psql(
@@ -317,16 +314,7 @@ consistent('killed while running');
 
 # a rollback ---------------------------------------------------------------
 
-restart('rollback');
-taken_over();
-my $pid = fork // die;
-if ($pid == 0) {
-    $p->v1('alice', 'POST', '/v1/projects/app/rollback', body => {});
-    POSIX::_exit(0);
-}
-stopped_at('rollback');
-restart();
-waitpid($pid, 0);
+kill_during('rollback', 'POST', '/v1/projects/app/rollback');
 $d = wait_state($app1, qr/^(running|failed|superseded)$/);
 is($d->{state}, 'running', 'killed during a rollback: the rollback is '
    . 'carried out') or diag explain $d;
@@ -338,16 +326,7 @@ consistent('killed during a rollback');
 
 # a restart ----------------------------------------------------------------
 
-restart('restart');
-taken_over();
-$pid = fork // die;
-if ($pid == 0) {
-    $p->v1('alice', 'POST', '/v1/projects/app/restart', body => {});
-    POSIX::_exit(0);
-}
-stopped_at('restart');
-restart();
-waitpid($pid, 0);
+kill_during('restart', 'POST', '/v1/projects/app/restart');
 is(deployment($app1)->{state}, 'running', 'killed during a restart: it runs');
 is(get_body('app'), "app v1\n", '... and serves');
 consistent('killed during a restart');
@@ -363,16 +342,7 @@ Shuttle::Fault::report('builder SIGKILLed: loading, switch, running, '
 
 my $gone = deploy('gone', app('gone', 1));
 wait_state($gone, qr/^running$/);
-restart('delete');
-taken_over();
-$pid = fork // die;
-if ($pid == 0) {
-    $p->v1('alice', 'DELETE', '/v1/projects/gone');
-    POSIX::_exit(0);
-}
-stopped_at('delete');
-restart();
-waitpid($pid, 0);
+kill_during('delete', 'DELETE', '/v1/projects/gone');
 is((store_rows("SELECT state FROM deployments WHERE id = $gone"))[0][0],
    'deleted',
    'killed during a delete: the project is deleted');
@@ -394,16 +364,7 @@ consistent('killed while provisioning PostgreSQL');
 
 $r = $p->v1('alice', 'DELETE', '/v1/projects/gb');
 is($r->{status}, 200, 'gb deleted, its database kept') or diag $r->{body};
-restart('purge');
-taken_over();
-$pid = fork // die;
-if ($pid == 0) {
-    $p->v1('alice', 'DELETE', '/v1/projects/gb?purge=1');
-    POSIX::_exit(0);
-}
-stopped_at('purge');
-restart();
-waitpid($pid, 0);
+kill_during('purge', 'DELETE', '/v1/projects/gb?purge=1');
 $t->wait_until(sub { !pg_databases() }, 10);
 is_deeply([pg_databases()], [], 'killed during a purge: the purge is '
    . 'finished, no database left');

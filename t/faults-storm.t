@@ -119,18 +119,10 @@ sub deployment {
     return $p->v1($key, 'GET', "/v1/deployments/$id")->{json} // {};
 }
 
-# rows of the store itself
-sub store_rows {
-    my ($sql) = @_;
-    my $out = `sqlite3 -separator '|' $data/shuttle.db "$sql" 2>&1`;
-    return map { [split /\|/, $_, -1] } split /\n/, $out;
-}
-
-my %SETTLED = map { $_ => 1 }
-              qw(running failed stopped superseded crashed deleted);
+sub store_rows { Shuttle::Fault::store_rows($p, @_) }
 
 sub unsettled {
-    return grep { !$SETTLED{$_->[1]} }
+    return grep { !$Shuttle::Fault::SETTLED{$_->[1]} }
            store_rows('SELECT id, state FROM deployments');
 }
 
@@ -395,19 +387,7 @@ sub cli_wait {
 
 # the platform, as the store says it should be ---------------------------
 
-sub listening_ports {
-    my %ports;
-    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
-        open my $fh, '<', $f or next;
-        while (<$fh>) {
-            my @f = split;
-            next unless ($f[3] // '') eq '0A';      # LISTEN
-            my $port = hex((split /:/, $f[1])[1] // 0);
-            $ports{$port} = 1 if $port >= $lo && $port <= $hi;
-        }
-    }
-    return sort { $a <=> $b } keys %ports;
-}
+sub listening_ports { Shuttle::Fault::listening_ports($lo, $hi) }
 
 sub ppid_of {
     my ($pid) = @_;

@@ -137,6 +137,35 @@ EOF
     return $src;
 }
 
+# Rows of the platform's store itself (sqlite3 on DATA/shuttle.db), each
+# an array of its columns
+sub store_rows {
+    my ($p, $sql) = @_;
+    my $db = $p->t->builder_data . '/shuttle.db';
+    my $out = `sqlite3 -separator '|' $db "$sql" 2>&1`;
+    return map { [split /\|/, $_, -1] } split /\n/, $out;
+}
+
+# the states a deployment ends in
+our %SETTLED = map { $_ => 1 }
+               qw(running failed stopped superseded crashed deleted);
+
+# the TCP ports of 127.0.0.1 listened on in LO..HI, sorted
+sub listening_ports {
+    my ($lo, $hi) = @_;
+    my %ports;
+    for my $f ('/proc/net/tcp', '/proc/net/tcp6') {
+        open my $fh, '<', $f or next;
+        while (<$fh>) {
+            my @f = split;
+            next unless ($f[3] // '') eq '0A';      # LISTEN
+            my $port = hex((split /:/, $f[1])[1] // 0);
+            $ports{$port} = 1 if $port >= $lo && $port <= $hi;
+        }
+    }
+    return sort { $a <=> $b } keys %ports;
+}
+
 # One line per fault: what was done, requests served during it, failed
 # requests, what was lost (a count; must be 0).
 sub report {
