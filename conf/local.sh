@@ -192,10 +192,20 @@ start() {
         sleep 0.1
     done
 
+    # the dashboard's files, where the workers reach them
+    dashboard=$REPO/dashboard
+    if [ -n "$STATE" ]; then
+        rm -rf "$STATE/dashboard"
+        cp -r "$REPO/dashboard" "$STATE/dashboard"
+        chmod -R a+rX "$STATE/dashboard"
+        dashboard=$STATE/dashboard
+    fi
+
     # nginx
     sed -e "s|@RUN@|$RUN|g" -e "s|@PORT@|$port|g" \
         -e "s|@DATA@|$DATA|g" -e "s|@SOCK@|$SOCK|g" -e "s|@TMP@|$TMP|g" \
         -e "s|@MODULE@|$MODULE|g" -e "s|@USER@|$user|g" \
+        -e "s|@DASHBOARD@|$dashboard|g" \
         "$REPO/conf/local.conf.in" > "$RUN/nginx/nginx.conf"
 
     "$NGINX" -p "$RUN/nginx" -c "$RUN/nginx/nginx.conf" \

@@ -158,6 +158,18 @@ sub write_conf {
             proxy_pass http://unix:$sock:;
         }
 
+        # the builder's metrics (Prometheus text), for this host only
+        location = /metrics {
+            allow 127.0.0.1;
+            deny all;
+            proxy_pass http://unix:$sock:/metrics;
+        }
+
+        # the dashboard: static files, the data from /v1
+        location /dashboard/ {
+            alias $REPO/dashboard/;
+        }
+
         location / {
             return 404 "shuttle: the API is POST /deploy and /v1/\\n";
         }
