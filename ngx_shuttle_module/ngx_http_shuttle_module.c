@@ -124,6 +124,20 @@ static ngx_command_t  ngx_http_shuttle_commands[] = {
       0,
       NULL },
 
+    { ngx_string("shuttle_metrics_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_shuttle_metrics_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("shuttle_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_shuttle_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -594,9 +608,11 @@ ngx_http_shuttle_create_main_conf(ngx_conf_t *cf)
      *     smcf->route = 0;
      *     smcf->deploy = 0;
      *     smcf->auth = 0;
+     *     smcf->metrics = NULL;
      */
 
     smcf->builder_timeout = NGX_CONF_UNSET_MSEC;
+    smcf->metrics_size = NGX_CONF_UNSET_SIZE;
 
     return smcf;
 }
@@ -618,6 +634,14 @@ ngx_http_shuttle_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_msec_value(smcf->builder_timeout, 10000);
+
+    /* what nginx sees of the projects and the uploads, counted */
+
+    if ((smcf->apps || smcf->deploy)
+        && ngx_http_shuttle_metrics_add_zone(cf, smcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (!smcf->deploy) {
         return NGX_CONF_OK;
@@ -1019,6 +1043,15 @@ ngx_http_shuttle_init(ngx_conf_t *cf)
         }
 
         *h = ngx_http_shuttle_auth_handler;
+    }
+
+    if (smcf->metrics) {
+        h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        *h = ngx_http_shuttle_metrics_log_handler;
     }
 
     return NGX_OK;

@@ -7,6 +7,8 @@
  *   ngx_http_shuttle_route.c    "shuttle_route": the upstream peer per request
  *   ngx_http_shuttle_api.c      the API host: keys, "shuttle_auth",
  *                               "shuttle_deploy" and the hand-off
+ *   ngx_http_shuttle_metrics.c  counts per project in shared memory,
+ *                               "shuttle_metrics"
  */
 
 
@@ -49,6 +51,9 @@ typedef struct {
     ngx_uint_t                   route;     /* a "shuttle_route" is set */
     ngx_uint_t                   deploy;    /* a "shuttle_deploy" is set */
     ngx_uint_t                   auth;      /* a "shuttle_auth on" is set */
+
+    size_t                       metrics_size;  /* 0: "off" */
+    ngx_shm_zone_t              *metrics;
 } ngx_http_shuttle_main_conf_t;
 
 
@@ -112,6 +117,14 @@ ngx_int_t ngx_http_shuttle_key_variable(ngx_http_request_t *r,
 char *ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_shuttle_api_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+
+char *ngx_http_shuttle_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_shuttle_metrics_add_zone(ngx_conf_t *cf,
+    ngx_http_shuttle_main_conf_t *smcf);
+ngx_int_t ngx_http_shuttle_metrics_log_handler(ngx_http_request_t *r);
 
 
 extern ngx_module_t  ngx_http_shuttle_module;

@@ -165,6 +165,13 @@ sub write_conf {
             proxy_pass http://unix:$sock:/metrics;
         }
 
+        # nginx's own counts per project (the module's shared memory)
+        location = /metrics/nginx {
+            allow 127.0.0.1;
+            deny all;
+            shuttle_metrics;
+        }
+
         # the dashboard: static files, the data from /v1
         location /dashboard/ {
             alias $REPO/dashboard/;
