@@ -123,6 +123,16 @@ sub write_conf {
     my $sock = $self->{t}->builder_socket;
 
     my $static = $self->{t}->builder_data . '/static/';
+
+    # the dashboard's files where the workers reach them (a clone in a
+    # home directory of mode 0700 is not)
+    my $dashboard = "$d/dashboard";
+    make_path($dashboard);
+    for my $f (grep { -f } glob "$REPO/dashboard/*") {
+        (my $name = $f) =~ s{.*/}{};
+        $self->{t}->write_file("$dashboard/$name",
+                               $self->{t}->read_file($f) // '');
+    }
     my $kt = defined $self->{upstream_keepalive_timeout}
              ? "keepalive_timeout $self->{upstream_keepalive_timeout};" : '';
 
@@ -174,7 +184,7 @@ sub write_conf {
 
         # the dashboard: static files, the data from /v1
         location /dashboard/ {
-            alias $REPO/dashboard/;
+            alias $dashboard/;
         }
 
         location / {
