@@ -19,6 +19,7 @@
 #include "api.h"
 #include "deploy.h"
 #include "log.h"
+#include "metrics.h"
 #include "provision.h"
 #include "tenant.h"
 
@@ -105,6 +106,10 @@ static int api_peer(api_req_t *r, enum MHD_Result *ret);
 static void api_key_of(const char *project, char *key, size_t size,
     void *data);
 static enum MHD_Result api_deploy(api_req_t *r);
+static enum MHD_Result api_refuse(api_req_t *r, shuttle_refused_t why,
+    unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static enum MHD_Result api_metrics(api_req_t *r);
 static enum MHD_Result api_projects(api_req_t *r);
 static enum MHD_Result api_project(api_req_t *r);
 static enum MHD_Result api_project_delete(api_req_t *r);
@@ -320,12 +325,23 @@ api_route(api_req_t *r)
     seg = r->seg;
 
     if (api_peer(r, &ret) != 0) {
+        if (r->nseg == 1 && strcmp(seg[0], "deploy") == 0) {
+            shuttle_metrics_refused(SHUTTLE_REFUSED_FORBIDDEN);
+        }
+
         return ret;
     }
 
     if (r->nseg == 1 && strcmp(seg[0], "deploy") == 0) {
         return strcmp(r->method, "POST") == 0 ? api_deploy(r)
                                                : api_method(r, "POST");
+    }
+
+    /* no key: nginx lets only its own host (allow 127.0.0.1) scrape */
+
+    if (r->nseg == 1 && strcmp(seg[0], "metrics") == 0) {
+        return strcmp(r->method, "GET") == 0 ? api_metrics(r)
+                                              : api_method(r, "GET");
     }
 
     if (r->nseg == 0 || strcmp(seg[0], "v1") != 0) {
@@ -511,40 +527,42 @@ api_deploy(api_req_t *r)
         || snprintf(spool, sizeof(spool), "%s/%s", s->conf.spool, file)
            >= (int) sizeof(spool))
     {
-        return api_error(r->c, MHD_HTTP_BAD_REQUEST,
-                         "file \"%s\" is not the name of a file in the "
-                         "spool directory", file ? file : "");
+        return api_refuse(r, SHUTTLE_REFUSED_OTHER, MHD_HTTP_BAD_REQUEST,
+                          "file \"%s\" is not the name of a file in the "
+                          "spool directory", file ? file : "");
     }
 
     if (lstat(spool, &st) == -1) {
-        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "spool file %s: %s",
-                         file, strerror(errno));
+        return api_refuse(r, SHUTTLE_REFUSED_OTHER, MHD_HTTP_BAD_REQUEST,
+                          "spool file %s: %s", file, strerror(errno));
     }
 
     if (!S_ISREG(st.st_mode)) {
         (void) unlink(spool);
-        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "spool file %s is not "
-                         "a regular file", file);
+        return api_refuse(r, SHUTTLE_REFUSED_OTHER, MHD_HTTP_BAD_REQUEST,
+                          "spool file %s is not a regular file", file);
     }
 
     if (project == NULL || !shuttle_valid_name(project, strlen(project))) {
         (void) unlink(spool);
-        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "project name \"%s\" is "
-                         "not a DNS label (1-63 of a-z, 0-9 and '-', no '-' "
-                         "at either end)", project ? project : "");
+        return api_refuse(r, SHUTTLE_REFUSED_BAD_NAME, MHD_HTTP_BAD_REQUEST,
+                          "project name \"%s\" is not a DNS label (1-63 of "
+                          "a-z, 0-9 and '-', no '-' at either end)",
+                          project ? project : "");
     }
 
     if (key == NULL || !shuttle_api_valid_key(key)) {
         (void) unlink(spool);
-        return api_error(r->c, MHD_HTTP_BAD_REQUEST, "key name \"%s\" is "
-                         "not 1-64 of A-Z, a-z, 0-9, '_', '.' and '-'",
-                         key ? key : "");
+        return api_refuse(r, SHUTTLE_REFUSED_BAD_NAME, MHD_HTTP_BAD_REQUEST,
+                          "key name \"%s\" is not 1-64 of A-Z, a-z, 0-9, "
+                          "'_', '.' and '-'", key ? key : "");
     }
 
     if (s->stopping) {
         (void) unlink(spool);
-        return api_error(r->c, MHD_HTTP_SERVICE_UNAVAILABLE,
-                         "the builder is stopping");
+        return api_refuse(r, SHUTTLE_REFUSED_UNAVAILABLE,
+                          MHD_HTTP_SERVICE_UNAVAILABLE,
+                          "the builder is stopping");
     }
 
     /* a new project must have room in the zone: else nothing is made */
@@ -557,8 +575,9 @@ api_deploy(api_req_t *r)
         (void) unlink(spool);
         shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s with key %s: refused: %s",
                     project, key, err);
-        return api_error(r->c, MHD_HTTP_INSUFFICIENT_STORAGE, "deploy %s: %s",
-                         project, err);
+        return api_refuse(r, SHUTTLE_REFUSED_ZONE_FULL,
+                          MHD_HTTP_INSUFFICIENT_STORAGE, "deploy %s: %s",
+                          project, err);
     }
 
     rc = shuttle_store_enqueue(s->store, project, key, s->conf.key_projects,
@@ -570,12 +589,16 @@ api_deploy(api_req_t *r)
         if (rc == SHUTTLE_STORE_FORBIDDEN || rc == SHUTTLE_STORE_LIMIT) {
             shuttle_log(SHUTTLE_LOG_INFO, "deploy %s with key %s: refused: "
                         "%s", project, key, err);
-            return api_error(r->c, MHD_HTTP_FORBIDDEN, "%s", err);
+            return api_refuse(r, rc == SHUTTLE_STORE_LIMIT
+                                 ? SHUTTLE_REFUSED_QUOTA
+                                 : SHUTTLE_REFUSED_FORBIDDEN,
+                              MHD_HTTP_FORBIDDEN, "%s", err);
         }
 
         shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s: %s", project, err);
-        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                         "deploy %s: %s", project, err);
+        return api_refuse(r, SHUTTLE_REFUSED_OTHER,
+                          MHD_HTTP_INTERNAL_SERVER_ERROR, "deploy %s: %s",
+                          project, err);
     }
 
     if (shuttle_deploy_path(upload, sizeof(upload), s->conf.data, project,
@@ -583,12 +606,17 @@ api_deploy(api_req_t *r)
         || api_mkdirs(upload, strlen(s->conf.data)) != 0
         || rename(spool, upload) != 0)
     {
+        rc = errno;
         snprintf(err, sizeof(err), "upload: moving spool file %.255s into "
-                 "the deployment: %s", file, strerror(errno));
+                 "the deployment: %s", file, strerror(rc));
         (void) unlink(spool);
         (void) shuttle_deploy_fail(s, project, id, err, -1);
-        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                         "deploy %s #%lld: %s", project, (long long) id, err);
+        return api_refuse(r, rc == ENOSPC || rc == EDQUOT
+                             ? SHUTTLE_REFUSED_NO_SPACE
+                             : SHUTTLE_REFUSED_OTHER,
+                          MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          "deploy %s #%lld: %s", project, (long long) id,
+                          err);
     }
 
     shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: queued (key %s, %lld "
@@ -597,14 +625,17 @@ api_deploy(api_req_t *r)
 
     if (shuttle_queue_push(s->queue, id, project, &superseded, &by) != 0) {
         (void) shuttle_deploy_fail(s, project, id, "out of memory", -1);
-        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                         "deploy %s #%lld: out of memory", project,
-                         (long long) id);
+        return api_refuse(r, SHUTTLE_REFUSED_OTHER,
+                          MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          "deploy %s #%lld: out of memory", project,
+                          (long long) id);
     }
 
     if (superseded != 0) {
         shuttle_deploy_supersede(s, project, superseded, by);
     }
+
+    shuttle_metrics_count(SHUTTLE_METRIC_DEPLOYS);
 
     shuttle_serve_zone_sync(s, project);
     shuttle_serve_changed(s);
@@ -613,6 +644,59 @@ api_deploy(api_req_t *r)
                   "state", superseded == id ? "superseded" : "queued");
 
     return api_json(r->c, MHD_HTTP_ACCEPTED, j);
+}
+
+
+/* an upload turned away at the hand-off: counted by reason, then told */
+
+static enum MHD_Result
+api_refuse(api_req_t *r, shuttle_refused_t why, unsigned status,
+    const char *fmt, ...)
+{
+    char     msg[SHUTTLE_REASON_MAX];
+    va_list  args;
+
+    shuttle_metrics_refused(why);
+
+    va_start(args, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, args);
+    va_end(args);
+
+    return api_json(r->c, status, json_pack("{ss}", "error", msg));
+}
+
+
+/* GET /metrics: Prometheus text (metrics.h) */
+
+static enum MHD_Result
+api_metrics(api_req_t *r)
+{
+    char                 *text, err[512];
+    size_t                len;
+    enum MHD_Result       ret;
+    struct MHD_Response  *resp;
+
+    text = shuttle_metrics_text(r->s, &len, err, sizeof(err));
+
+    if (text == NULL) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "GET /metrics: %s", err);
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+    }
+
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+
+    (void) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                   "text/plain; version=0.0.4; "
+                                   "charset=utf-8");
+
+    ret = MHD_queue_response(r->c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+
+    return ret;
 }
 
 
@@ -1353,6 +1437,8 @@ api_project_rollback(api_req_t *r)
                          "rollback %s to #%lld: %s", p.name, (long long) id,
                          m.err);
     }
+
+    shuttle_metrics_count(SHUTTLE_METRIC_ROLLBACKS);
 
     shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: %s", p.name,
                 (long long) id, reason);

@@ -19,6 +19,11 @@
  * answered (SO_PEERCRED); any other uid gets 403 naming it, and a
  * warning in the builder's log.
  *
+ * The metrics, without a key (nginx lets its own host only scrape them):
+ *
+ *   GET /metrics
+ *       200, text/plain; version=0.0.4: Prometheus text (metrics.h)
+ *
  * The management API, proxied by nginx after shuttle_auth, which sets
  * X-Shuttle-Key to the key's name (401 without it); a key sees its own
  * projects only (404 for the others'):

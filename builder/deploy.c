@@ -19,6 +19,7 @@
 #include "deploy.h"
 #include "extract.h"
 #include "fault.h"
+#include "metrics.h"
 #include "tenant.h"
 #include "provision.h"
 #include "log.h"
@@ -95,6 +96,7 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     pthread_mutex_unlock(&s->zone_lock);
 
     if (rc != 0) {
+        shuttle_metrics_refused(SHUTTLE_REFUSED_ZONE_FULL);
         goto failed;
     }
 
@@ -107,6 +109,7 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     shuttle_serve_note(s, job->project, job->id, "extracting the upload");
 
     if (shuttle_extract(upload, src, &s->conf.upload, err, sizeof(err)) != 0) {
+        shuttle_metrics_refused(shuttle_metrics_extract_refusal(errno));
         deploy_upload_error(err, upload);
         goto failed;
     }
@@ -174,6 +177,10 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     }
 
     build_ms = shuttle_mono_ms() - t0;
+
+    if (!job->cancel) {
+        shuttle_metrics_build(build_ms);
+    }
 
     (void) shuttle_rmtree(src);
 

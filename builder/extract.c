@@ -87,6 +87,8 @@ typedef struct {
     size_t                     pathlen;
     char                      *err;
     size_t                     errlen;
+    int                        cause;   /* the errno to leave, 0: the
+                                           archive's (EINVAL) */
 
     /* the resolved target directory, then "/" and the current entry */
     char                       path[PATH_MAX];
@@ -174,6 +176,7 @@ shuttle_extract(const char *tarball, const char *dir,
     }
 
     if (extract_root(ctx) != 0) {
+        errno = ctx->cause != 0 ? ctx->cause : EIO;
         return -1;
     }
 
@@ -204,6 +207,8 @@ shuttle_extract(const char *tarball, const char *dir,
                             "; removing directory %s: %s", dir,
                             strerror(errno));
         }
+
+        errno = ctx->cause != 0 ? ctx->cause : EINVAL;
     }
 
     return rc;
@@ -275,6 +280,8 @@ extract_root(extract_ctx_t *ctx)
     ctx->rootlen = (size_t) n;
 
     if (mkdir(ctx->path, 0755) == -1) {
+        ctx->cause = errno;
+
         if (errno == EEXIST) {
             extract_error(ctx, "directory %s: already exists", ctx->dir);
 
@@ -305,11 +312,13 @@ extract_open(extract_ctx_t *ctx)
     ctx->fd = open(ctx->tarball, O_RDONLY | O_CLOEXEC);
 
     if (ctx->fd == -1 || fstat(ctx->fd, &st) == -1) {
+        ctx->cause = errno;
         extract_error(ctx, "tarball %s: %s", ctx->tarball, strerror(errno));
         return -1;
     }
 
     if (!S_ISREG(st.st_mode)) {
+        ctx->cause = EIO;
         extract_error(ctx, "tarball %s: not a regular file", ctx->tarball);
         return -1;
     }
@@ -410,6 +419,7 @@ extract_entry(extract_ctx_t *ctx, struct archive_entry *e)
     ctx->entries++;
 
     if (ctx->entries > ctx->limits.max_entries) {
+        ctx->cause = EFBIG;
         extract_error(ctx, "entry %s: more than %llu entries in the archive",
                       ctx->name,
                       (unsigned long long) ctx->limits.max_entries);
@@ -445,6 +455,7 @@ extract_entry(extract_ctx_t *ctx, struct archive_entry *e)
     }
 
     if (depth > ctx->limits.max_depth) {
+        ctx->cause = EFBIG;
         extract_error(ctx, "entry %s: more than %u path components",
                       ctx->name, ctx->limits.max_depth);
         return -1;
@@ -491,6 +502,7 @@ extract_entry(extract_ctx_t *ctx, struct archive_entry *e)
     }
 
     if ((uint64_t) size > ctx->limits.max_file) {
+        ctx->cause = EFBIG;
         extract_error(ctx, "entry %s: %lld bytes, over the limit of %llu "
                       "per file", ctx->name, (long long) size,
                       (unsigned long long) ctx->limits.max_file);
@@ -498,6 +510,7 @@ extract_entry(extract_ctx_t *ctx, struct archive_entry *e)
     }
 
     if ((uint64_t) size > ctx->limits.max_total - ctx->total) {
+        ctx->cause = EFBIG;
         extract_error(ctx, "entry %s: the files add up to more than the "
                       "limit of %llu bytes", ctx->name,
                       (unsigned long long) ctx->limits.max_total);
@@ -860,9 +873,13 @@ extract_why(extract_ctx_t *ctx, struct archive *a)
      * format, not the system's.
      */
 
-    if (a != ctx->out || e <= 0 || e == EINVAL || e == EILSEQ
-        || strstr(msg, (sys = strerror(e))) != NULL)
-    {
+    if (a != ctx->out || e <= 0 || e == EINVAL || e == EILSEQ) {
+        return msg;
+    }
+
+    ctx->cause = e;             /* the disk's, not the archive's */
+
+    if (strstr(msg, (sys = strerror(e))) != NULL) {
         return msg;
     }
 

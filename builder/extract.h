@@ -47,7 +47,10 @@ void shuttle_extract_defaults(shuttle_extract_limits_t *limits);
  * created 0755; its parent must exist.  limits may be NULL for the
  * defaults.  Returns 0, or -1 with everything it created removed, dir
  * included, and a message in err naming the tarball, the directory or
- * the entry, and the cause.
+ * the entry, and the cause; errno then says whose fault it was: EINVAL
+ * the archive's (not a tar.gz, a forbidden or broken entry), EFBIG over a
+ * limit, else the system's (ENOSPC, EIO ...) reading the tarball or
+ * writing the tree.
  */
 int shuttle_extract(const char *tarball, const char *dir,
     const shuttle_extract_limits_t *limits, char *err, size_t errlen);

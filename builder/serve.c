@@ -32,6 +32,7 @@
 #include "extract.h"
 #include "fault.h"
 #include "log.h"
+#include "metrics.h"
 #include "provision.h"
 #include "proc.h"
 #include "serve.h"
@@ -174,6 +175,7 @@ shuttle_serve_main(int argc, char **argv)
     shuttle_serve_t  *s;
 
     memset(&a, 0, sizeof(serve_args_t));
+    shuttle_metrics_init();
 
     rc = serve_args(argc, argv, &a);
     if (rc != -1) {

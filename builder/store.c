@@ -1734,6 +1734,59 @@ shuttle_store_state(shuttle_store_t *st, int64_t id,
 
 
 int
+shuttle_store_census(shuttle_store_t *st, uint64_t *count,
+    uint64_t *projects, char *err, size_t errlen)
+{
+    int                   rc;
+    sqlite3_stmt         *stmt;
+    shuttle_deploy_tag_t  tag;
+
+    memset(count, 0, (SHUTTLE_DEPLOY_LAST + 1) * sizeof(uint64_t));
+    *projects = 0;
+
+    pthread_mutex_lock(&st->lock);
+
+    /* the projects' row last: the one whose state is NULL */
+
+    stmt = store_prepare(st, "SELECT state, count(*) FROM deployments "
+                         "GROUP BY state UNION ALL "
+                         "SELECT NULL, count(*) FROM projects "
+                         "WHERE deleted IS NULL", err, errlen);
+    if (stmt == NULL) {
+        rc = -1;
+        goto done;
+    }
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+
+        if (sqlite3_column_type(stmt, 0) == SQLITE_NULL) {
+            *projects = (uint64_t) sqlite3_column_int64(stmt, 1);
+            continue;
+        }
+
+        tag = shuttle_deploy_tag((const char *) sqlite3_column_text(stmt, 0));
+        count[tag] += (uint64_t) sqlite3_column_int64(stmt, 1);
+    }
+
+    if (rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "census");
+        rc = -1;
+
+    } else {
+        rc = 0;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
+int
 shuttle_store_each_project(shuttle_store_t *st, const char *owner,
     shuttle_store_project_pt handler, void *data, char *err, size_t errlen)
 {

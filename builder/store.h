@@ -217,6 +217,14 @@ int shuttle_store_state(shuttle_store_t *st, int64_t id,
     shuttle_deploy_tag_t *tag);
 
 /*
+ * For the metrics: how many deployments are in each state (count[tag],
+ * SHUTTLE_DEPLOY_LAST + 1 of them, NONE: a state this builder does not
+ * know), and how many live (not deleted) projects there are.
+ */
+int shuttle_store_census(shuttle_store_t *st, uint64_t *count,
+    uint64_t *projects, char *err, size_t errlen);
+
+/*
  * Resources and secrets, by project name: they outlive a deleted project
  * (until purged), so a redeploy by the same owner finds its data again.
  * info is a JSON object of the kind's own (a PostgreSQL database's role

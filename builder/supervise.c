@@ -27,6 +27,7 @@
 #include "fault.h"
 #include "log.h"
 #include "proc.h"
+#include "metrics.h"
 #include "provision.h"
 #include "supervise.h"
 #include "tenant.h"
@@ -77,6 +78,8 @@ typedef struct sup_loader_s {
     char                    ready[SUP_READY_MAX];
     size_t                  nready;
     int64_t                 spawned;        /* monotonic ms */
+    int64_t                 spawning;       /* monotonic us, as the spawn
+                                               began: its start time */
     int64_t                 deadline;       /* start timeout or restart */
     int64_t                 crashes[SHUTTLE_CRASH_LIMIT];
     unsigned                ncrashes;       /* within the window */
@@ -204,6 +207,7 @@ static void sup_wake_failed(shuttle_supervise_t *sup, sup_loader_t *l,
 static unsigned sup_count_crash(sup_loader_t *l);
 static void sup_crashed(shuttle_supervise_t *sup, sup_loader_t *l,
     const char *what);
+static void sup_census(shuttle_supervise_t *sup);
 static void sup_refuse(shuttle_supervise_t *sup, sup_loader_t *l,
     const char *why);
 static void sup_linger(shuttle_supervise_t *sup, sup_refused_t *r,
@@ -928,6 +932,8 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
             continue;
         }
 
+        shuttle_metrics_count(SHUTTLE_METRIC_RESTARTS);
+
         shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader restarted, "
                     "pid %d", l->project, (long long) l->id, (int) l->pid);
     }
@@ -941,6 +947,8 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
             d->kill_at = 0;
         }
     }
+
+    sup_census(sup);
 }
 
 
@@ -1158,6 +1166,7 @@ sup_hc_done(shuttle_supervise_t *sup, sup_loader_t *l, const char *failed)
     }
 
     l->hc_failed++;
+    shuttle_metrics_count(SHUTTLE_METRIC_HEALTH_FAILURES);
 
     shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: loader pid %d on "
                 "127.0.0.1:%u: health check failed (%u of %d): %s",
@@ -1295,6 +1304,7 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     posix_spawn_file_actions_t  fa;
 
     s = sup->s;
+    l->spawning = shuttle_mono_us();
 
     snprintf(log, sizeof(log), "%s/runtime.log", l->dir);
 
@@ -1767,6 +1777,13 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
     s = sup->s;
     start_ms = shuttle_mono_ms() - l->spawned;
 
+    shuttle_metrics_start(l->purpose == SUP_NEW ? SHUTTLE_START_DEPLOY
+                          : l->purpose == SUP_WAKE ? SHUTTLE_START_WAKE
+                          : l->purpose == SUP_RESTART || l->replaces
+                            ? SHUTTLE_START_RESTART
+                          : SHUTTLE_START_TAKEOVER,
+                          shuttle_mono_us() - l->spawning);
+
     if (l->ready_fd != -1) {
         close(l->ready_fd);
         l->ready_fd = -1;
@@ -1994,6 +2011,8 @@ sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
     s = sup->s;
     n = sup_count_crash(l);
 
+    shuttle_metrics_count(SHUTTLE_METRIC_CRASHES);
+
     snprintf(l->crash, sizeof(l->crash), "%s", what);
 
     if (n < SHUTTLE_CRASH_LIMIT) {
@@ -2125,6 +2144,9 @@ sup_crashed(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
         {
             shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: automatic "
                         "rollback: %s", project, (long long) prev, err);
+
+        } else {
+            shuttle_metrics_count(SHUTTLE_METRIC_AUTO_ROLLBACKS);
         }
     }
 
@@ -2252,6 +2274,7 @@ sup_go_idle(shuttle_supervise_t *sup, sup_loader_t *l, int64_t since)
     shuttle_duration_text(l->idle, after, sizeof(after));
 
     if (l->idle > 0 && ran) {
+        shuttle_metrics_count(SHUTTLE_METRIC_IDLES);
         shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: idle: no request "
                     "for %s, its loader stopped; the next one on "
                     "127.0.0.1:%u starts it", l->project, (long long) l->id,
@@ -2276,6 +2299,8 @@ sup_wake(shuttle_supervise_t *sup, sup_loader_t *l, const char *by)
     l->purpose = SUP_WAKE;
     l->woken_by = by;
     l->wake_at = shuttle_mono_us();
+
+    shuttle_metrics_count(SHUTTLE_METRIC_WAKES);
 
     if (sup_spawn(sup, l, err, sizeof(err)) != 0) {
         sup_wake_failed(sup, l, err);
@@ -2303,6 +2328,8 @@ sup_wake_failed(shuttle_supervise_t *sup, sup_loader_t *l, const char *why)
     shuttle_serve_t  *s;
 
     s = sup->s;
+
+    shuttle_metrics_count(SHUTTLE_METRIC_WAKE_FAILURES);
 
     snprintf(msg, sizeof(msg), "wake failed: %s", why);
     snprintf(l->wake_error, sizeof(l->wake_error), "%s", msg);
@@ -2333,6 +2360,42 @@ sup_wake_failed(shuttle_supervise_t *sup, sup_loader_t *l, const char *why)
     sup_go_idle(sup, l, l->idle_since ? l->idle_since : shuttle_now_ms());
 
     l->refuse_until = shuttle_mono_ms() + backoff;
+}
+
+
+/* the loaders by phase, for the metrics: after each turn of main's loop */
+
+static void
+sup_census(shuttle_supervise_t *sup)
+{
+    sup_loader_t              *l;
+    shuttle_loaders_census_t   c;
+
+    memset(&c, 0, sizeof(shuttle_loaders_census_t));
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+
+        switch (l->phase) {
+
+        case SUP_STARTING:
+            c.starting++;
+            break;
+
+        case SUP_RUNNING:
+            c.running++;
+            break;
+
+        case SUP_BACKOFF:
+            c.backoff++;
+            break;
+
+        case SUP_IDLE:
+            c.idle++;
+            break;
+        }
+    }
+
+    shuttle_metrics_loaders(&c);
 }
 
 
