@@ -77,7 +77,21 @@ $t->write_nginx_conf(<<'EOF', worker_processes => 2);
     }
 EOF
 
+
+# the zone before nginx: the workers map it as they start
+my $port = $t->port(1);
+my $a = '127.0.0.1:' . $t->port('A');
 my $slow_port = $t->port('S');
+
+$t->zone_cmd('set', 'alpha', $a, 'running', 1);
+$t->zone_cmd('set', 'beta', $a, 'running', 2);
+$t->zone_cmd('set', 'sleepy', "127.0.0.1:$slow_port", 'running', 3);
+$t->zone_cmd('set', 'later', $a, 'building', 4);
+
+$t->run;
+
+# a slow backend of Perl's, started after run(): the harness holds the
+# ports it handed out until then
 my $slow = $t->spawn($^X, '-e', <<'EOF', $slow_port);
 use IO::Socket::INET;
 use Time::HiRes qw(sleep);
@@ -92,20 +106,10 @@ while (my $c = $l->accept) {
 }
 EOF
 
-# the zone before nginx: the workers map it as they start
-my $port = $t->port(1);
-my $a = '127.0.0.1:' . $t->port('A');
-
-$t->zone_cmd('set', 'alpha', $a, 'running', 1);
-$t->zone_cmd('set', 'beta', $a, 'running', 2);
-$t->zone_cmd('set', 'sleepy', "127.0.0.1:$slow_port", 'running', 3);
-$t->zone_cmd('set', 'later', $a, 'building', 4);
-
-$t->run;
-
 $t->wait_until(sub {
     IO::Socket::INET->new(PeerAddr => "127.0.0.1:$slow_port")
-}, 5) or BAIL_OUT('the slow backend did not start');
+}, 10) or BAIL_OUT('the slow backend did not start: '
+                   . ($t->spawn_log(1) // ''));
 
 sub get { http_get($port, @_) }
 
