@@ -32,6 +32,7 @@ class ApiError extends Error {
 // response); an ApiError with the API's message otherwise.  A 401 asks
 // for the key again.
 async function api(path, { method = 'GET', body, signal, stream } = {}) {
+  const mine = epoch;
   const headers = { Authorization: `Bearer ${key}` };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const res = await fetch(`/v1${path}`, {
@@ -47,9 +48,9 @@ async function api(path, { method = 'GET', body, signal, stream } = {}) {
   if (!msg && text.length < 300 && !text.trimStart().startsWith('<')) {
     msg = text.trim();
   }
-  const err = new ApiError(res.status,
-                           `${msg || res.statusText || 'error'} (${res.status})`);
-  if (res.status === 401) unauthorized(err.message);
+  msg = `${msg || res.statusText || 'error'} (${res.status})`;
+  const err = new ApiError(res.status, msg);
+  if (res.status === 401 && mine === epoch) unauthorized(err.message);
   throw err;
 }
 
@@ -80,7 +81,8 @@ function link(url) {
   try {
     const u = new URL(url);
     if (u.protocol === 'http:' || u.protocol === 'https:') {
-      return el('a', { href: u.href, rel: 'noopener noreferrer' }, url);
+      return el('a', { href: u.href, target: '_blank',
+                       rel: 'noopener noreferrer' }, url);
     }
   } catch { /* not a URL */ }
   return url;
@@ -88,6 +90,7 @@ function link(url) {
 
 function notify(text, error = false) {
   const m = $('message');
+  refreshFailed = false;
   m.textContent = text;
   m.className = error ? 'error' : '';
   m.hidden = !text;
@@ -207,7 +210,6 @@ async function refresh() {
       renderProject(p, deployments);
     }
     if (refreshFailed) notify('');
-    refreshFailed = false;
   } catch (e) {
     if (mine === epoch && e.status !== 401) {
       notify(`Could not refresh: ${e.message}`, true);
@@ -215,7 +217,7 @@ async function refresh() {
     }
   } finally {
     refreshing = false;
-    if (key && mine === epoch) {
+    if (key) {                      // the one loop, whichever key began it
       clearTimeout(timer);
       timer = setTimeout(refresh, REFRESH_MS);
     }
@@ -323,7 +325,8 @@ $('restart').addEventListener('click', () => {
   const name = view.project;
   act(`Restart ${name} (a fresh loader, no downtime)?`, `Restarting ${name}…`,
       `/projects/${encodeURIComponent(name)}/restart`, {},
-      (r) => `${name} restarted: deployment #${r.id} serves from a new loader.`);
+      (r) => `${name} restarted: deployment #${r.id} serves from a new `
+             + 'loader.');
 });
 
 

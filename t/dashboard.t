@@ -8,8 +8,9 @@
 # its Makefile until the test lets it go: its build log shows while it
 # builds), then running and serving; a line the service logs shows in
 # the runtime log view; rollback (confirmed in the browser's dialog) and
-# restart do what the API says; the key is in sessionStorage, not in
-# localStorage nor the URL; "Forget key" forgets it.
+# restart do what the API says; closing the logs ends their streams;
+# the key is in sessionStorage, not in localStorage nor the URL; "Forget
+# key" forgets it, and so does a 401 when the key is revoked meanwhile.
 
 use strict;
 use warnings;
@@ -222,7 +223,7 @@ $sid = wd('POST', '/session', { capabilities => { alwaysMatch => {
 ok($sid, 'a chromium session');
 
 
-# the page, a wrong key, the right one ------------------------------------------
+# the page, a wrong key, the right one ---------------------------------------
 
 my $page = $p->api . '/dashboard/';
 wd('POST', "/session/$sid/url", { url => $page });
@@ -277,8 +278,10 @@ $t->write_file("$demo/src/main.c", $main =~ s/Hello from/v2 from/r);
 $t->write_file("$demo/Makefile", <<"EOF");
 service.so: src/main.c
 \t\@echo "build $mark waits"
-\t\@i=0; while [ ! -e go ] && [ \$\$i -lt 300 ]; do sleep 0.1; i=\$\$((i+1)); done
-\t\$(CC) -std=gnu11 -O2 -fPIC -shared -Wall -I\$(SHUTTLE_INCLUDE) src/main.c -o service.so
+\t\@i=0; while [ ! -e go ] && [ \$\$i -lt 300 ]; do \\
+\t    sleep 0.1; i=\$\$((i+1)); done
+\t\$(CC) -std=gnu11 -O2 -fPIC -shared -Wall -I\$(SHUTTLE_INCLUDE) \\
+\t    src/main.c -o service.so
 EOF
 
 my $cli = $p->spawn_cli(['deploy'], dir => $demo);
@@ -390,6 +393,24 @@ is(js('return sessionStorage.getItem("shuttle.key")'), undef,
    '... sessionStorage has it no more');
 is(js('return document.getElementById("project-rows").children.length'), 0,
    '... the projects are off the page');
+
+# a key revoked while the page is open: the next refresh is refused
+wd('POST', "/session/$sid/url", { url => "$page#/" });
+type('#key', $p->key);
+click('#key-form button[type=submit]');
+ok(wait_js(q{return !!document.querySelector(
+                 '#project-rows tr[data-project="demo"]')}),
+   'the key again: the projects again');
+($rc, $out, $err) = Shuttle::Platform::run_cmd(
+    [Shuttle::Test::builder(), 'keys', '--file', "$dir/api_keys", 'del',
+     'alice'], env => { PATH => $ENV{PATH} });
+is($rc, 0, 'the key revoked (keys del, nginx reloaded)') or diag $err;
+$t->reload;
+like(wait_js('return !document.getElementById("login").hidden'
+             . ' && document.getElementById("key-error").textContent'),
+     qr/refused this key: .*\(401\)\. Enter it again\.$/,
+     '... the page asks for a key again, saying why');
+is(js('return sessionStorage.length'), 0, '... and forgot it');
 
 stop_browser();
 ok(!chromium_pids() && !-e $cdir, 'chromium stopped, its directory gone');
