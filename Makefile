@@ -38,7 +38,7 @@ endif
 DEPS_PKGS := gcc make pkg-config perl nginx nginx-dev libpcre2-dev \
              zlib1g-dev libssl-dev libsqlite3-dev sqlite3 libjansson-dev \
              libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev wrk \
-             curl libelf-dev libpq-dev postgresql libseccomp-dev
+             curl libelf-dev libpq-dev postgresql libseccomp-dev chromium chromium-driver
 
 MODULE_SRCS := $(wildcard ngx_shuttle_module/*.c ngx_shuttle_module/*.h) \
                include/shuttle_zone.h
