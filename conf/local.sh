@@ -194,7 +194,7 @@ start() {
 
     # the dashboard's files, where the workers reach them
     dashboard=$REPO/dashboard
-    if [ -n "$STATE" ]; then
+    if [ -n "$STATE" ] && [ -d "$REPO/dashboard" ]; then
         rm -rf "$STATE/dashboard"
         cp -r "$REPO/dashboard" "$STATE/dashboard"
         chmod -R a+rX "$STATE/dashboard"

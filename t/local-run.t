@@ -9,9 +9,9 @@
 # second start keeps the projects, stop stops every process (by pid).
 # Then a clone nobody can enter keeps today's layout, all under .run/.
 #
-# A copy of the built tree (conf/, include/, examples/hello, build/bin,
-# the module), so nothing is rebuilt; SHUTTLE_LOCAL_STATE points to the
-# test's own directory, never to /var/lib/shuttle-local.
+# A copy of the built tree (conf/, include/, dashboard/, examples/hello,
+# build/bin, the module), so nothing is rebuilt; SHUTTLE_LOCAL_STATE points
+# to the test's own directory, never to /var/lib/shuttle-local.
 
 use strict;
 use warnings;
@@ -58,8 +58,8 @@ sub clone_into {
     my ($parent) = @_;
     my $repo = "$parent/repo";
     make_path("$repo/build/bin", "$repo/build/modules", "$repo/examples");
-    system('cp', '-a', "$REPO/conf", "$REPO/include", $repo) == 0
-        or die "cp conf include: $?";
+    system('cp', '-a', "$REPO/conf", "$REPO/include", "$REPO/dashboard",
+           $repo) == 0 or die "cp conf include dashboard: $?";
     system('cp', '-a', "$REPO/examples/hello", "$repo/examples/") == 0
         or die "cp examples/hello: $?";
     for my $f (@BUILT) {
@@ -172,6 +172,13 @@ my $url = "http://hello.localhost:$port/hello";
 like($out, qr/^  shuttle is running: \Q$url\E$/m, 'it prints the URL');
 like($out, qr/\Q$state\/$hash\E/, 'and says where the data is');
 like(get($url), qr/Hello/, 'the URL answers Hello');
+like(get("http://127.0.0.1:$port/dashboard/"), qr/<title>/,
+     'the dashboard, from outside the clone the workers cannot enter');
+like(get("http://127.0.0.1:$port/metrics"), qr/^shuttle_deployments\{/m,
+     "the builder's metrics");
+like(get("http://127.0.0.1:$port/metrics/nginx"),
+     qr/^shuttle_http_requests_total\{project="hello",class="2xx"\} [1-9]/m,
+     "nginx's metrics count hello's requests");
 
 is(readlink("$repo/.run/data"), $data,
    '.run/data links to STATE/<hash of the clone>/data');
