@@ -235,6 +235,9 @@ start() {
         echo "  $STATE ($RUN/data links to it)"
     fi
     echo "  $RUN/env holds SHUTTLE_API and SHUTTLE_API_KEY (. .run/env)"
+    echo "  dashboard: http://localhost:$port/dashboard/ (the key: $RUN/key)"
+    echo "  metrics: http://127.0.0.1:$port/metrics (builder)," \
+         "/metrics/nginx (nginx)"
     echo "  make stop stops it"
 }
 
