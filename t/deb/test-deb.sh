@@ -14,7 +14,9 @@
 #   4. a key (shuttle-builder keys add), the site enabled the documented
 #      way (ln -s sites-available/shuttle sites-enabled/) and nginx -t
 #   5. the builder started as systemd would: the unit's directories made,
-#      Environment= and EnvironmentFile= expanded into its ExecStart=
+#      Environment= and EnvironmentFile= expanded into its ExecStart=, in
+#      a mount namespace with the unit's file system hardening emulated
+#      (read-only /, empty /home and /root, private /tmp, no_new_privs)
 #   6. the stock nginx (/usr/sbin/nginx, /etc/nginx/nginx.conf, its
 #      modules-enabled/ and user www-data): a copy of nginx.conf whose
 #      pid, logs and sites include are this test's, and the site with its
@@ -357,7 +359,34 @@ perl -e '
 mapfile -d '' argv < "$T/execstart"
 note "ExecStart: ${argv[*]}"
 
-setsid "${argv[@]}" < /dev/null > "$T/builder.out" 2>&1 &
+# and, where unshare(1) and setpriv(1) are, in what the unit's hardening
+# makes of the file system: a mount namespace whose / is read-only but for
+# ReadWritePaths= and the unit's directories (ProtectSystem=strict), an
+# empty /home, /root and /run/user (ProtectHome=yes), a /tmp of its own
+# (PrivateTmp=yes), and no_new_privs (NoNewPrivileges=yes): the tenants'
+# sandbox must work inside all that.  The seccomp-based options
+# (ProtectKernelModules=, ProtectClock=, RestrictAddressFamilies= ...) are
+# systemd's alone and not emulated.
+harden='
+    set -e
+    mount --make-rprivate /
+    for d in /var/lib/shuttle /run/shuttle /var/log/shuttle; do
+        mount --bind "$d" "$d"
+    done
+    mount -o remount,bind,ro /
+    mount -t tmpfs -o mode=1777 tmpfs /tmp
+    for d in /home /root /run/user; do
+        if [ -d "$d" ]; then mount -t tmpfs -o ro,mode=0755 tmpfs "$d"; fi
+    done
+    exec setpriv --no-new-privs "$@"'
+wrap=()
+if command -v unshare > /dev/null && command -v setpriv > /dev/null; then
+    wrap=(unshare --mount sh -c "$harden" sh)
+    note "the builder in a mount namespace: ProtectSystem=strict," \
+         "ProtectHome=yes, PrivateTmp=yes, NoNewPrivileges=yes emulated"
+fi
+
+setsid "${wrap[@]}" "${argv[@]}" < /dev/null > "$T/builder.out" 2>&1 &
 builder_pid=$!
 
 up=0
@@ -378,6 +407,11 @@ else
     sed 's/^/#   /' "$T/builder.out" "$T/builder.log" 2>/dev/null | tail -20
     bail "no builder"
 fi
+sandbox=$(grep -o 'sandbox: .*' /var/log/shuttle/builder.log | head -1)
+note "builder log: $sandbox"
+check "the tenants' sandbox is on, with cgroups (builder log)" \
+    grep -q 'sandbox: .*namespaces, cgroup v[12] at' \
+    /var/log/shuttle/builder.log
 check "its socket belongs to www-data, 0600" sh -c \
     "test \"\$(stat -c '%U %a' $SOCK)\" = 'www-data 600'"
 check "it logs to /var/log/shuttle/builder.log" \
@@ -449,6 +483,16 @@ body=$(curl -s --max-time 10 -H "Host: hello.$APPS" \
 check "GET http://hello.$APPS/hello through nginx: Hello, world!" \
     test "$body" = "Hello, world!"
 
+check "the loader runs as a project's own uid (200000-299999)" perl -e '
+    for my $f (glob "/proc/[0-9]*/cmdline") {
+        open my $c, "<", $f or next;
+        my @a = split /\0/, do { local $/; <$c> // "" };
+        next unless @a && $a[0] =~ m{(^|/)shuttle-loader$}
+                    && grep { m{^/var/lib/shuttle/} } @a;
+        my $uid = (stat((my $d = $f) =~ s/cmdline$//r))[4];
+        exit 0 if $uid >= 200000 && $uid <= 299999;
+    }
+    exit 1'
 check "GET /v1/projects/hello with the key: running" sh -c \
     "curl -s --max-time 5 -H 'Authorization: Bearer $key' \
      http://127.0.0.1:$port/v1/projects/hello | grep -q '\"running\"'"
@@ -493,6 +537,14 @@ check "no loader of /var/lib/shuttle is left" perl -e '
         if (grep { m{^/var/lib/shuttle/} } @a) { print "$f: @a\n"; $n++ }
     }
     exit($n ? 1 : 0)'
+
+# shellcheck disable=SC2086
+check "dpkg --remove $PKGS" dpkg --remove $PKGS
+check "removed: the module's link is set aside (.removed), as dh_nginx does" \
+    sh -c "! test -e $MODLINK && test -L $MODLINK.removed"
+check "removed: the keys and /var/lib/shuttle are kept" \
+    sh -c "test -s /etc/shuttle/api_keys && test -f /var/lib/shuttle/zone"
+check "removed: the stock nginx -t passes" nginx -t
 
 # shellcheck disable=SC2086
 check "dpkg --purge $PKGS" dpkg --purge $PKGS
