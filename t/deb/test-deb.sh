@@ -183,7 +183,7 @@ cleanup() {
 }
 
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'echo "Bail out! interrupted"; exit 130' INT TERM
 
 # 1. a machine without shuttle --------------------------------------------
 
