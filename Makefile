@@ -8,6 +8,10 @@
 #   make run        deps + build + a local platform under .run/
 #   make stop       stop what make run started
 #   make install    the module and programs into the system
+#   make deb        Debian packages into build/deb/ (debian/, debhelper):
+#                   libnginx-mod-http-shuttle, shuttle-builder, shuttle-cli
+#   make test-deb   make deb, then install, use and purge them on this
+#                   machine (system-wide; not part of make test)
 #
 # make NGINX_SRC=/path/to/nginx-x.y.z builds the module against an upstream
 # nginx source tree (--with-compat) instead of Debian's nginx-dev tree.
@@ -74,7 +78,8 @@ MODULE   := $(B)/modules/ngx_http_shuttle_module.so
 # every t/unit/NAME.c is a test program build/t/NAME
 TESTBINS := $(patsubst t/unit/%.c,$(B)/t/%,$(wildcard t/unit/*.c))
 
-.PHONY: all deps test bench faults run stop install clean
+.PHONY: all deps test bench faults run stop install deb deb-deps test-deb \
+        clean
 
 all: $(MODULE) $(PROGRAMS) $(TESTBINS)
 
@@ -297,6 +302,43 @@ install: all
 	install -m 0644 include/shuttle.h include/shuttle_res.h \
 	    include/shuttle_zone.h \
 	    $(DESTDIR)$(PREFIX)/include/
+
+# Debian packages --------------------------------------------------------
+#
+# make deb copies the tree (without build/, .git, .run/) to
+# build/deb/shuttle-VERSION/ and runs dpkg-buildpackage there: the .debs,
+# .buildinfo and .changes land in build/deb/, the checkout stays clean.
+# lintian then checks them (debian/*.lintian-overrides explain the rest).
+
+DEB_DEPS_PKGS := debhelper dpkg-dev fakeroot lintian gcc make pkg-config \
+                 nginx nginx-dev libpcre2-dev zlib1g-dev libssl-dev \
+                 libsqlite3-dev libjansson-dev libarchive-dev \
+                 libmicrohttpd-dev libcurl4-openssl-dev libelf-dev \
+                 libpq-dev libseccomp-dev
+DEB_VERSION = $(shell dpkg-parsechangelog -l debian/changelog -S Version)
+DEB_DIR     := $(B)/deb
+
+deb-deps:
+	$(MAKE) deps DEPS_PKGS="$(DEB_DEPS_PKGS)"
+
+deb: deb-deps
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/shuttle-$(DEB_VERSION)
+	tar -c --exclude=./build --exclude=./.git --exclude=./.run -f - . \
+	    | tar -x -C $(DEB_DIR)/shuttle-$(DEB_VERSION)
+	cd $(DEB_DIR)/shuttle-$(DEB_VERSION) && \
+	    dpkg-buildpackage -b -us -uc > ../build.log 2>&1 \
+	    || { tail -40 ../build.log; exit 1; }
+	rm -rf $(DEB_DIR)/shuttle-$(DEB_VERSION)
+	@cd $(DEB_DIR) && ls -l *.deb && \
+	    echo "lintian:" && lintian --fail-on error *.changes && \
+	    echo "lintian: no error"
+
+# installs the three packages, runs the platform from them with the stock
+# nginx, purges them and checks the machine is as it was (t/deb/test-deb.sh)
+test-deb: deb
+	$(MAKE) deps DEPS_PKGS="curl perl"
+	bash t/deb/test-deb.sh $(DEB_DIR)
 
 clean:
 	rm -rf $(B)
