@@ -97,6 +97,7 @@ static ngx_int_t ngx_http_shuttle_metrics_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static ngx_http_shuttle_entry_t *ngx_http_shuttle_metrics_entry(
     ngx_http_shuttle_metrics_t *m, uint32_t hash, ngx_str_t *name);
+static ngx_uint_t ngx_http_shuttle_metrics_status(ngx_http_request_t *r);
 static void ngx_http_shuttle_metrics_deploy(ngx_http_request_t *r,
     ngx_http_shuttle_metrics_t *m);
 static ngx_int_t ngx_http_shuttle_metrics_handler(ngx_http_request_t *r);
@@ -254,7 +255,7 @@ ngx_http_shuttle_metrics_log_handler(ngx_http_request_t *r)
 
     e = ngx_http_shuttle_metrics_entry(m, ctx->slot.hash, &ctx->project);
 
-    cls = r->headers_out.status / 100;
+    cls = ngx_http_shuttle_metrics_status(r) / 100;
 
     if (cls >= 1 && cls <= 5) {
         (void) ngx_atomic_fetch_add(&e->status[cls - 1], 1);
@@ -300,19 +301,28 @@ ngx_http_shuttle_metrics_log_handler(ngx_http_request_t *r)
 }
 
 
+/* the status the access log shows: an error's, else the answer's */
+
+static ngx_uint_t
+ngx_http_shuttle_metrics_status(ngx_http_request_t *r)
+{
+    return r->err_status ? r->err_status : r->headers_out.status;
+}
+
+
 static void
 ngx_http_shuttle_metrics_deploy(ngx_http_request_t *r,
     ngx_http_shuttle_metrics_t *m)
 {
     ngx_uint_t  cls, reason;
 
-    cls = r->headers_out.status / 100;
+    cls = ngx_http_shuttle_metrics_status(r) / 100;
 
     if (cls >= 1 && cls <= 5) {
         (void) ngx_atomic_fetch_add(&m->deploys[cls - 1], 1);
     }
 
-    switch (r->headers_out.status) {
+    switch (ngx_http_shuttle_metrics_status(r)) {
 
     case NGX_HTTP_UNAUTHORIZED:
         reason = 0;
@@ -464,6 +474,10 @@ ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             "le=\"+Inf\"} \n") - 1 + SHUTTLE_ZONE_NAME_MAX + NGX_INT64_LEN   \
      + 8)
 
+/* a project's lines, at most */
+#define NGX_HTTP_SHUTTLE_PROJECT_MAX                                         \
+    ((5 + NGX_HTTP_SHUTTLE_NBUCKETS + 2) * NGX_HTTP_SHUTTLE_LINE_MAX)
+
 #define NGX_HTTP_SHUTTLE_FAMILY_REQUESTS   0
 #define NGX_HTTP_SHUTTLE_FAMILY_TIME       1
 
@@ -502,7 +516,8 @@ ngx_http_shuttle_metrics_handler(ngx_http_request_t *r)
             }
         }
 
-        lines = (lines + 1) * (5 + NGX_HTTP_SHUTTLE_NBUCKETS + 2);
+        /* "_other", and room for projects counted while printing */
+        lines = (lines + 1 + 64) * (5 + NGX_HTTP_SHUTTLE_NBUCKETS + 2);
     }
 
     size = lines * NGX_HTTP_SHUTTLE_LINE_MAX + 8192;
@@ -574,6 +589,12 @@ ngx_http_shuttle_metrics_families(u_char *p, u_char *last,
 
             if (e->state != NGX_HTTP_SHUTTLE_ENTRY_READY) {
                 continue;
+            }
+
+            /* more new projects than the room kept for them: next time */
+
+            if ((size_t) (last - p) < NGX_HTTP_SHUTTLE_PROJECT_MAX + 4096) {
+                break;
             }
 
             ngx_memory_barrier();
