@@ -42,7 +42,9 @@ endif
 DEPS_PKGS := gcc make pkg-config perl nginx nginx-dev libpcre2-dev \
              zlib1g-dev libssl-dev libsqlite3-dev sqlite3 libjansson-dev \
              libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev wrk \
-             curl libelf-dev libpq-dev postgresql libseccomp-dev chromium chromium-driver
+             curl libelf-dev libpq-dev postgresql libseccomp-dev
+# what make test needs beside: a browser for the dashboard's test
+TEST_DEPS_PKGS := chromium chromium-driver
 
 MODULE_SRCS := $(wildcard ngx_shuttle_module/*.c ngx_shuttle_module/*.h) \
                include/shuttle_zone.h
@@ -267,6 +269,7 @@ deps:
 	fi
 
 test: deps
+	$(MAKE) deps DEPS_PKGS="$(TEST_DEPS_PKGS)"
 	$(MAKE) all
 	prove -j2 t/
 
