@@ -734,6 +734,9 @@ api_projects(api_req_t *r)
 static enum MHD_Result
 api_project(api_req_t *r)
 {
+    char               err[512];
+    json_t            *j;
+    api_previous_t     prev;
     enum MHD_Result    ret;
     shuttle_project_t  p;
 
@@ -741,7 +744,29 @@ api_project(api_req_t *r)
         return ret;
     }
 
-    return api_json(r->c, MHD_HTTP_OK, api_project_json(r->api, &p));
+    /* where "shuttle rollback" (a body of {}) would go: null for nowhere */
+
+    memset(&prev, 0, sizeof(api_previous_t));
+    prev.data = r->s->conf.data;
+    prev.current = p.current;
+
+    if (shuttle_store_each_deployment(r->s->store, p.id,
+                                      SHUTTLE_API_LIST_MAX, api_previous,
+                                      &prev, err, sizeof(err))
+        != 0)
+    {
+        return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
+    }
+
+    j = api_project_json(r->api, &p);
+
+    if (j != NULL) {
+        json_object_set_new(j, "rollback_to", prev.id
+                                              ? json_integer(prev.id)
+                                              : json_null());
+    }
+
+    return api_json(r->c, MHD_HTTP_OK, j);
 }
 
 

@@ -16,6 +16,7 @@ let epoch = 0;                      // bumped when the key changes
 let timer = null;
 let refreshing = false;
 let busy = false;                   // a rollback or restart in flight
+let rollbackTo = 0;                 // the open project's rollback_to
 let refreshFailed = false;
 let follow = null;                  // the AbortController of the log streams
 let view = { project: null, deployment: null };
@@ -202,10 +203,9 @@ async function refresh() {
     renderProjects(projects);
     const name = view.project;
     if (name) {
-      const p = projects.find((x) => x.name === name);
-      if (!p) throw new ApiError(404, `project ${name} not found`);
-      const { deployments } =
-        await api(`/projects/${encodeURIComponent(name)}/deployments`);
+      const path = `/projects/${encodeURIComponent(name)}`;
+      const p = await api(path);      // with rollback_to, which the list has not
+      const { deployments } = await api(`${path}/deployments`);
       if (mine !== epoch || name !== view.project) return;
       renderProject(p, deployments);
     }
@@ -245,7 +245,7 @@ const replaced = (d) => d.state === 'superseded' || d.state === 'stopped';
 
 function renderProject(p, deployments) {
   const sig = JSON.stringify([busy, view, p.state, p.url, p.current,
-                              deployments]);
+                              p.rollback_to, deployments]);
   if (sig === shown.deployments) return;
   shown.deployments = sig;
 
@@ -254,7 +254,11 @@ function renderProject(p, deployments) {
   $('project-state').className = stateClass(p.state);
   $('project-current').textContent = p.current ? `#${p.current}` : 'none';
   $('project-url').replaceChildren(link(p.url));
-  $('rollback-prev').disabled = busy || !deployments.some(replaced);
+  // where a rollback with no ID goes, as the builder says
+  rollbackTo = p.rollback_to || 0;
+  $('rollback-prev').textContent = rollbackTo
+    ? `Roll back to previous (#${rollbackTo})` : 'Roll back to previous';
+  $('rollback-prev').disabled = busy || !rollbackTo;
   $('restart').disabled = busy || !p.current;
 
   $('deployment-rows').replaceChildren(...deployments.map((d) => {
@@ -312,7 +316,8 @@ async function act(question, doing, path, body, done) {
 }
 
 function rollback(name, id) {
-  const to = id ? `deployment #${id}` : 'the deployment it ran before';
+  const to = id ? `deployment #${id}`
+    : `the deployment it ran before (#${rollbackTo})`;
   act(`Roll ${name} back to ${to}?`, `Rolling ${name} back to ${to}…`,
       `/projects/${encodeURIComponent(name)}/rollback`,
       id ? { deployment: id } : {},

@@ -77,7 +77,11 @@ my $before = client_requests();
 ok($t->wait_until(sub { client_requests() > $before + 20 }, 10),
    'the client loop runs');
 
+# where a rollback without an ID goes, as GET /v1/projects/NAME says it
+sub rollback_to { $p->v1('alice', 'GET', '/v1/projects/demo')->{json}{rollback_to} }
+
 # no ID: the deployment replaced last, v2 (v3 replaced it), not v1
+is(rollback_to(), $ids[1], "the project's rollback_to: $ids[1]");
 ($rc, $out, $err) = $p->cli(['rollback'], dir => $demo);
 is($rc, 0, 'rollback (the one replaced last): exit 0') or diag $err;
 like($err, qr/^demo now runs deployment $ids[1] again$/m,
@@ -99,6 +103,7 @@ $t->wait_until(sub { client_requests() > $before + 20 }, 10);
 
 # no ID again: v2, replaced just now, not v3, the newest one, which was
 # replaced before it
+is(rollback_to(), $ids[1], "rollback_to: $ids[1] again, not $ids[2]");
 ($rc, $out, $err) = $p->cli(['rollback'], dir => $demo);
 is($rc, 0, 'rollback (the one replaced last) again: exit 0') or diag $err;
 like($err, qr/^demo now runs deployment $ids[1] again$/m,

@@ -323,8 +323,14 @@ is(text('#log-runtime-status'), '(following)', '... still following');
 
 # rollback and restart ---------------------------------------------------------
 
+is(wait_js(sub { my $b = text('#rollback-prev') // '';
+                $b =~ /\(#$id1\)$/ ? $b : undef }, 10),
+   "Roll back to previous (#$id1)",
+   '"Roll back to previous" names where it goes (rollback_to)');
 click('#rollback-prev');
-like(answer_dialog(0), qr/Roll demo back/, '"Roll back to previous" asks');
+like(answer_dialog(0),
+     qr/Roll demo back to the deployment it ran before \(#$id1\)\?/,
+     '"Roll back to previous" asks, naming it');
 unlike(text('#message') // '', qr/Rolling/, '... "no": nothing is sent');
 is($p->v1('alice', 'GET', '/v1/projects/demo')->{json}{current}, $id2,
    '... and a "no" changes nothing');
