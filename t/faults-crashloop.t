@@ -65,6 +65,10 @@ is($p->v1('alice', 'GET', '/v1/projects/loop')->{json}{current} // '',
    $v1, 'the project\'s current deployment is v1');
 like($p->builder_log, qr/deploy loop #$v2: automatic rollback: #$v2 crash-looped \d+ s after it went live: #$v1, which it replaced, starts again/,
      'the builder log says so');
+is(Shuttle::Fault::metric($p, 'shuttle_rollbacks_total{kind="automatic"}'), 1,
+   '/metrics counts one automatic rollback');
+cmp_ok(Shuttle::Fault::metric($p, 'shuttle_loader_crashes_total') // 0,
+       '>=', 5, '... and the crashes before it');
 
 # it stays so: a request later is still v1, and nothing restarts v2
 my $c = Shuttle::Fault::client($p, ['loop'], ok => qr/^loop v1\n\z/,

@@ -97,6 +97,10 @@ like($d->{reason} // '',
      '... and its reason says it hung') or diag explain $d;
 like($p->builder_log, qr/loader pid $pid hung: no answer to 3 health checks/,
      'the builder log says so');
+cmp_ok(Shuttle::Fault::metric($p, 'shuttle_health_check_failures_total') // 0,
+       '>=', 3, '/metrics counts the failed health checks');
+cmp_ok(Shuttle::Fault::metric($p, 'shuttle_loader_restarts_total') // 0,
+       '>=', 1, '... and the restart');
 
 Shuttle::Fault::report('a loader hung (SIGSTOP), health check 300ms/200ms',
     undef, note => sprintf('found in %.1f s, serving again in %.1f s',

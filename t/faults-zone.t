@@ -222,6 +222,9 @@ is(zone_info()->{live}, 2, 'the zone is full');
          qr/zone \Q$zone\E is full: 2 projects, its capacity; the operator makes room for more with "shuttle-builder zone \Q$zone\E resize 4"/,
          'the builder log says the zone is full, and what to do');
     is(zone_info()->{live}, 2, 'the zone still holds its 2 projects');
+    is(Shuttle::Fault::metric($p,
+           'shuttle_uploads_refused_total{reason="zone_full"}'), 1,
+       '/metrics counts the upload refused: zone_full');
 
     my $r = $c->stop;
     is($r->{failed}, 0, 'the running projects answered all along')

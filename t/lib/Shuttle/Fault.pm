@@ -29,6 +29,19 @@ our $n = 0;
 
 sub full { $ENV{SHUTTLE_FAULTS_FULL} ? 1 : 0 }
 
+# a sample of the builder's GET /metrics through nginx, e.g.
+# metric($p, 'shuttle_uploads_refused_total{reason="zone_full"}'): its
+# value, or undef when the page has no such line
+sub metric {
+    my ($p, $sample) = @_;
+    my $r = http_get($p->port, 'localhost', '/metrics');
+    return undef unless ($r->{status} // 0) == 200;
+    for (split /\n/, $r->{body}) {
+        return $1 if /^\Q$sample\E (\S+)$/;
+    }
+    return undef;
+}
+
 # A forked client: GETs each project in turn (a new connection each, as
 # a browser's first request) until stop().  A request counts as served
 # when it answers 200 and, with ok =>, its body matches.
