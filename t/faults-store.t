@@ -154,6 +154,11 @@ my $late = deploy('late', 1);
 my $one2 = deploy('one', 2);
 is(wait_running($late), 'running', "late #$late, after the backup, runs");
 is(wait_running($one2), 'running', "one #$one2, after the backup, runs");
+# and the loader of one's first deployment has drained and gone (it
+# accepts for 100 ms after its SIGTERM, then finishes its requests)
+ok($t->wait_until(sub { my @l = $t->loader_pids; @l == 3 }, 10),
+   "... one's replaced loader gone: a loader each for one, two, late")
+    or diag join(' ', $t->loader_pids);
 
 
 # a damaged store, a newer one: the builder refuses, touches nothing ---------------
