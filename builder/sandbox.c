@@ -1147,6 +1147,12 @@ sb_child(void *arg)
     sp = c->sp;
     l = sp->limits;
 
+    /*
+     * A umask of its own, not the builder's of the moment: the new root's
+     * directories must be 0755 for the project's uid to enter them
+     */
+    umask(022);
+
     /* default dispositions, then the signals may come */
 
     memset(&dfl, 0, sizeof(dfl));

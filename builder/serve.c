@@ -182,6 +182,14 @@ shuttle_serve_main(int argc, char **argv)
         return rc;
     }
 
+    /*
+     * The modes of what it makes are its own, whatever umask it was started
+     * with: nginx's workers enter the data directory, the projects' uids
+     * their sandbox's new root (an operator's umask 077 failed every
+     * build: "exec /usr/bin/cc: Permission denied")
+     */
+    umask(022);
+
     /* 0, 1 and 2 open: a descriptor of ours must never land there */
 
     do {
@@ -1542,7 +1550,6 @@ serve_listen(shuttle_serve_t *s, char *err, size_t errlen)
 {
     int                 fd;
     char               *dir, *slash;
-    mode_t              mask;
     struct sockaddr_un  sun;
 
     dir = strdup(s->conf.socket);
@@ -1578,19 +1585,19 @@ serve_listen(shuttle_serve_t *s, char *err, size_t errlen)
     sun.sun_family = AF_UNIX;
     strcpy(sun.sun_path, s->conf.socket);
 
-    /* 0600 from the start: nobody else connects in between */
-
-    mask = umask(077);
+    /*
+     * No one connects before listen(2), after the chmod and chown below.
+     * (Not umask(077) around bind(2): the umask is the process's, and a
+     * build's sandbox cloned by another thread meanwhile made its new
+     * root's directories 0700, which its uid could not enter.)
+     */
 
     if (bind(fd, (struct sockaddr *) &sun, sizeof(sun)) == -1) {
-        umask(mask);
         snprintf(err, errlen, "socket %s: bind: %s", s->conf.socket,
                  strerror(errno));
         close(fd);
         return -1;
     }
-
-    umask(mask);
 
     if (chmod(s->conf.socket, 0600) == -1) {
         snprintf(err, errlen, "socket %s: chmod: %s", s->conf.socket,
