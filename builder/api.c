@@ -123,6 +123,8 @@ static enum MHD_Result api_project_scale(api_req_t *r);
 static int api_secret_name(const char *key, const char *value, void *data);
 static int api_secret_key(const char *key);
 static int api_previous(const shuttle_deployment_t *d, void *data);
+static int api_find_previous(api_req_t *r, const shuttle_project_t *p,
+    api_previous_t *prev, char *err, size_t errlen);
 static enum MHD_Result api_deployment(api_req_t *r);
 static enum MHD_Result api_logs(api_req_t *r);
 static int api_own_project(api_req_t *r, const char *name,
@@ -746,15 +748,7 @@ api_project(api_req_t *r)
 
     /* where "shuttle rollback" (a body of {}) would go: null for nowhere */
 
-    memset(&prev, 0, sizeof(api_previous_t));
-    prev.data = r->s->conf.data;
-    prev.current = p.current;
-
-    if (shuttle_store_each_deployment(r->s->store, p.id,
-                                      SHUTTLE_API_LIST_MAX, api_previous,
-                                      &prev, err, sizeof(err))
-        != 0)
-    {
+    if (api_find_previous(r, &p, &prev, err, sizeof(err)) != 0) {
         return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err);
     }
 
@@ -1373,15 +1367,7 @@ api_project_rollback(api_req_t *r)
         json_decref(j);
     }
 
-    memset(&prev, 0, sizeof(api_previous_t));
-    prev.data = r->s->conf.data;
-    prev.current = p.current;
-
-    if (shuttle_store_each_deployment(r->s->store, p.id,
-                                      SHUTTLE_API_LIST_MAX, api_previous,
-                                      &prev, so, sizeof(so))
-        != 0)
-    {
+    if (api_find_previous(r, &p, &prev, so, sizeof(so)) != 0) {
         return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", so);
     }
 
@@ -1510,6 +1496,22 @@ api_project_rollback(api_req_t *r)
 
     return api_error(r->c, MHD_HTTP_GATEWAY_TIMEOUT, "rollback %s to #%lld: "
                      "not running in time", p.name, (long long) id);
+}
+
+
+/* the deployment a rollback without an id goes back to, and the newest */
+
+static int
+api_find_previous(api_req_t *r, const shuttle_project_t *p,
+    api_previous_t *prev, char *err, size_t errlen)
+{
+    memset(prev, 0, sizeof(api_previous_t));
+    prev->data = r->s->conf.data;
+    prev->current = p->current;
+
+    return shuttle_store_each_deployment(r->s->store, p->id,
+                                         SHUTTLE_API_LIST_MAX, api_previous,
+                                         prev, err, errlen);
 }
 
 

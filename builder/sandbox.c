@@ -1190,13 +1190,8 @@ sb_child(void *arg)
         return sb_child_fail(c, "chdir", sp->cwd);
     }
 
-    /*
-     * The name in its own UTS namespace; where it has none, the host's
-     * stays (fortified glibc wants the result looked at: it was)
-     */
-
     if (sethostname("shuttle", 7) == -1) {
-        errno = 0;
+        /* no UTS namespace of its own: the host's name stays */
     }
 
     /* limits a process carries: open files, file size, no core */
