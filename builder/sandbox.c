@@ -12,6 +12,9 @@
  * (paths, the BPF programs, the cgroup.procs descriptors) is ready
  * before the clone, and it runs with every signal blocked until it has
  * reset their dispositions.
+ * The child execs before any code of a tenant's runs; a warm loader's
+ * child, which runs the loader without an exec, is a fork(2) of it: no
+ * privileged process ever shares its memory with tenant code.
  *
  * The root is built as bubblewrap builds one: a tmpfs is mounted over
  * /tmp and pivot_root(2)ed to, the old root stays reachable at /oldroot
@@ -50,6 +53,8 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 
 #include "sandbox.h"
 
@@ -60,7 +65,6 @@
 #define SB_MAX_FDS      16
 #define SB_WARM_FD      (SB_MAX_FDS * 2 + 8)   /* above sb_child_fds' dups */
 #define SB_WARM_MAX     (64 * 1024)             /* a spawn request */
-#define SB_WARM_STACK   (8 * 1024 * 1024)
 #define SB_WARM_POOL    1           /* warm loaders kept (2 did not make a
                                        burst of wakes faster: each refill is
                                        an exec, and the CPU is the limit) */
@@ -188,6 +192,7 @@ static void sb_warm_report(int fd, int what, const char *step,
     const char *object, int error);
 static void sb_warm_drop(shuttle_sandbox_t *sb);
 static int sb_child_ids(sb_child_t *c);
+static int sb_loopback_up(void);
 static size_t sb_cat(char *buf, size_t size, const char *a, const char *b);
 static void sb_remove_tree(const char *dir);
 
@@ -707,7 +712,7 @@ shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     c.warm_fd = -1;
 
     if (sb->nwarm > 0 && sp->kind == SHUTTLE_SANDBOX_SERVICE
-        && !sp->die_with_parent && !sb->userns
+        && !sp->die_with_parent && !sb->userns && !sp->host_network
         && strcmp(path, sb->warm_path) == 0)
     {
         /* the warm loader, if it is still there, saves an exec */
@@ -733,7 +738,7 @@ shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     flags = CLONE_VM | CLONE_VFORK | SIGCHLD | CLONE_NEWNS | CLONE_NEWPID
             | CLONE_NEWIPC | CLONE_NEWUTS;
 
-    if (sp->kind == SHUTTLE_SANDBOX_BUILD) {
+    if (sp->kind == SHUTTLE_SANDBOX_BUILD || !sp->host_network) {
         flags |= CLONE_NEWNET;
     }
 
@@ -1180,6 +1185,13 @@ sb_child(void *arg)
         return -1;
     }
 
+    /* a service's loopback: its own, for what it talks to itself */
+    if (sp->kind == SHUTTLE_SANDBOX_SERVICE && !sp->host_network
+        && !c->based && sb_loopback_up() != 0)
+    {
+        return sb_child_fail(c, "loopback", "lo");
+    }
+
     /* after the mounts: /dev/null is the sandbox's own */
 
     if (sb_child_mounts(c) != 0 || sb_child_fds(c) != 0) {
@@ -1365,6 +1377,35 @@ sb_child_ids(sb_child_t *c)
     }
 
     return 0;
+}
+
+
+/* "ip link set lo up" in the network namespace we are in */
+
+static int
+sb_loopback_up(void)
+{
+    int           fd, rc;
+    struct ifreq  ifr;
+
+    fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        return -1;
+    }
+
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, "lo", 3);
+
+    rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+
+    close(fd);
+
+    return rc;
 }
 
 
@@ -2169,7 +2210,7 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     char **wargv)
 {
     int                 fds[SB_MAX_FDS + SB_CONTROLLERS], nfds, i, k;
-    char               *buf, *stack, pidmsg[32];
+    char               *buf, pidmsg[32];
     char                cmsg[CMSG_SPACE(sizeof(int)
                                         * (SB_MAX_FDS + SB_CONTROLLERS))];
     size_t              off;
@@ -2192,25 +2233,23 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     sb_warm_args_len = wargv[wargc - 1] + strlen(wargv[wargc - 1]) + 1
                        - wargv[0];
 
-    /* the loader's main thread runs on it: as large as a main stack
-       (its pages are taken as it grows) */
     buf = malloc(SB_WARM_MAX);
-    stack = mmap(NULL, SB_WARM_STACK, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-
-    if (buf == NULL || stack == MAP_FAILED) {
+    if (buf == NULL) {
         _exit(1);
     }
 
     /*
      * Ahead of the request: the namespaces (the pid one for the child to
-     * come, its init) and the part of the root every sandbox has.
+     * come, its init; a network one with its loopback up) and the part
+     * of the root every sandbox has.
      */
     memset(&c, 0, sizeof(c));
     c.warm_fd = -1;
 
-    if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
-        == -1)
+    if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+                | CLONE_NEWNET)
+        == -1
+        || sb_loopback_up() != 0)
     {
         _exit(1);
     }
@@ -2363,11 +2402,16 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     c.warm_fd = SB_WARM_FD;
 
     /*
-     * CLONE_VM: no page table to copy, no page to copy on write; the
-     * memory is the child's alone once this process, which touches none
-     * of it from here on, has exited.
+     * A fork, never a clone(CLONE_VM): this process is root outside the
+     * sandbox, the child will run the tenant's code, and nothing the
+     * child does (a constructor of the service, run by an init that
+     * could not fork its loader) may reach this memory.
      */
-    child = clone(sb_child, stack + SB_WARM_STACK, CLONE_VM | SIGCHLD, &c);
+    child = fork();
+
+    if (child == 0) {
+        _exit(sb_child(&c) == 0 ? 0 : 127);
+    }
 
     if (child == -1) {
         sb_warm_report(fd, 'F', "clone", NULL, errno);

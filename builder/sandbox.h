@@ -4,10 +4,14 @@
  * mounts and limits.  Builds (build.c), loaders (supervise.c) and
  * `shuttle run` (cli/run.c) start tenant code through this one call.
  *
- * A sandboxed process is started by clone(2) into new mount, pid, IPC
- * and UTS namespaces (and, for a build, a new network namespace with
- * nothing in it but a loopback that is down).  Before it execs the
- * command, the child, still root in those namespaces:
+ * A sandboxed process is started by clone(2) into new mount, pid, IPC,
+ * UTS and network namespaces: a build's network namespace has nothing
+ * but a loopback that is down, a service's a loopback that is up (unless
+ * the spawn asks for the host's network).  A service so reaches nothing
+ * on the host: no port, no abstract unix socket, no /proc/net of the
+ * host's; what it serves comes through the listening socket the caller
+ * bound on the host and passes in.  Before it execs the command, the
+ * child, still root in those namespaces:
  *
  *   - joins the project's cgroup (v2, or the v1 memory, pids and cpu
  *     hierarchies), whose limits the parent wrote before the clone;
@@ -74,7 +78,9 @@ typedef struct {
 
 typedef enum {
     SHUTTLE_SANDBOX_BUILD = 0,  /* no network; the build filter */
-    SHUTTLE_SANDBOX_SERVICE     /* outbound network; bind/listen refused */
+    SHUTTLE_SANDBOX_SERVICE     /* a network namespace of its own (only
+                                   a loopback) unless host_network;
+                                   bind/listen refused */
 } shuttle_sandbox_kind_e;
 
 
@@ -107,6 +113,10 @@ typedef struct {
     unsigned                setsid:1;   /* a session of its own */
     unsigned                die_with_parent:1;  /* SIGKILL when the
                                                    spawning thread ends */
+    unsigned                host_network:1;     /* a service: the host's
+                                                   network, the operator's
+                                                   opt-in for outbound
+                                                   connections */
 } shuttle_spawn_t;
 
 

@@ -100,6 +100,7 @@ typedef struct {
     const char             *key_jobs;
     const char             *key_projects;
     const char             *no_sandbox;
+    const char             *service_network;
 } serve_args_t;
 
 
@@ -584,6 +585,11 @@ serve_usage(FILE *f)
 "  --disk SIZE           bytes of a project's data (1g)\n"
 "  --key-jobs N          builds at once of one key (half of --jobs)\n"
 "  --key-projects N      live projects of one key (100)\n"
+"  --service-network none|host  none: each service in a network namespace\n"
+"                        of its own, only its listening socket and a\n"
+"                        loopback (default); host: the host's network,\n"
+"                        for services that connect out (they then reach\n"
+"                        every port of this host too)\n"
 "  --no-sandbox          run tenants' code as the builder's user, without\n"
 "                        namespaces, filters or limits: one developer's\n"
 "                        own machine only; logged\n"
@@ -653,6 +659,7 @@ serve_args(int argc, char **argv, serve_args_t *a)
         { "--key-jobs", &a->key_jobs },
         { "--key-projects", &a->key_projects },
         { "--no-sandbox", &a->no_sandbox },
+        { "--service-network", &a->service_network },
         { NULL, NULL }
     };
 
@@ -736,6 +743,18 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
     {
         snprintf(err, errlen, "%s", strerror(ENOMEM));
         return -1;
+    }
+
+    if (a->service_network != NULL) {
+        if (strcmp(a->service_network, "host") != 0
+            && strcmp(a->service_network, "none") != 0)
+        {
+            snprintf(err, errlen, "--service-network \"%s\" is not none "
+                     "or host", a->service_network);
+            return -1;
+        }
+
+        conf->host_network = strcmp(a->service_network, "host") == 0;
     }
 
     conf->port_lo = SERVE_PORT_LO;
@@ -1032,11 +1051,14 @@ serve_sandbox(shuttle_serve_t *s, int off, char *err, size_t errlen)
     /* without a cgroup, the limits are weaker: a warning */
     shuttle_log(shuttle_sandbox_cgroup(s->conf.sandbox)
                 == SHUTTLE_CGROUP_NONE ? SHUTTLE_LOG_WARN : SHUTTLE_LOG_INFO,
-                "sandbox: %s; projects' uids %u-%u; "
-                "limits of a project: memory %llu MiB, %u tasks, cpu "
-                "weight %u, %u open files, files up to %llu MiB, data up "
-                "to %llu MiB; a key: %u builds at once, %u projects",
+                "sandbox: %s; services' network: %s; projects' uids "
+                "%u-%u; limits of a project: memory %llu MiB, %u tasks, "
+                "cpu weight %u, %u open files, files up to %llu MiB, data "
+                "up to %llu MiB; a key: %u builds at once, %u projects",
                 shuttle_sandbox_describe(s->conf.sandbox),
+                s->conf.host_network ? "the host's (--service-network "
+                                       "host: they reach its ports)"
+                                     : "a namespace each, no way out",
                 (unsigned) s->conf.uid_lo, (unsigned) s->conf.uid_hi,
                 (unsigned long long) (s->conf.limits.memory >> 20),
                 s->conf.limits.tasks, s->conf.limits.cpu,

@@ -66,6 +66,7 @@ typedef struct {
     char                   *postgres;       /* the admin DSN, or NULL */
 
     shuttle_sandbox_t      *sandbox;        /* NULL: --no-sandbox */
+    unsigned                host_network:1; /* --service-network host */
     uid_t                   uid_lo;         /* --uids: the projects' */
     uid_t                   uid_hi;
     shuttle_limits_t        limits;         /* of every project */

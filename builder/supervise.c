@@ -64,6 +64,9 @@ typedef enum {
 } sup_purpose_t;
 
 
+#define SUP_LEAF_MAX  48
+
+
 typedef struct sup_loader_s {
     int64_t                 id;
     char                    project[SHUTTLE_NAME_MAX + 1];
@@ -86,6 +89,9 @@ typedef struct sup_loader_s {
     pid_t                   old_pid;        /* takeover: the old loader */
     pid_t                   replaces;       /* renew: the supervised loader
                                                stopped once this is ready */
+    char                    leaf[SUP_LEAF_MAX];  /* its cgroup: every
+                                               loader a leaf of its own,
+                                               "loader-ID-SPAWNING" */
     long                    ooms;           /* the cgroup's OOM kills when
                                                it was spawned */
     uint64_t                memory;         /* its memory limit */
@@ -129,6 +135,7 @@ typedef struct sup_dying_s {
     pid_t                   pid;
     int64_t                 id;
     char                    project[SHUTTLE_NAME_MAX + 1];
+    char                    leaf[SUP_LEAF_MAX];
     int64_t                 kill_at;        /* SIGKILL then; 0: sent */
     struct sup_dying_s     *next;
 } sup_dying_t;
@@ -187,8 +194,10 @@ static void sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
 static void sup_crash(shuttle_supervise_t *sup, sup_loader_t *l,
     const char *what);
 static void sup_stop(shuttle_supervise_t *sup, sup_loader_t *l, int sig);
+static void sup_release(shuttle_supervise_t *sup, const char *project,
+    char *leaf);
 static void sup_signal(shuttle_supervise_t *sup, pid_t pid, int64_t id,
-    const char *project, int sig);
+    const char *project, const char *leaf, int sig);
 static void sup_unlink(shuttle_supervise_t *sup, sup_loader_t *l);
 static void sup_free(sup_loader_t *l);
 static sup_loader_t *sup_find(shuttle_supervise_t *sup, int64_t id);
@@ -579,6 +588,7 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
         status = sup_status(sup, status);
         sup_exit_text(status, what, sizeof(what));
         sup_oom(sup, l, status, what, sizeof(what));
+        sup_release(sup, l->project, l->leaf);
 
         sup_hc_close(l);
         l->hc_at = 0;
@@ -663,6 +673,8 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
                         "%s", d->project, (long long) d->id, (int) d->pid,
                         what);
         }
+
+        sup_release(sup, d->project, d->leaf);
 
         *dp = d->next;
         free(d);
@@ -987,7 +999,8 @@ shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms)
             sup_unlink(sup, l);
 
             if (l->pid > 0) {
-                sup_signal(sup, l->pid, l->id, l->project, SIGKILL);
+                sup_signal(sup, l->pid, l->id, l->project, l->leaf,
+                           SIGKILL);
             }
 
             (void) shuttle_deploy_fail(s, l->project, l->id,
@@ -1543,7 +1556,7 @@ sup_oom(shuttle_supervise_t *sup, sup_loader_t *l, int status, char *what,
     }
 
     kills = shuttle_sandbox_oom_kills(sup->s->conf.sandbox, l->project,
-                                      "service");
+                                      l->leaf);
 
     if (kills <= l->ooms || kills < 0) {
         return;
@@ -1637,8 +1650,16 @@ sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
         binds[n++].optional = 1;
     }
 
+    /*
+     * A cgroup leaf of its own: the limits are each loader's, so a
+     * loader that filled its tasks cannot starve the next one's start
+     */
+    snprintf(l->leaf, sizeof(l->leaf), "loader-%lld-%lld",
+             (long long) l->id, (long long) l->spawning);
+
     sp.kind = SHUTTLE_SANDBOX_SERVICE;
-    sp.cgroup = "service";
+    sp.cgroup = l->leaf;
+    sp.host_network = s->conf.host_network;
     sp.binds = binds;
     sp.nbinds = n;
     sp.cwd = l->dir;
@@ -1647,7 +1668,7 @@ sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
     sp.setsid = 1;
 
     l->ooms = shuttle_sandbox_oom_kills(s->conf.sandbox, l->project,
-                                        "service");
+                                        l->leaf);
 
     return shuttle_sandbox_spawn(s->conf.sandbox, &sp, s->conf.loader, argv,
                                  envp, pid, err, errlen);
@@ -1935,7 +1956,7 @@ sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
 {
     char              tail[SUP_TAIL_BYTES + 1];
     char              reason[SHUTTLE_REASON_MAX];
-    char              project[SHUTTLE_NAME_MAX + 1];
+    char              project[SHUTTLE_NAME_MAX + 1], leaf[SUP_LEAF_MAX];
     pid_t             pid;
     int64_t           id;
     shuttle_serve_t  *s;
@@ -1952,6 +1973,7 @@ sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
     pid = exited ? 0 : l->pid;
     id = l->id;
     memcpy(project, l->project, sizeof(project));
+    memcpy(leaf, l->leaf, sizeof(leaf));
 
     l->pid = 0;
 
@@ -1994,7 +2016,8 @@ sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
 
     if (pid > 0) {
         /* it said why and is on its way out; not ready in time: no mercy */
-        sup_signal(sup, pid, id, project, timeout ? SIGKILL : SIGTERM);
+        sup_signal(sup, pid, id, project, leaf,
+                   timeout ? SIGKILL : SIGTERM);
     }
 }
 
@@ -2505,7 +2528,7 @@ sup_stop(shuttle_supervise_t *sup, sup_loader_t *l, int sig)
     sup_unlink(sup, l);
 
     if (l->pid > 0) {
-        sup_signal(sup, l->pid, l->id, l->project, sig);
+        sup_signal(sup, l->pid, l->id, l->project, l->leaf, sig);
     }
 
     if (l->old_pid > 0 && shuttle_proc_is_loader(l->old_pid, l->so)) {
@@ -2516,9 +2539,21 @@ sup_stop(shuttle_supervise_t *sup, sup_loader_t *l, int sig)
 }
 
 
+/* a loader's cgroup leaf, once it has exited: what is left killed */
+
+static void
+sup_release(shuttle_supervise_t *sup, const char *project, char *leaf)
+{
+    if (leaf[0] != '\0') {
+        shuttle_sandbox_release(sup->s->conf.sandbox, project, leaf);
+        leaf[0] = '\0';
+    }
+}
+
+
 static void
 sup_signal(shuttle_supervise_t *sup, pid_t pid, int64_t id,
-    const char *project, int sig)
+    const char *project, const char *leaf, int sig)
 {
     sup_dying_t  *d;
 
@@ -2532,6 +2567,7 @@ sup_signal(shuttle_supervise_t *sup, pid_t pid, int64_t id,
     d->pid = pid;
     d->id = id;
     snprintf(d->project, sizeof(d->project), "%s", project);
+    snprintf(d->leaf, sizeof(d->leaf), "%s", leaf);
     d->kill_at = sig == SIGKILL ? 0
                                 : shuttle_mono_ms() + SHUTTLE_STOP_GRACE_MS;
 

@@ -39,6 +39,8 @@
  * signal N: status 128 + N, as a shell says it, since the kernel does not
  * let an init die of its own signal).  So the service keeps the signal
  * semantics of an ordinary process (abort() kills it with SIGABRT).
+ * An init that cannot fork (the project's tasks all taken) fails the
+ * start: the service never runs as pid 1.
  */
 
 
@@ -152,16 +154,16 @@ loader_main(int argc, char **argv)
     loader_main_pt  main_fn;
     char            addr[128], err[LOADER_ERRLEN];
 
-    if (getpid() == 1) {
-        loader_init();
-    }
-
     /* the service's printf() lines reach the runtime log as they come */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
     loader_args(&loader_conf, argc, argv);
 
     loader_log_init(loader_conf.name);
+
+    if (getpid() == 1) {
+        loader_init();
+    }
 
     sigfd = loader_signals();
 
@@ -241,9 +243,15 @@ loader_init(void)
     loader = fork();
 
     if (loader == -1) {
-        /* no init then: the loader goes on as pid 1 */
+        /*
+         * Never a loader without its init: the service would run as the
+         * namespace's pid 1, with signal semantics of its own.  The
+         * project's task limit (its cgroup's pids.max) is the likely
+         * cause.
+         */
         sigprocmask(SIG_SETMASK, &old, NULL);
-        return;
+        loader_fail("cannot start the loader under its init: fork: %s "
+                    "(the project's task limit?)", strerror(errno));
     }
 
     if (loader == 0) {

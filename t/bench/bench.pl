@@ -35,7 +35,10 @@
 #                    BENCH_WAKES (50) wakes, in its sandbox; warm_ms the
 #                    same request to the running loader, in the same run;
 #                    wake_ready_ms the builder's spawn to ready of those
-#                    wakes, wake_spawn_ms its part before the loader runs
+#                    wakes, wake_spawn_ms its part before the loader runs;
+#                    the same with _hostnet: services in the host's
+#                    network (--service-network host), the baseline of
+#                    what a network namespace per loader costs
 #   density_1000     BENCH_DENSITY (1000) projects deployed on one
 #                    platform: the time to deploy them all, the memory
 #                    (PSS of the builder, nginx and every loader), open
@@ -440,10 +443,18 @@ sub bench_bare_starts {
 }
 
 # scale to zero: the request that wakes an idle project, and the same
-# request to its running loader
+# request to its running loader; then the same wakes with the services in
+# the host's network (--service-network host), the baseline of what a
+# network namespace of each loader's own costs: the _hostnet figures
 sub bench_wake {
+    bench_wake_one('', []);
+    bench_wake_one('_hostnet', ['--service-network', 'host']);
+}
+
+sub bench_wake_one {
+    my ($suffix, $args) = @_;
     my $repo = Shuttle::Test::repo();
-    my $p = Shuttle::Platform->new(builder_args => ['--idle', '300ms'],
+    my $p = Shuttle::Platform->new(builder_args => ['--idle', '300ms', @$args],
                                    upstream_keepalive_timeout => '100ms');
     my $tgz = `tar czf - -C $repo/examples/hello .`;
     my $id = post_deploy($p, 'hello', $tgz);
@@ -472,14 +483,14 @@ sub bench_wake {
 
     my @ready = $log =~ /woken by a request: pid \d+ on \S+, ready in (\d+) ms/g;
     my @spawn = map { $_ / 1000 } $log =~ /woken by a request: loader pid \d+ \(spawned in (\d+) us\)/g;
-    printf "# %d wakes: %s ms\n", scalar @wake,
+    printf "# %d wakes%s: %s ms\n", scalar @wake, $suffix,
            join(', ', map { sprintf '%.1f', $_ } @wake);
-    figure('wake_ms_p50', sprintf('%.1f', pct(50, @wake)));
-    figure('wake_ms_p99', sprintf('%.1f', pct(99, @wake)));
-    figure('warm_ms_p50', sprintf('%.2f', pct(50, @warm)));
-    figure('warm_ms_p99', sprintf('%.2f', pct(99, @warm)));
-    figure('wake_spawn_ms_p50', sprintf('%.1f', pct(50, @spawn)));
-    figure('wake_ready_ms_p50', pct(50, @ready));
+    figure("wake_ms_p50$suffix", sprintf('%.1f', pct(50, @wake)));
+    figure("wake_ms_p99$suffix", sprintf('%.1f', pct(99, @wake)));
+    figure("warm_ms_p50$suffix", sprintf('%.2f', pct(50, @warm)));
+    figure("warm_ms_p99$suffix", sprintf('%.2f', pct(99, @warm)));
+    figure("wake_spawn_ms_p50$suffix", sprintf('%.1f', pct(50, @spawn)));
+    figure("wake_ready_ms_p50$suffix", pct(50, @ready));
 }
 
 # the processes of the platform: the builder and its descendants (the
