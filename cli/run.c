@@ -872,10 +872,10 @@ cli_run_unsafe(const char *why)
     fprintf(stderr,
         "shuttle run: WARNING: NO SANDBOX (%s). The project's Makefile and "
         "its service run as you, with your rights: they can read and write "
-        "your files (this project's .git included, whose hooks and config "
-        "git runs), reach every port and socket of this machine and the "
-        "network, and signal your processes. Only its output is kept from "
-        "your terminal. Run only a project you trust this way.\n", why);
+        "all your files (this project's .git included, whose config and "
+        "hooks git runs), open your terminal's device, reach every port "
+        "and socket of this machine and the network, and signal your "
+        "processes. Run only a project you trust this way.\n", why);
 }
 
 

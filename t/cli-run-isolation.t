@@ -397,4 +397,35 @@ my ($scratch) = $out =~ /^Building \S+ \(a copy in (\S+)\)/m;
 ok(defined $scratch, 'the build ran in a copy, named');
 ok(defined $scratch && !-e $scratch, '... removed after the run');
 
+
+# --no-sandbox: said loudly, what it leaves open; the output still piped ---
+
+my $plain = "$dir/plain";
+$t->write_file("$plain/shuttle.json", qq({"name": "plain"}\n));
+$t->write_file("$plain/probe.h", $t->read_file("$proj/probe.h"));
+$t->write_file("$plain/src/main.c", $t->read_file("$proj/src/main.c"));
+$proj = $plain;
+
+$run = pty_run('--port', $port, '--no-sandbox');
+push @running, $run->{pid};
+ok(pty_until($run, qr/^Serving on /m, 90), 'shuttle run --no-sandbox serves')
+    or diag $run->{out};
+like($run->{out}, qr/^shuttle run: WARNING: NO SANDBOX \(--no-sandbox\)\. .*run as you, with your rights: .*\.git included.*open your terminal's device.*reach every port/m,
+     '... saying loudly what is then not protected');
+
+pty_type($run, "typed-unsandboxed\n");
+$r = http_get($port, 'localhost', '/tty');
+like($r->{body}, qr/^SERVICE PROBED$/m, 'its service probed its terminal');
+unlike($r->{body}, qr/STOLE|IS-TTY|DEVTTY-OPENED|TIOCSTI-OK/,
+       '... its stdio pipes, in a session of its own: no terminal')
+    or diag $r->{body};
+
+kill 'INT', $run->{pid};
+pty_until($run, qr/^Stopped/m, 20);
+$end = time + 20;
+sleep 0.02 until waitpid($run->{pid}, WNOHANG) == $run->{pid} || time > $end;
+is($? >> 8, 0, '... and stops on Ctrl-C');
+unlike($run->{out}, qr/\e\]0;PWNED/, '... its output escaped on the terminal');
+@running = ();
+
 done_testing;
