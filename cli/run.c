@@ -255,15 +255,17 @@ cli_run_scratch(cli_t *cli, cli_run_t *r)
     }
 
     rl.stop = eventfd(0, EFD_CLOEXEC);
-    sigfillset(&all);
+    rc = rl.stop == -1 ? errno : 0;
 
-    if (rl.stop == -1
-        || pthread_sigmask(SIG_BLOCK, &all, &old) != 0
-        || (rc = pthread_create(&relay, NULL, cli_run_relay_thread, &rl),
-            pthread_sigmask(SIG_SETMASK, &old, NULL), rc != 0))
-    {
-        cli_error(cli, "the build's output: cannot relay it: %s",
-                  strerror(errno));
+    if (rc == 0) {
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        rc = pthread_create(&relay, NULL, cli_run_relay_thread, &rl);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+
+    if (rc != 0) {
+        cli_error(cli, "cannot relay the build's output: %s", strerror(rc));
         close(logfd);
         close(rl.from);
         if (rl.stop != -1) {
@@ -1381,7 +1383,14 @@ cli_run_postgres(cli_t *cli, cli_run_t *r, int sandboxed)
                     || strncmp(p, "hostaddr=", 9) == 0))
             {
                 host = strchr(p, '=') + 1;
-                n = strcspn(host, " \t");
+
+                if (host[0] == '\'') {
+                    host++;
+                    n = strcspn(host, "'");
+
+                } else {
+                    n = strcspn(host, " \t");
+                }
 
                 if (p[4] == 'a') {
                     /* hostaddr is an IP address whatever host says */
@@ -1395,14 +1404,19 @@ cli_run_postgres(cli_t *cli, cli_run_t *r, int sandboxed)
         return CLI_OK;               /* libpq's default socket directory */
     }
 
-    if (host[0] != '/' || memchr(host, ',', n) != NULL
-        || n >= sizeof(r->pgdir))
-    {
-        snprintf(tcp, sizeof(tcp), "%.*s", (int) n, host);
-        cli_error(cli, "--postgres: \"%s\" is a TCP address: the service "
-                  "runs in a network of its own and reaches no port, of this "
-                  "machine or another; give the server's socket directory "
-                  "(host=/run/postgresql), or run with --no-sandbox", tcp);
+    snprintf(tcp, sizeof(tcp), "%.*s", (int) n, host);
+
+    if (host[0] != '/') {
+        cli_error(cli, "--postgres: host \"%s\" is out of the sandbox's "
+                  "reach: the service has a network of its own, with no TCP "
+                  "port of this machine or another; give the server's socket "
+                  "directory (host=/run/postgresql), or --no-sandbox", tcp);
+        return CLI_USAGE;
+    }
+
+    if (memchr(host, ',', n) != NULL || n >= sizeof(r->pgdir)) {
+        cli_error(cli, "--postgres: host \"%s\": one socket directory, "
+                  "bound into the sandbox, not a list", tcp);
         return CLI_USAGE;
     }
 

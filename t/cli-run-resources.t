@@ -175,13 +175,14 @@ my $dsn = $pg->create_db('gb_local', 'gb_local', 'pw-local');
 ($rc, $out, $err) = Shuttle::Platform::run_cmd(
     [$bin, 'run', '--port', $port, '--postgres', $dsn], env => \%env, dir => $gb);
 is($rc, 2, 'guestbook with a TCP --postgres: exit 2');
-like($err, qr/--postgres: "127\.0\.0\.1" is a TCP address: .*socket directory/,
+like($err, qr/--postgres: host "127\.0\.0\.1" is out of the sandbox's reach: .*network of its own.*socket directory/,
      '... saying to give the socket directory');
 ($rc, $out, $err) = Shuttle::Platform::run_cmd(
     [$bin, 'run', '--port', $port, '--postgres',
      "postgresql://gb_local:pw-local\@localhost:$pg->{port}/gb_local"],
     env => \%env, dir => $gb);
-like($err, qr/--postgres: "localhost" is a TCP address/, '... as a URI too');
+like($err, qr/--postgres: host "localhost" is out of the sandbox's reach/,
+     '... as a URI too');
 
 # by its socket directory, bound into the sandbox
 $pg->socket_dsn;                # the directory made reachable
