@@ -522,6 +522,10 @@ cli_run_copy_dir(cli_t *cli, cli_ignore_t *ig, const char *from,
     rc = CLI_OK;
 
     for (i = 0; i < n; i++) {
+        if (cli_interrupted) {
+            rc = CLI_FAILED;                /* cli_run() raises it */
+        }
+
         if (rc != CLI_OK || strcmp(names[i]->d_name, ".") == 0
             || strcmp(names[i]->d_name, "..") == 0)
         {

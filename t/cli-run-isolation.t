@@ -210,6 +210,10 @@ EOF
 $t->write_file("$proj/shuttle.json", qq({"name": "iso"}\n));
 $t->write_file("$proj/.vscode/settings.json", "{}\n");
 $t->write_file("$proj/.env", "TOKEN=developer-only\n");
+# left out as deploy leaves them out: .shuttleignore, Secrets.json
+$t->write_file("$proj/.shuttleignore", "*.private\n");
+$t->write_file("$proj/notes.private", "developer-only\n");
+$t->write_file("$proj/Secrets.json", qq({"TOKEN": "developer-only"}\n));
 
 # each attack from the build, both by a relative and an absolute path
 $t->write_file("$proj/Makefile", <<"EOF");
@@ -382,6 +386,8 @@ my ($dots) = $out =~ /^DOTS: (.*)$/m;
 unlike($dots // '', qr/\.git\b/, '... no .git');
 unlike($dots // '', qr/\.vscode/, '... no other dot folder');
 like($dots // '', qr/\bMakefile\b.*\bsrc\b/, '... the project\'s files');
+unlike($dots // '', qr/notes\.private|Secrets\.json/,
+       '... but what deploy leaves out (.shuttleignore, Secrets.json)');
 
 # the build's probe, and both outputs on the terminal
 like($out, qr/^BUILD PROBED/m, 'the build probed its terminal');
