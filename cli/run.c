@@ -623,7 +623,21 @@ cli_run_copy_file(cli_t *cli, const char *from, const char *to,
 
     rc = CLI_OK;
 
-    while ((n = read(in, buf, sizeof(buf))) != 0) {
+    /* in the kernel (a reflink where the filesystem has them), else by
+     * hand */
+
+    do {
+        n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+    } while (n > 0);
+
+    if (n == -1 && errno != EXDEV && errno != ENOSYS && errno != EINVAL
+        && errno != EOPNOTSUPP)
+    {
+        cli_error(cli, "%s to %s: %s", from, to, strerror(errno));
+        rc = CLI_USAGE;
+    }
+
+    while (rc == CLI_OK && (n = read(in, buf, sizeof(buf))) != 0) {
         if (n < 0 || write(out, buf, n) != n) {
             cli_error(cli, "%s to %s: %s", from, to,
                       n < 0 ? strerror(errno) : "cannot write");
