@@ -8,8 +8,9 @@
  * repository's Makefile): its folder is never given to it.  What
  * "shuttle deploy" would upload (pack.c's rules: never .git, .shuttle/,
  * Secrets.json, what .shuttleignore lists), less every dot folder, is
- * copied into a scratch directory of its own (under $XDG_CACHE_HOME,
- * ~/.cache or $TMPDIR: shuttle/run/NAME.XXXXXX), built there into
+ * copied into a scratch directory of its own ($XDG_CACHE_HOME/shuttle/run/
+ * NAME.XXXXXX, else ~/.cache/..., else $TMPDIR/shuttle-run-UID/...; that
+ * folder the caller's own, writable by no one else), built there into
  * service.so beside the copy, served from there read-only, and removed
  * when the run ends.  The one folder of the project the service writes
  * is its SQLite data, DIR/.shuttle/sqlite/, when it declares some.
@@ -423,6 +424,7 @@ cli_run_copy(cli_t *cli, cli_run_t *r)
     int            rc;
     char           base[PATH_MAX], err[1024], *p, c;
     const char    *env;
+    struct stat    st;
     cli_ignore_t  *ig;
 
     if ((env = getenv("XDG_CACHE_HOME")) != NULL && env[0] == '/') {
@@ -458,6 +460,16 @@ cli_run_copy(cli_t *cli, cli_run_t *r)
         if (c == '\0') {
             break;
         }
+    }
+
+    /* where no one else may swap what is made in it (a shared /tmp) */
+
+    if (lstat(base, &st) != 0 || !S_ISDIR(st.st_mode)
+        || st.st_uid != geteuid() || (st.st_mode & 022) != 0)
+    {
+        cli_error(cli, "%s is not a folder of yours that only you can "
+                  "write: refused for the scratch copy", base);
+        return CLI_USAGE;
     }
 
     if ((size_t) snprintf(r->scratch, sizeof(r->scratch), "%s/%s.XXXXXX",

@@ -183,4 +183,18 @@ opendir(my $cd, $cache) or die "$cache: $!";
 is_deeply([ grep { !/^\.\.?$/ } readdir $cd ], [],
           'no copy left from the failure');
 
+
+# the scratch copy's folder: $XDG_CACHE_HOME's, only if no one else may
+# write it (on a shared machine, who could swap the copy)
+$t->write_file("$demo/src/main.c", $main);
+my $xdg = "$dir/xdg";
+make_path("$xdg/shuttle/run");
+chmod 0777, "$xdg/shuttle/run";
+($rc, $out, $err) = Shuttle::Platform::run_cmd([$bin, 'run', '--port', $port],
+    env => { %env, XDG_CACHE_HOME => $xdg }, dir => $demo, timeout => 30);
+is($rc, 2, 'a scratch folder others may write: exit 2');
+like($err, qr{^shuttle run: \Q$xdg\E/shuttle/run is not a folder of yours that only you can write}m,
+     '... saying so');
+unlike($err, qr/^Building/m, '... before anything is copied or built');
+
 done_testing;
