@@ -200,12 +200,18 @@ const cli_command_t  cli_commands[] = {
 "  --json        list: the API's answer\n" },
 
     { "run", cli_run, "build and serve the project locally",
-"usage: shuttle run [DIR] [--port N] [--postgres DSN]\n"
+"usage: shuttle run [DIR] [--port N] [--postgres DSN] [--no-sandbox]\n"
 "\n"
 "Builds the project in DIR (default: the current directory) with the\n"
-"platform's rules into DIR/.shuttle/service.so and serves it with\n"
-"shuttle-loader on http://127.0.0.1:PORT/ in the foreground, no nginx\n"
-"or builder needed.  Ctrl-C stops it, letting requests in flight end.\n"
+"platform's rules and serves it with shuttle-loader on\n"
+"http://127.0.0.1:PORT/ in the foreground, no nginx or builder needed.\n"
+"Ctrl-C stops it, letting requests in flight end.\n"
+"\n"
+"Both run in the platform's sandbox, on a copy: what deploy would\n"
+"upload, less every dot folder (.git...), in a scratch directory under\n"
+"~/.cache/shuttle/run/ removed after the run.  DIR itself is never\n"
+"written but for .shuttle/sqlite/.  Their output comes through pipes;\n"
+"they cannot reach the terminal.\n"
 "\n"
 "The resources the service declares are provisioned locally: SQLite\n"
 "databases in DIR/.shuttle/sqlite/, secrets from DIR/Secrets.json\n"
@@ -215,7 +221,11 @@ const cli_command_t  cli_commands[] = {
 "options:\n"
 "  -p, --port N      the port (default 8000)\n"
 "  --postgres DSN    the database a SHUTTLE_POSTGRES() gets (libpq\n"
-"                    connection string)\n"
+"                    connection string) by its socket directory\n"
+"                    (host=/run/postgresql): the service has a network\n"
+"                    of its own, a TCP address is out of its reach\n"
+"  --no-sandbox      run the build and the service with your rights\n"
+"                    (a project you trust only)\n"
 "\n"
 "exit status: 0 stopped, 1 the build or the start failed, 2 usage\n" },
 

@@ -3,8 +3,10 @@
 # shuttle run provisions what the service declares, locally: a SQLite
 # database under .shuttle/sqlite/ that outlives the run, secrets from
 # Secrets.json, the static folder served by the loader with its type, a
-# PostgreSQL database from --postgres (a private server), and clear
-# errors: PostgreSQL declared without --postgres, a bad Secrets.json.
+# PostgreSQL database from --postgres (a private server, through its
+# socket directory: the service has a network of its own), and clear
+# errors: PostgreSQL declared without --postgres or by a TCP address, a
+# bad Secrets.json, a .shuttle/sqlite that is a link out of the project.
 
 use strict;
 use warnings;
@@ -93,6 +95,20 @@ is_deeply([ map { $_->{title} } @{ get($port, 'GET', '/todos')->{json} // [] } ]
           ['local'], 'a second run finds the item');
 stop_bg($pid);
 
+# a cloned repository's .shuttle/sqlite, a link to where git runs things:
+# not bound writable into the sandbox
+my $hooked = "$dir/hooked";
+system('cp', '-r', "$repo/examples/todo", $hooked) == 0 or die 'cp';
+make_path("$hooked/.git/hooks", "$hooked/.shuttle");
+symlink('../.git/hooks', "$hooked/.shuttle/sqlite") or die "symlink: $!";
+my ($rc, $out, $err) = Shuttle::Platform::run_cmd([$bin, 'run', '--port', $port],
+                                                  env => \%env, dir => $hooked);
+is($rc, 1, '.shuttle/sqlite a link to .git/hooks: exit 1');
+like($err, qr{\Q$hooked\E/\.shuttle/sqlite is not a folder of the project's own},
+     '... saying so');
+opendir(my $hd, "$hooked/.git/hooks") or die "hooks: $!";
+is_deeply([ grep { !/^\.\.?$/ } readdir $hd ], [], '... nothing written in .git/hooks');
+
 
 # secrets from Secrets.json, static files from the loader
 
@@ -136,7 +152,7 @@ is(get($port, 'GET', '/../shuttle.json')->{status}, 404, '"..": 404');
 stop_bg($pid);
 
 $t->write_file("$web/Secrets.json", "[1, 2]\n");
-my ($rc, $out, $err) = Shuttle::Platform::run_cmd([$bin, 'run', '--port', $port],
+($rc, $out, $err) = Shuttle::Platform::run_cmd([$bin, 'run', '--port', $port],
                                                   env => \%env, dir => $web);
 is($rc, 1, 'a Secrets.json that is not an object: exit 1');
 like($err, qr/Secrets\.json: not a JSON object/, '... saying so');
@@ -154,6 +170,23 @@ like($err, qr/SHUTTLE_POSTGRES\("main"\): give shuttle run a database with --pos
 
 my $pg = Shuttle::Postgres->new($t);
 my $dsn = $pg->create_db('gb_local', 'gb_local', 'pw-local');
+
+# by TCP: out of the sandbox's network, refused before anything starts
+($rc, $out, $err) = Shuttle::Platform::run_cmd(
+    [$bin, 'run', '--port', $port, '--postgres', $dsn], env => \%env, dir => $gb);
+is($rc, 2, 'guestbook with a TCP --postgres: exit 2');
+like($err, qr/--postgres: host "127\.0\.0\.1" is out of the sandbox's reach: .*network of its own.*socket directory/,
+     '... saying to give the socket directory');
+($rc, $out, $err) = Shuttle::Platform::run_cmd(
+    [$bin, 'run', '--port', $port, '--postgres',
+     "postgresql://gb_local:pw-local\@localhost:$pg->{port}/gb_local"],
+    env => \%env, dir => $gb);
+like($err, qr/--postgres: host "localhost" is out of the sandbox's reach/,
+     '... as a URI too');
+
+# by its socket directory, bound into the sandbox
+$pg->socket_dsn;                # the directory made reachable
+$dsn =~ s/host=\S+/host=$pg->{dir}/;
 ($pid, $n, $up) = run_bg($gb, $port, '--postgres', $dsn);
 is($up, 1, 'guestbook with --postgres serves') or diag $t->read_file("$dir/run-$n.err");
 is(get($port, 'POST', '/api/entries', { name => 'Lo', message => 'cal' })->{status},

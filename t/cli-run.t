@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 
 # shuttle run: a project made by shuttle init, built with the builder's
-# rules into .shuttle/service.so and served by the real shuttle-loader on
+# rules in a copy of it (a scratch directory under the XDG cache, gone
+# after the run) and served by the real shuttle-loader on
 # 127.0.0.1:PORT in the foreground, no nginx, no builder; the service's
 # log on the terminal; SIGINT (Ctrl-C) drains and stops it, exit 0.  A
 # build error and a port in use exit 1, saying why.
@@ -109,9 +110,15 @@ ok($t->wait_until(sub { ($t->read_file('run-1.out') // '') =~ m{^http://} },
 is($t->read_file('run-1.out'), "http://127.0.0.1:$port/\n",
    'the URL on stdout is http://127.0.0.1:PORT/');
 
-ok(-f "$demo/.shuttle/service.so", 'built into .shuttle/service.so');
 my $errs = $t->read_file('run-1.err');
-like($errs, qr{^cc .*-I\S*/include src/main\.c -o \S*/\.shuttle/service\.so$}m,
+my $cache = "$dir/home/.cache/shuttle/run";
+my ($scratch) = $errs =~ m{^Building \Q$demo\E \(a copy in (\Q$cache\E/demo\.\w{6})\)$}m;
+ok($scratch, 'built in a copy, in the XDG cache') or diag $errs;
+$scratch //= '/nonexistent';
+ok(-f "$scratch/service.so", '... into service.so beside the copy');
+ok(-f "$scratch/src/src/main.c" && !-e "$demo/.shuttle",
+   '... the project\'s files copied, nothing written in the project');
+like($errs, qr{^cc .*-I\S*/include src/main\.c -o \Q$scratch\E/src/service\.so$}m,
      'the build command is shown, with the SDK include directory');
 
 my $r = http_get($port, 'localhost', '/');
@@ -132,7 +139,7 @@ ok($t->wait_until(sub { ($t->read_file('run-1.err') // '')
 # loader proper as its only child; the port bound by shuttle run
 my @loaders = children($pid);
 is(scalar @loaders, 1, 'one process under shuttle run');
-like(cmdline($loaders[0]), qr/^shuttle-loader --listen-fd 3 .*\.shuttle\/service\.so$/,
+like(cmdline($loaders[0]), qr/^shuttle-loader --listen-fd 3 .*\Q$scratch\E\/service\.so$/,
      '... shuttle-loader, given the socket, with the service built');
 is(scalar(children($loaders[0])), 1, '... the loader proper under it');
 like(do { open my $fh, '<', "/proc/$loaders[0]/status"; local $/; <$fh> },
@@ -145,6 +152,7 @@ like($t->read_file('run-1.err'), qr/draining.*\n(.*\n)*Stopped\n\z/,
 ok(!-e "/proc/$loaders[0]", 'the loader is gone');
 ok(!IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port),
    'nothing listens on the port any more');
+ok(!-e $scratch, 'the copy is removed');
 
 
 # the port in use ------------------------------------------------------------------
@@ -171,6 +179,22 @@ is($rc, 1, 'a build error: exit 1');
 like($err, qr/src\/main\.c:\d+:\d+: error: /, 'the compiler\'s message shown');
 like($err, qr/^shuttle run: demo: build failed: cc exited with status 1/m,
      'the reason, naming the project');
-ok(!-e "$demo/.shuttle/service.so", 'no service.so left from the failure');
+opendir(my $cd, $cache) or die "$cache: $!";
+is_deeply([ grep { !/^\.\.?$/ } readdir $cd ], [],
+          'no copy left from the failure');
+
+
+# the scratch copy's folder: $XDG_CACHE_HOME's, only if no one else may
+# write it (on a shared machine, who could swap the copy)
+$t->write_file("$demo/src/main.c", $main);
+my $xdg = "$dir/xdg";
+make_path("$xdg/shuttle/run");
+chmod 0777, "$xdg/shuttle/run";
+($rc, $out, $err) = Shuttle::Platform::run_cmd([$bin, 'run', '--port', $port],
+    env => { %env, XDG_CACHE_HOME => $xdg }, dir => $demo, timeout => 30);
+is($rc, 2, 'a scratch folder others may write: exit 2');
+like($err, qr{^shuttle run: \Q$xdg\E/shuttle/run is not a folder of yours that only you can write}m,
+     '... saying so');
+unlike($err, qr/^Building/m, '... before anything is copied or built');
 
 done_testing;
