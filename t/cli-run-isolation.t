@@ -344,7 +344,7 @@ like($r->{body}, qr/^SERVICE devtty: /m, '... (it says why)');
 unlike($r->{body}, qr/TIOCSTI-OK/, '... no TIOCSTI');
 
 # the network: the test's abstract socket and port, out of the
-# service's reach (its own network namespace, the lead's sandbox.c)
+# service's reach (its own network namespace, builder/sandbox.c)
 my $abstract = "shuttle-test-$$";
 my $unix = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => "\0$abstract",
                                  Listen => 5) or die "abstract socket: $!";
@@ -360,12 +360,8 @@ my $hostport = $tcp->sockport;
 
 $r = http_get($port, 'localhost', "/net/$hostport/$abstract");
 is($r->{status}, 200, 'GET /net: the service tried both');
-TODO: {
-    local $TODO = 'the service\'s own network namespace comes with the '
-                . 'sandbox.c change (SHUTTLE_SANDBOX_SERVICE: CLONE_NEWNET)';
-    like($r->{body}, qr/^tcp refused/, '... a port the host listens on is out of reach');
-    like($r->{body}, qr/abstract refused$/m, '... and an abstract unix socket too');
-}
+like($r->{body}, qr/^tcp refused/, '... a port the host listens on is out of reach');
+like($r->{body}, qr/abstract refused$/m, '... and an abstract unix socket too');
 
 kill 'INT', $run->{pid};
 pty_until($run, qr/^Stopped/m, 20);
