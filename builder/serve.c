@@ -1040,8 +1040,9 @@ serve_sandbox(shuttle_serve_t *s, int off, char *err, size_t errlen)
     warm[0] = '\0';
 
     if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1
-        || shuttle_sandbox_warm(s->conf.sandbox, s->conf.loader, warm,
-                                sizeof(warm)) != 0)
+        || shuttle_sandbox_warm(s->conf.sandbox, s->conf.loader,
+                                s->conf.host_network, warm, sizeof(warm))
+           != 0)
     {
         shuttle_log(SHUTTLE_LOG_WARN, "sandbox: no warm loader (%s): each "
                     "loader starts with an exec", errno ? strerror(errno)

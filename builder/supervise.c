@@ -876,7 +876,8 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
         /* one at a time, until the pool is full */
 
         if (shuttle_sandbox_warm(sup->s->conf.sandbox, sup->s->conf.loader,
-                                 err, sizeof(err))
+                                 sup->s->conf.host_network, err,
+                                 sizeof(err))
             != 0)
         {
             shuttle_log(SHUTTLE_LOG_WARN, "%s: the next loaders start with "
