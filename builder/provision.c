@@ -412,15 +412,18 @@ prov_postgres(shuttle_serve_t *s, const char *project, const char *owner,
         goto done;
     }
 
-    /* PUBLIC's CONNECT revoked each time: a database of before, or one
-       whose provisioning stopped after its CREATE */
+    /*
+     * The database's role first: its name may be another project's role.
+     * PUBLIC's CONNECT revoked each time: a database of before, or one
+     * whose provisioning stopped after its CREATE.
+     */
 
-    if ((!exists
-         && prov_pg_exec(pg, what, err, errlen,
-                         "CREATE DATABASE %s OWNER %s", qdb, qrole) != 0)
+    if (prov_pg_group(pg, what, db, qdb, err, errlen) != 0
+        || (!exists
+            && prov_pg_exec(pg, what, err, errlen,
+                            "CREATE DATABASE %s OWNER %s", qdb, qrole) != 0)
         || prov_pg_exec(pg, what, err, errlen,
                         "REVOKE ALL ON DATABASE %s FROM PUBLIC", qdb) != 0
-        || prov_pg_group(pg, what, db, qdb, err, errlen) != 0
         || prov_pg_exec(pg, what, err, errlen, "GRANT %s TO %s", qdb, qrole)
            != 0)
     {

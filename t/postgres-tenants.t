@@ -142,6 +142,29 @@ like($pg->psql(q{SELECT has_database_privilege('public', 'shuttle_guestbook_main
 like(get('guestbook', '/api/entries'), qr/"name":\s*"Ann"/,
      '... and it serves from its database');
 
+# names taken: a project's role named as another's database, or the reverse
+($rc, $out, $err) = $p->cli(['deploy', "$repo/t/sandbox/pgprobe", '--name',
+                             'pgprobe-main']);
+is($rc, 1, "project pgprobe-main, its role named as pgprobe's database: "
+   . 'refused');
+like($err, qr/role shuttle_pgprobe_main exists and may not log in: the name is taken/,
+     '... saying so');
+like($pg->psql(q{SELECT rolcanlogin::text FROM pg_roles WHERE rolname = 'shuttle_pgprobe_main'}),
+     qr/^false$/m, '... the database\'s role still may not log in');
+($rc, $out, $err) = $p->cli(['deploy', "$repo/t/sandbox/pgprobe", '--name',
+                             'dbx-main']);
+is($rc, 0, 'project dbx-main: role shuttle_dbx_main') or diag $err;
+($rc, $out, $err) = $p->cli(['deploy', "$repo/t/sandbox/pgprobe", '--name',
+                             'dbx']);
+is($rc, 1, 'project dbx, its database shuttle_dbx_main named as that role: '
+   . 'refused');
+like($err, qr/role shuttle_dbx_main exists and may log in: the name is taken/,
+     '... saying so');
+like($pg->psql(q{SELECT count(*) FROM pg_database WHERE datname = 'shuttle_dbx_main'}),
+     qr/^0$/m, '... and no database made');
+like($pg->psql(q{SELECT count(*) FROM pg_auth_members WHERE roleid = 'shuttle_dbx_main'::regrole}),
+     qr/^0$/m, '... nor anyone in dbx-main\'s role');
+
 # a builder started again finds the server as it left it: nothing to revoke
 $p->stop_builder;
 $p->start_builder;
@@ -149,6 +172,31 @@ $p->start_builder;
 is($rc, 0, 'pgprobe deploys on a builder started again') or diag $err;
 @revoked = $p->builder_log =~ /revoked CONNECT on databases postgres, template1 from PUBLIC/g;
 is(scalar @revoked, 1, '... which had nothing to revoke');
+
+# what the builder says at start when services cannot reach the server
+sub restart_with {
+    my (@pg) = @_;
+    my @args = @{ $p->{builder_args} };
+    my ($i) = grep { $args[$_] eq '--postgres' } 0 .. $#args;
+    splice @args, $i, scalar @args - $i, @pg;
+    my $mark = length $p->builder_log;
+    $p->stop_builder;
+    $t->builder_start('--apps-url', 'http://{name}.localhost:' . $p->port,
+                      '--loader', Shuttle::Platform::loader_bin(),
+                      '--sdk-include', "$repo/include", @args);
+    return substr($p->builder_log, $mark);
+}
+my $log = restart_with('--postgres', $pg->admin_dsn);
+like($log, qr/warn postgres: services are given the admin DSN's host 127\.0\.0\.1 and port \d+, no unix socket .*give --postgres-socket DIR/,
+     'a TCP admin DSN alone: the builder warns that services have no socket');
+$log = restart_with('--postgres', $pg->admin_dsn, '--postgres-socket',
+                    $t->testdir);
+like($log, qr/warn postgres: services connect through the unix socket in \Q${\ $t->testdir }\E \(port \d+\), but there is no socket/,
+     'a directory without the socket: it warns');
+my ($brc, $bout) = $t->builder_run('--postgres', $pg->admin_dsn,
+                                   '--postgres-socket', 'run/postgresql');
+like($bout, qr/--postgres-socket "run\/postgresql": not an absolute path/,
+     'a relative --postgres-socket: refused');
 
 $p->stop;
 
