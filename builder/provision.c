@@ -1168,8 +1168,10 @@ prov_pg_guard(PGconn *pg)
     r = PQexec(pg, sql);
 
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, sizeof(err), "%s", PQresultErrorMessage(r));
+        prov_chomp(err);
         shuttle_log(SHUTTLE_LOG_WARN, "postgres: who may connect to postgres "
-                    "and template1: %s", PQresultErrorMessage(r));
+                    "and template1: %s", err);
         PQclear(r);
         pthread_mutex_unlock(&lock);
         return;
