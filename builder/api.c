@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "deploy.h"
+#include "fsafe.h"
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"

@@ -34,6 +34,7 @@
 
 #include "extract.h"
 #include "fault.h"
+#include "fsafe.h"
 #include "log.h"
 #include "provision.h"
 #include "resources.h"
@@ -54,8 +55,9 @@ static int prov_static(shuttle_serve_t *s, const char *project, int64_t id,
     const char *owner, const shuttle_res_t *r, const char *src, char *err,
     size_t errlen);
 static int prov_mkdirs(const char *path, char *err, size_t errlen);
-static int prov_plain(size_t rootlen, char *path, size_t len, size_t size,
-    const char *name, char *err, size_t errlen);
+static void prov_link(int dir, const char *name, char *err, size_t errlen);
+static int prov_plain(int fd, const char *name, char *path, size_t len,
+    size_t size, char *err, size_t errlen);
 static void prov_ident(char *buf, const char *prefix, const char *name,
     const char *suffix);
 static PGconn *prov_pg_admin(shuttle_serve_t *s, const char *what,
@@ -394,52 +396,124 @@ prov_static(shuttle_serve_t *s, const char *project, int64_t id,
     const char *owner, const shuttle_res_t *r, const char *src, char *err,
     size_t errlen)
 {
-    char         from[SHUTTLE_PATH_MAX], to[SHUTTLE_PATH_MAX];
-    char         dir[SHUTTLE_PATH_MAX];
-    struct stat  st;
+    int          rc, sfd, fd, dfd;
+    char         to[32], dir[SHUTTLE_PATH_MAX];
 
-    snprintf(from, sizeof(from), "%s/%s", src, r->name);
-
-    if (lstat(from, &st) == -1 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): the project has no "
-                 "folder %s", r->name, r->name);
-        return -1;
-    }
+    sfd = -1;
+    fd = -1;
+    dfd = -1;
+    rc = -1;
 
     /*
-     * The build ran as the tenant and may have left links in the folder
-     * (public/db -> another project's database): nginx would follow them
-     * as its workers' user.  Files and folders only.
+     * The build ran as the tenant and may have left links anywhere in the
+     * source: in the folder's path (x -> another project's directory) or
+     * in the folder (public/db -> another project's database), which
+     * nginx would follow as its workers' user.  The folder is resolved
+     * beneath the source with no link followed, and it holds files and
+     * folders only.
      */
 
-    if (prov_plain(strlen(from), from, strlen(from), sizeof(from), r->name,
-                   err, errlen)
+    sfd = shuttle_fsafe_open(s->conf.data, src, O_PATH | O_DIRECTORY, 0);
+
+    if (sfd == -1) {
+        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", r->name, src,
+                 strerror(errno));
+        goto done;
+    }
+
+    fd = shuttle_fsafe_openat(sfd, r->name, O_RDONLY | O_DIRECTORY, 0);
+
+    if (fd == -1) {
+        if (errno == ELOOP || errno == EXDEV) {
+            prov_link(sfd, r->name, err, errlen);
+
+        } else {
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): the project has "
+                     "no folder %s", r->name, r->name);
+        }
+
+        goto done;
+    }
+
+    snprintf(dir, sizeof(dir), "%s", r->name);
+
+    if (prov_plain(fd, r->name, dir, strlen(dir), sizeof(dir), err, errlen)
         != 0)
     {
-        return -1;
+        goto done;
     }
 
     snprintf(dir, sizeof(dir), "%s/static/%s", s->conf.data, project);
+    snprintf(to, sizeof(to), "%lld", (long long) id);
 
-    if ((size_t) snprintf(to, sizeof(to), "%s/%lld", dir, (long long) id)
-        >= sizeof(to)
-        || prov_mkdirs(dir, err, errlen) != 0)
-    {
-        return -1;
+    if (prov_mkdirs(dir, err, errlen) != 0) {
+        goto done;
     }
 
-    (void) shuttle_rmtree(to);
+    dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
     /* the extraction made files 0644 and directories 0755: nginx's
        workers read them where they are moved to, on the same file system */
-    if (rename(from, to) == -1) {
-        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): publishing to %s: %s",
-                 r->name, to, strerror(errno));
-        return -1;
+    if (dfd == -1 || shuttle_fsafe_rename(sfd, r->name, dfd, to) == -1) {
+        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): publishing to %s/%s: "
+                 "%s", r->name, dir, to, strerror(errno));
+        goto done;
     }
 
-    return shuttle_store_resource_put(s->store, project, owner, "static",
-                                      r->name, "{}", err, errlen);
+    rc = shuttle_store_resource_put(s->store, project, owner, "static",
+                                    r->name, "{}", err, errlen);
+
+done:
+
+    if (sfd != -1) {
+        (void) close(sfd);
+    }
+
+    if (fd != -1) {
+        (void) close(fd);
+    }
+
+    if (dfd != -1) {
+        (void) close(dfd);
+    }
+
+    return rc;
+}
+
+
+/* err names the first component of name, beneath dir, that is a link */
+
+static void
+prov_link(int dir, const char *name, char *err, size_t errlen)
+{
+    int     fd;
+    char    part[SHUTTLE_PATH_MAX];
+    size_t  i, n;
+
+    n = strlen(name);
+
+    for (i = 1; i <= n && i < sizeof(part); i++) {
+        if (i < n && name[i] != '/') {
+            continue;
+        }
+
+        memcpy(part, name, i);
+        part[i] = '\0';
+
+        fd = shuttle_fsafe_openat(dir, part, O_PATH, 0);
+
+        if (fd == -1) {
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s is a "
+                     "symbolic link: a static folder and its path are "
+                     "folders, never links", name, part);
+            return;
+        }
+
+        (void) close(fd);
+    }
+
+    snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s", name,
+             strerror(ELOOP));
 }
 
 
@@ -789,7 +863,7 @@ shuttle_provision_purge(shuttle_serve_t *s, const char *project,
 
     snprintf(path, sizeof(path), "%s/projects/%s/resources", s->conf.data,
              project);
-    (void) shuttle_rmtree(path);
+    (void) shuttle_rmtree(s->conf.data, path);
 
     shuttle_provision_unpublish(s, project);
 
@@ -861,7 +935,7 @@ shuttle_provision_unpublish(shuttle_serve_t *s, const char *project)
                           project)
         < sizeof(path))
     {
-        (void) shuttle_rmtree(path);
+        (void) shuttle_rmtree(s->conf.data, path);
     }
 }
 
@@ -891,25 +965,33 @@ prov_info(json_t *j, char *info, size_t size)
 
 
 /*
- * Everything under path (a folder; len its length in the buffer of size
- * bytes, the first rootlen the static folder's) is a regular file or a
- * folder, links not followed.  0, or -1 with err naming the first that is not.
+ * Everything in fd, the folder path (len its length in the buffer of size
+ * bytes: the static folder name, or a folder in it), is a regular file or
+ * a folder, links not followed.  0, or -1 with err naming the first that
+ * is not.
  */
 
 static int
-prov_plain(size_t rootlen, char *path, size_t len, size_t size,
-    const char *name, char *err, size_t errlen)
+prov_plain(int fd, const char *name, char *path, size_t len, size_t size,
+    char *err, size_t errlen)
 {
-    int             rc;
+    int             rc, sub;
     DIR            *d;
     size_t          n;
     struct stat     st;
     struct dirent  *e;
 
-    d = opendir(path);
+    sub = dup(fd);
+    d = sub == -1 ? NULL : fdopendir(sub);
+
     if (d == NULL) {
-        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name,
-                 path, strerror(errno));
+        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name, path,
+                 strerror(errno));
+
+        if (sub != -1) {
+            (void) close(sub);
+        }
+
         return -1;
     }
 
@@ -932,19 +1014,29 @@ prov_plain(size_t rootlen, char *path, size_t len, size_t size,
         path[len] = '/';
         memcpy(path + len + 1, e->d_name, n + 1);
 
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
             snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name,
                      path, strerror(errno));
             rc = -1;
 
         } else if (S_ISDIR(st.st_mode)) {
-            rc = prov_plain(rootlen, path, len + 1 + n, size, name, err,
-                            errlen);
+            sub = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+                                        | O_CLOEXEC);
+
+            if (sub == -1) {
+                snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s",
+                         name, path, strerror(errno));
+                rc = -1;
+
+            } else {
+                rc = prov_plain(sub, name, path, len + 1 + n, size, err,
+                                errlen);
+                (void) close(sub);
+            }
 
         } else if (!S_ISREG(st.st_mode)) {
-            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s%s is %s: "
-                     "only files and folders are published", name, name,
-                     path + rootlen,
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s is %s: "
+                     "only files and folders are published", name, path,
                      S_ISLNK(st.st_mode) ? "a symbolic link"
                                          : "not a regular file");
             rc = -1;

@@ -31,6 +31,7 @@
 #include "deploy.h"
 #include "extract.h"
 #include "fault.h"
+#include "fsafe.h"
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
@@ -1946,7 +1947,7 @@ serve_resume(shuttle_serve_t *s, const shuttle_deployment_t *d)
     if (shuttle_deploy_path(path, sizeof(path), s->conf.data, d->project,
                             d->id, "src") == 0)
     {
-        (void) shuttle_rmtree(path);
+        (void) shuttle_rmtree(s->conf.data, path);
     }
 
     file = d->state.tag == SHUTTLE_DEPLOY_BUILDING ? "upload.tar.gz"
@@ -2067,7 +2068,7 @@ serve_remains(shuttle_serve_t *s)
                          s->conf.data, p->d_name, e->d_name);
                 shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: deleted: "
                             "removing %s", p->d_name, (long long) id, path);
-                (void) shuttle_rmtree(path);
+                (void) shuttle_rmtree(s->conf.data, path);
             }
         }
 
@@ -2390,7 +2391,7 @@ serve_delete(shuttle_serve_t *s, shuttle_msg_t *m)
     if (dir != NULL) {
         sprintf(dir, "%s/projects/%s/deployments", s->conf.data, m->project);
 
-        if (shuttle_rmtree(dir) != 0) {
+        if (shuttle_rmtree(s->conf.data, dir) != 0) {
             shuttle_log(SHUTTLE_LOG_WARN, "project %s: removing %s: %s",
                         m->project, dir, strerror(errno));
         }

@@ -25,6 +25,7 @@
 
 #include "deploy.h"
 #include "fault.h"
+#include "fsafe.h"
 #include "log.h"
 #include "proc.h"
 #include "metrics.h"
@@ -1617,7 +1618,8 @@ sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
     if (access(sqlite, F_OK) == 0) {
         /* the project's alone: no other uid reads its data, nginx's
            workers following some link included */
-        if (shuttle_deploy_chown(sqlite, sp.uid, sp.gid, err, errlen) != 0) {
+        if (shuttle_fsafe_chown(s->conf.data, sqlite, sp.uid, sp.gid, err,
+                                errlen) != 0) {
             return -1;
         }
 
