@@ -100,7 +100,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
         goto failed;
     }
 
-    fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    fd = shuttle_fsafe_open(s->conf.data, log, O_WRONLY | O_CREAT | O_APPEND,
+                            0640);
     if (fd == -1) {
         snprintf(err, sizeof(err), "build log %s: %s", log, strerror(errno));
         goto failed;

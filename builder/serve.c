@@ -529,7 +529,8 @@ shuttle_serve_note(shuttle_serve_t *s, const char *project, int64_t id,
 
     line[n++] = '\n';
 
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    fd = shuttle_fsafe_open(s->conf.data, path, O_WRONLY | O_APPEND | O_CREAT,
+                            0640);
     if (fd == -1) {
         return;
     }
@@ -1420,6 +1421,17 @@ serve_open_zone(shuttle_serve_t *s, char *err, size_t errlen)
 
     if (shuttle_zone_lock(&s->zone, 0, err, errlen) == 0) {
         serve_repair_zone(s);
+
+        /* nginx's workers read it through their group, no one else */
+        if (s->conf.nginx_user != NULL && geteuid() == 0
+            && (fchown(s->zone.fd, (uid_t) -1, s->conf.gid) == -1
+                || fchmod(s->zone.fd, 0640) == -1))
+        {
+            snprintf(err, errlen, "zone %s: giving it to %s's group: %s",
+                     s->conf.zone, s->conf.nginx_user, strerror(errno));
+            return -1;
+        }
+
         return 0;
     }
 
@@ -1465,28 +1477,52 @@ serve_repair_zone(shuttle_serve_t *s)
 }
 
 
-/* DATA/shuttle.db, and DATA/projects/ */
+/*
+ * DATA/shuttle.db, DATA/projects/ (root's alone: the loaders see their
+ * deployments through their sandbox's mounts), and DATA/static/ (nginx's
+ * workers' group reads it, no one else)
+ */
 
 static int
 serve_open_store(shuttle_serve_t *s, char *err, size_t errlen)
 {
     int    rc;
-    char  *db, *projects;
+    char  *db, *projects, *pub;
 
     db = serve_join(s->conf.data, "shuttle.db");
     projects = serve_join(s->conf.data, "projects");
+    pub = serve_join(s->conf.data, "static");
 
-    if (db == NULL || projects == NULL) {
+    if (db == NULL || projects == NULL || pub == NULL) {
         snprintf(err, errlen, "%s", strerror(ENOMEM));
         rc = -1;
 
     } else {
         s->store = shuttle_store_open(db, s->conf.data, err, errlen);
-        rc = s->store ? serve_mkdirs(projects, 0755, err, errlen) : -1;
+        rc = s->store ? serve_mkdirs(projects, 0700, err, errlen) : -1;
+
+        if (rc == 0 && chmod(projects, 0700) == -1) {
+            snprintf(err, errlen, "directory %s: chmod: %s", projects,
+                     strerror(errno));
+            rc = -1;
+        }
+
+        if (rc == 0) {
+            rc = serve_mkdirs(pub, 0755, err, errlen);
+        }
+
+        if (rc == 0 && s->conf.nginx_user != NULL && geteuid() == 0
+            && (chown(pub, 0, s->conf.gid) == -1 || chmod(pub, 0750) == -1))
+        {
+            snprintf(err, errlen, "directory %s: giving it to %s's group: %s",
+                     pub, s->conf.nginx_user, strerror(errno));
+            rc = -1;
+        }
     }
 
     free(db);
     free(projects);
+    free(pub);
 
     return rc;
 }

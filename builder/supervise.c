@@ -1346,7 +1346,8 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
         }
     }
 
-    logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    logfd = shuttle_fsafe_open(s->conf.data, log, O_WRONLY | O_CREAT
+                               | O_APPEND, 0640);
     if (logfd == -1) {
         snprintf(err, errlen, "runtime log %s: %s", log, strerror(errno));
         if (resfd != -1) {
@@ -1559,7 +1560,7 @@ sup_oom(shuttle_supervise_t *sup, sup_loader_t *l, int status, char *what,
     n = snprintf(line, sizeof(line), "shuttle: loader %s\n", what);
     snprintf(path, sizeof(path), "%s/runtime.log", l->dir);
 
-    fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    fd = shuttle_fsafe_open(sup->s->conf.data, path, O_WRONLY | O_APPEND, 0);
     if (fd != -1) {
         (void) !write(fd, line, n);
         close(fd);
@@ -2633,7 +2634,8 @@ sup_tail(const char *dir, char *buf, size_t len)
 
     snprintf(path, sizeof(path), "%s/runtime.log", dir);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* dir is root's: its runtime.log, never what a link there names */
+    fd = shuttle_fsafe_open(NULL, path, O_RDONLY, 0);
     if (fd == -1) {
         return;
     }
