@@ -75,6 +75,9 @@ static const char *prov_pg_where(shuttle_serve_t *s, char *buf,
     size_t size);
 static int prov_info(json_t *j, char *info, size_t size);
 static int prov_secret(const char *key, const char *value, void *data);
+static int64_t prov_size(shuttle_serve_t *s, const char *path,
+    int64_t *files);
+static int64_t prov_size_at(int fd, int64_t *files);
 static int prov_describe(const char *kind, const char *name,
     const char *info, void *data);
 static int prov_purge_one(const char *kind, const char *name,
@@ -214,8 +217,10 @@ prov_sqlite_create(const char *dir, const char *name, char *err,
 
     db = NULL;
 
+    /* the folder is the project's uid's: a link made there since is
+       refused, never followed */
     rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE
-                         | SQLITE_OPEN_CREATE, NULL);
+                         | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
 
     if (rc == SQLITE_OK) {
         rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
@@ -691,18 +696,43 @@ shuttle_provision_describe(shuttle_serve_t *s, const char *project)
 }
 
 
-/* the size of a file, or of the files under a directory */
+/*
+ * The size of a file, or of the files under a directory, beneath the data
+ * directory: a link the project left there counts for nothing, and what
+ * it names is never looked at.
+ */
 
 static int64_t
-prov_size(const char *path, int64_t *files)
+prov_size(shuttle_serve_t *s, const char *path, int64_t *files)
 {
-    int64_t      total;
-    char         sub[SHUTTLE_PATH_MAX];
-    DIR         *d;
-    struct stat  st;
+    int      fd;
+    int64_t  total;
+
+    fd = shuttle_fsafe_open(s->conf.data, path, O_PATH, 0);
+
+    if (fd == -1) {
+        return 0;
+    }
+
+    total = prov_size_at(fd, files);
+    (void) close(fd);
+
+    return total;
+}
+
+
+/* fd: an O_PATH descriptor, of a link itself when it is one */
+
+static int64_t
+prov_size_at(int fd, int64_t *files)
+{
+    int             dfd, sub;
+    DIR            *d;
+    int64_t         total;
+    struct stat     st;
     struct dirent  *e;
 
-    if (lstat(path, &st) == -1) {
+    if (fstat(fd, &st) == -1) {
         return 0;
     }
 
@@ -711,7 +741,18 @@ prov_size(const char *path, int64_t *files)
         return st.st_size;
     }
 
-    if (!S_ISDIR(st.st_mode) || (d = opendir(path)) == NULL) {
+    if (!S_ISDIR(st.st_mode)) {
+        return 0;
+    }
+
+    dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    d = dfd == -1 ? NULL : fdopendir(dfd);
+
+    if (d == NULL) {
+        if (dfd != -1) {
+            (void) close(dfd);
+        }
+
         return 0;
     }
 
@@ -722,10 +763,11 @@ prov_size(const char *path, int64_t *files)
             continue;
         }
 
-        if ((size_t) snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name)
-            < sizeof(sub))
-        {
-            total += prov_size(sub, files);
+        sub = openat(dfd, e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+        if (sub != -1) {
+            total += prov_size_at(sub, files);
+            (void) close(sub);
         }
     }
 
@@ -752,11 +794,11 @@ prov_describe(const char *kind, const char *name, const char *info,
         /* the database and its write-ahead log */
         snprintf(path, sizeof(path), "%s/projects/%s/resources/sqlite/%s.db",
                  w->s->conf.data, w->project, name);
-        size = prov_size(path, &files);
+        size = prov_size(w->s, path, &files);
 
         if (strlen(path) + 4 < sizeof(path)) {
             strcat(path, "-wal");
-            size += prov_size(path, &files);
+            size += prov_size(w->s, path, &files);
         }
 
         o = json_pack("{s:s, s:s, s:I}", "type", "sqlite", "name", name,
@@ -800,7 +842,7 @@ prov_describe(const char *kind, const char *name, const char *info,
         {
             snprintf(path, sizeof(path), "%s/static/%s/%lld",
                      w->s->conf.data, w->project, (long long) p.current);
-            size = prov_size(path, &files);
+            size = prov_size(w->s, path, &files);
         }
 
         o = json_pack("{s:s, s:s, s:I, s:I}", "type", "static", "folder",
