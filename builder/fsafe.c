@@ -694,6 +694,10 @@ chown_tree(int fd, uid_t uid, gid_t gid, unsigned depth)
             /* a file, or a link: its own owner, never its target's */
             rc = fchownat(fd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW);
 
+            if (rc == -1 && errno == ENOENT) {
+                rc = 0;                 /* gone since */
+            }
+
         } else if (errno != ENOENT) {
             rc = -1;
         }

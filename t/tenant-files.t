@@ -174,6 +174,31 @@ ok(-f $vdb, "... and the victim's database");
 is(get('victim', '/hello'), "200 hello from tenant\n", 'the victim serves');
 
 
+# 3b. a rename race: while the builder gives the SQLite folder to racer's uid
+# for a restart, the running racer exchanges its folder d, of files
+# f0..f999, with a link to a folder of root's files of the same names,
+# back and forth
+$sd = deploy('alice', 'racer', project('racer'));
+is($sd->{state}, 'running', "alice's racer runs");
+is(get('racer', '/hello'), "200 hello from tenant\n", '... and has its database');
+my $race = "$dir/outside-race";
+make_path($race);
+for my $i (0 .. 999) {
+    $t->write_file("outside-race/f$i", "root's\n");
+    chmod 0600, "$race/f$i";
+}
+my $taken = 0;
+for my $try (1 .. 10) {
+    like(get('racer', '/flip?n=1000&to=' . qs($race)), qr/^200 ok flipping/,
+         "racer exchanges its folder d and a link ($try)");
+    $r = $p->v1('alice', 'POST', '/v1/projects/racer/restart', body => {});
+    is($r->{status}, 200, '... restarted meanwhile') or diag $r->{body};
+    $taken = grep { owner("$race/f$_") ne '0:0' } 0 .. 999;
+    last if $taken;
+}
+is($taken, 0, "... none of root's files changed owner");
+
+
 # 4. reading a log that is a link ---------------------------------------------
 
 # (a victim of its own for what follows, whatever the attacks above did)
