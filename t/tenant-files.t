@@ -7,9 +7,12 @@
 # when it publishes a static folder, removes a tree (a build's source, a
 # purge), gives a tree to the project's uid (chown), and reads a log:
 # each refuses the link, or removes the link itself, and touches nothing
-# outside.  The reported attack first: SHUTTLE_STATIC("x/deployments")
-# with x a link to another project's directory moved that project's
-# deployments/ into the attacker's public static space.
+# outside; nor does a running service that swaps a folder of its own with
+# a link (renameat2 RENAME_EXCHANGE) while root gives it the folder, which
+# had nftw(3)+lchown(2) chown root's files by path.  The reported attack
+# first: SHUTTLE_STATIC("x/deployments") with x a link to another
+# project's directory moved that project's deployments/ into the
+# attacker's public static space.
 #
 # And what other local users see: a project's directory, its logs and
 # service.so, and the zone are not theirs to read; nginx's workers still
