@@ -298,7 +298,7 @@ extract_open(extract_ctx_t *ctx)
     int          rc;
     struct stat  st;
 
-    ctx->fd = open(ctx->tarball, O_RDONLY | O_CLOEXEC);
+    ctx->fd = open(ctx->tarball, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
     if (ctx->fd == -1 || fstat(ctx->fd, &st) == -1) {
         ctx->cause = errno;
