@@ -51,7 +51,8 @@ shuttle_fsafe_openat(int dirfd, const char *rel, int flags, mode_t mode)
 
     memset(&how, 0, sizeof(struct open_how));
     how.flags = (unsigned) (flags | O_CLOEXEC);
-    how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+    how.mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode
+                                                                      : 0;
     how.resolve = FSAFE_RESOLVE;
 
     return (int) syscall(SYS_openat2, dirfd, rel, &how,

@@ -486,7 +486,8 @@ done:
 }
 
 
-/* err names the first component of name, beneath dir, that is a link */
+/* err names the first component of name, beneath dir, that is a link
+   (or leaves dir) */
 
 static void
 prov_link(int dir, const char *name, char *err, size_t errlen)
@@ -507,10 +508,17 @@ prov_link(int dir, const char *name, char *err, size_t errlen)
 
         fd = shuttle_fsafe_openat(dir, part, O_PATH, 0);
 
-        if (fd == -1) {
+        if (fd == -1 && errno == ELOOP) {
             snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s is a "
                      "symbolic link: a static folder and its path are "
                      "folders, never links", name, part);
+            return;
+        }
+
+        if (fd == -1) {
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name,
+                     part, errno == EXDEV ? "outside the project"
+                                          : strerror(errno));
             return;
         }
 
