@@ -1090,6 +1090,20 @@ test_rmtree(void)
 
     ok(shuttle_rmtree(NULL, tpath("no-such")) == 0, "rmtree: a missing path");
 
+    /* beneath a root: no link on the way is followed, nothing outside */
+    make_symlink(tpath("outside"), tpath("via"));
+    errno = 0;
+    ok(shuttle_rmtree(tmpdir, tpath("via/precious")) == -1 && errno == ELOOP
+       && exists(tpath("outside/precious")),
+       "rmtree beneath a root: a link on the way is refused (ELOOP)");
+    errno = 0;
+    ok(shuttle_rmtree(tpath("via"), tpath("outside")) == -1
+       && errno == EXDEV && exists(tpath("outside/precious")),
+       "rmtree beneath a root: a path outside it is refused (EXDEV)");
+    ok(shuttle_rmtree(tmpdir, tpath("via")) == 0 && !exists(tpath("via"))
+       && exists(tpath("outside/precious")),
+       "rmtree beneath a root: a link as the last component is removed");
+
     /* deeper than the descriptors allowed */
     mkdir(tpath("deep"), 0755);
     fd = open(tpath("deep"), O_RDONLY | O_DIRECTORY);
