@@ -89,20 +89,42 @@ int
 shuttle_rmtree(const char *root, const char *path)
 {
     int          at, rc, saved;
+    char        *copy;
+    size_t       len;
     const char  *name;
 
-    at = fsafe_parent(root, path, &name);
+    /* "dir/" would follow a link dir: the name alone */
+    copy = strdup(path);
+    if (copy == NULL) {
+        return -1;
+    }
+
+    len = strlen(copy);
+
+    while (len > 1 && copy[len - 1] == '/') {
+        copy[--len] = '\0';
+    }
+
+    rc = -1;
+    at = fsafe_parent(root, copy, &name);
 
     if (at == -1) {
-        return errno == ENOENT ? 0 : -1;
+        rc = errno == ENOENT ? 0 : -1;
+        goto done;
     }
 
     rc = rmtree_at(at, name);
 
-    saved = errno;
     if (at != AT_FDCWD) {
+        saved = errno;
         (void) close(at);
+        errno = saved;
     }
+
+done:
+
+    saved = errno;
+    free(copy);
     errno = saved;
 
     return rc;
@@ -237,8 +259,9 @@ fsafe_split(const char *root, const char *path, int *rootfd,
 
 
 /*
- * A descriptor of path's parent, resolved beneath root with no link
- * followed (AT_FDCWD for root NULL), and path's last component.
+ * A descriptor of path's parent (path has no trailing "/"), resolved
+ * beneath root with no link followed (trusted for root NULL), and path's
+ * last component.
  */
 
 static int
@@ -246,16 +269,9 @@ fsafe_parent(const char *root, const char *path, const char **name)
 {
     int          fd, rootfd, saved;
     char        *parent;
-    size_t       len;
     const char  *rel, *slash;
 
-    len = strlen(path);
-
-    while (len > 1 && path[len - 1] == '/') {
-        len--;
-    }
-
-    slash = memrchr(path, '/', len);
+    slash = strrchr(path, '/');
 
     if (root == NULL) {
         *name = path;
