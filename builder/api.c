@@ -18,6 +18,7 @@
 
 #include "api.h"
 #include "deploy.h"
+#include "fsafe.h"
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
@@ -1609,6 +1610,18 @@ api_logs(api_req_t *r)
                          "data path too long");
     }
 
+    /* the deployment's directory is root's: a link there is followed by
+       no one */
+    fd = shuttle_fsafe_open(r->s->conf.data, path, O_RDONLY, 0);
+
+    if (fd == -1 && (errno == ELOOP || errno == EXDEV)) {
+        ret = api_error(r->c, MHD_HTTP_FORBIDDEN, "deployment #%lld: %s is "
+                        "a symbolic link: not read", (long long) d->id,
+                        runtime ? "runtime.log" : "build.log");
+        free(d);
+        return ret;
+    }
+
     follow = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
                                          "follow");
 
@@ -1617,6 +1630,10 @@ api_logs(api_req_t *r)
     {
         f = calloc(1, sizeof(api_follow_t));
         if (f == NULL) {
+            if (fd != -1) {
+                close(fd);
+            }
+
             free(d);
             return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
                              strerror(ENOMEM));
@@ -1624,7 +1641,7 @@ api_logs(api_req_t *r)
 
         f->s = r->s;
         f->id = d->id;
-        f->fd = -1;
+        f->fd = fd;
         f->runtime = runtime;
         memcpy(f->path, path, sizeof(path));
         free(d);
@@ -1642,8 +1659,6 @@ api_logs(api_req_t *r)
     }
 
     free(d);
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd != -1 && fstat(fd, &st) == 0) {
         resp = MHD_create_response_from_fd((uint64_t) st.st_size, fd);
@@ -1988,7 +2003,11 @@ api_follow_read(void *cls, uint64_t pos, char *buf, size_t max)
 
     for ( ;; ) {
         if (f->fd == -1) {
-            f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+            f->fd = shuttle_fsafe_open(f->s->conf.data, f->path, O_RDONLY, 0);
+
+            if (f->fd == -1 && (errno == ELOOP || errno == EXDEV)) {
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
         }
 
         if (f->fd != -1) {
