@@ -277,15 +277,18 @@ shuttle_api_stop(shuttle_api_t *api)
 int
 shuttle_api_routes_main(int argc, char **argv)
 {
+    int                 help;
     const api_route_t  *rt;
 
     if (argc > 0) {
-        fprintf(stderr, "usage: shuttle-builder routes\n\n"
+        help = strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0;
+
+        fprintf(help ? stdout : stderr, "usage: shuttle-builder routes\n\n"
                 "Prints the routes of the builder's API, one \"METHOD "
                 "PATH\" a line;\n\"{...}\" stands for any one segment "
                 "of a path.\n");
-        return strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0
-               ? 0 : 2;
+
+        return help ? 0 : 2;
     }
 
     for (rt = api_routes; rt->method != NULL; rt++) {
