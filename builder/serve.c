@@ -32,6 +32,7 @@
 #include "extract.h"
 #include "fault.h"
 #include "fsafe.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
@@ -77,6 +78,7 @@ typedef struct {
     const char             *ports;
     const char             *jobs;
     const char             *nginx_user;
+    const char             *api_keys;
     const char             *apps_url;
     const char             *log;
     const char             *loader;
@@ -565,6 +567,11 @@ serve_usage(FILE *f)
 "  --jobs N              builds at once (the number of CPUs)\n"
 "  --nginx-user USER     owner of the socket (0600) and of the spool,\n"
 "                        so nginx's workers reach them (default root)\n"
+"  --api-keys FILE       nginx's shuttle_api_keys file: a request on the\n"
+"                        socket speaks for the key whose secret it sends\n"
+"                        (Authorization: Bearer); read again when it\n"
+"                        changes.  Without it only root's requests, which\n"
+"                        may name a key (X-Shuttle-Key, key=), are taken\n"
 "  --apps-url TEMPLATE   a project's URL, {name} replaced, e.g.\n"
 "                        http://{name}.apps.example.com\n"
 "  --log FILE            log there, not to stderr\n"
@@ -645,6 +652,7 @@ serve_args(int argc, char **argv, serve_args_t *a)
         { "--ports", &a->ports },
         { "--jobs", &a->jobs },
         { "--nginx-user", &a->nginx_user },
+        { "--api-keys", &a->api_keys },
         { "--apps-url", &a->apps_url },
         { "--log", &a->log },
         { "--loader", &a->loader },
@@ -731,7 +739,7 @@ static int
 serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
     size_t errlen)
 {
-    char           *exe, *dir, *p, *h;
+    char           *exe, *dir, *p, *h, kerr[512];
     size_t          i;
     unsigned long   n, lo, hi;
     struct passwd  *pw;
@@ -953,6 +961,24 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
         conf->nginx_user = a->nginx_user;
         conf->uid = pw->pw_uid;
         conf->gid = pw->pw_gid;
+    }
+
+    if (a->api_keys != NULL) {
+        p = serve_abs(a->api_keys);
+
+        if (p == NULL) {
+            snprintf(err, errlen, "--api-keys %s: %s", a->api_keys,
+                     strerror(ENOMEM));
+            return -1;
+        }
+
+        conf->keys = shuttle_keyring_open(p, kerr, sizeof(kerr));
+        free(p);
+
+        if (conf->keys == NULL) {
+            snprintf(err, errlen, "--api-keys: %s", kerr);
+            return -1;
+        }
     }
 
     if (serve_tenants(conf, a, err, errlen) != 0) {
@@ -2567,6 +2593,7 @@ serve_free(shuttle_serve_t *s)
     free(s->conf.loader);
     free(s->conf.sdk_include);
     free(s->conf.log);
+    shuttle_keyring_close(s->conf.keys);
 
     if (s->conf.sandbox != NULL) {
         shuttle_sandbox_destroy(s->conf.sandbox);
