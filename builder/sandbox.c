@@ -187,6 +187,7 @@ static int sb_child_bind(sb_child_t *c, const char *src, const char *dst,
 static int sb_child_mkdirs(char *path);
 static int sb_child_file(const char *path, const char *data);
 static int sb_child_fds(sb_child_t *c);
+static int sb_child_close(sb_child_t *c);
 static int sb_child_cmdline(sb_child_t *c);
 static int sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     sb_child_t *c, pid_t *pid, char *err, size_t errlen);
@@ -1161,6 +1162,15 @@ sb_child(void *arg)
      */
     umask(022);
 
+    /*
+     * The caller's descriptors go first: a builder killed now must not
+     * leave its API's listening socket open in this child while it sets
+     * the sandbox up (the next builder would find the socket "live")
+     */
+    if (sb_child_close(c) != 0) {
+        return sb_child_fail(c, "close_range", NULL);
+    }
+
     /* default dispositions, then the signals may come */
 
     memset(&dfl, 0, sizeof(dfl));
@@ -1409,6 +1419,59 @@ sb_loopback_up(void)
     close(fd);
 
     return rc;
+}
+
+
+/* every descriptor closed but those the child needs: fds, cgroup.procs,
+   the warm loader's socket; no allocation, a shared memory's child */
+
+static int
+sb_child_close(sb_child_t *c)
+{
+    int     keep[SB_MAX_FDS + SB_CONTROLLERS + 1], n, i, j, fd, from;
+    size_t  k;
+
+    n = 0;
+
+    for (k = 0; k < c->sp->nfds; k++) {
+        if (c->sp->fds[k] >= 0) {
+            keep[n++] = c->sp->fds[k];
+        }
+    }
+
+    for (i = 0; i < c->nprocs; i++) {
+        keep[n++] = c->procs[i];
+    }
+
+    if (c->warm_fd != -1) {
+        keep[n++] = c->warm_fd;
+    }
+
+    for (i = 1; i < n; i++) {
+        fd = keep[i];
+
+        for (j = i; j > 0 && keep[j - 1] > fd; j--) {
+            keep[j] = keep[j - 1];
+        }
+
+        keep[j] = fd;
+    }
+
+    from = 3;
+
+    for (i = 0; i < n; i++) {
+        if (keep[i] > from
+            && syscall(SYS_close_range, from, keep[i] - 1, 0) == -1)
+        {
+            return -1;
+        }
+
+        if (keep[i] + 1 > from) {
+            from = keep[i] + 1;
+        }
+    }
+
+    return syscall(SYS_close_range, from, ~0U, 0) == -1 ? -1 : 0;
 }
 
 

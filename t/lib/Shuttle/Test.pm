@@ -703,9 +703,13 @@ sub builder_start {
     }
     $self->{builder_pid} = $pid;
 
-    # ready: the socket takes connections
+    # ready: this builder says so, and the socket takes connections (a
+    # socket that answers alone may be a killed builder's, held open a
+    # moment by one of its children)
     my $ok = _wait('builder', $TIMEOUT, sub {
         return -1 if waitpid($pid, WNOHANG) == $pid;
+        return 0 unless substr($self->builder_log // '', $mark)
+                        =~ /\bready: pid \Q$pid\E\b/;
         my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(),
                                       Peer => $self->builder_socket);
         return $s ? 1 : 0;
