@@ -35,6 +35,7 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
 {
     int                     rc, fd;
     char                    err[SHUTTLE_REASON_MAX];
+    char                    reason[SHUTTLE_REASON_MAX];
     char                    upload[SHUTTLE_PATH_MAX], src[SHUTTLE_PATH_MAX];
     char                    log[SHUTTLE_PATH_MAX], so[SHUTTLE_PATH_MAX];
     int64_t                 t0, build_ms;
@@ -256,7 +257,11 @@ failed:
         (void) shuttle_rmtree(s->conf.data, src);
     }
 
-    (void) shuttle_deploy_fail(s, job->project, job->id, err, build_ms);
+    /* the words of a build, an upload, a declaration: one line (log.h) */
+    shuttle_log_escape_flags(reason, sizeof(reason), err, strlen(err),
+                             SHUTTLE_ESCAPE_GUARD);
+
+    (void) shuttle_deploy_fail(s, job->project, job->id, reason, build_ms);
     shuttle_queue_done(s->queue, job->project, job->id);
 }
 
@@ -270,12 +275,17 @@ shuttle_deploy_fail(shuttle_serve_t *s, const char *project, int64_t id,
     shuttle_store_note_t    note;
     shuttle_deploy_state_t  to;
 
+    /* what it quotes of the tenant's, no control byte but \n (log.h) */
+
+    to.tag = SHUTTLE_DEPLOY_FAILED;
+    shuttle_log_escape_flags(to.u.failed.reason, sizeof(to.u.failed.reason),
+                             reason, strlen(reason),
+                             SHUTTLE_ESCAPE_LINES | SHUTTLE_ESCAPE_GUARD);
+    reason = to.u.failed.reason;
+
     /* the log first: a follower that sees the state settle reads it all */
 
     shuttle_serve_note(s, project, id, "failed: %s", reason);
-
-    to.tag = SHUTTLE_DEPLOY_FAILED;
-    snprintf(to.u.failed.reason, sizeof(to.u.failed.reason), "%s", reason);
 
     memset(&note, 0, sizeof(shuttle_store_note_t));
     note.build_ms = build_ms;

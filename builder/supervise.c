@@ -1744,15 +1744,22 @@ sup_read_ready(sup_loader_t *l, char *msg, size_t len)
         return SUP_READY;
     }
 
-    if (strncmp(l->ready, "error: ", 7) == 0) {
-        snprintf(msg, len, "%s", l->ready + 7);
+    /* the loader runs the tenant's code: what it says is escaped */
+
+    n = nl != NULL ? nl - l->ready : (ssize_t) l->nready;
+
+    if (n >= 7 && strncmp(l->ready, "error: ", 7) == 0) {
+        shuttle_log_escape(msg, len, l->ready + 7, n - 7);
 
     } else if (l->nready == 0) {
         snprintf(msg, len, "loader closed its readiness pipe without a "
                  "word");
 
     } else {
-        snprintf(msg, len, "loader said \"%s\" instead of ready", l->ready);
+        snprintf(msg, len, "loader said \"");
+        shuttle_log_escape(msg + strlen(msg), len - strlen(msg) - 18,
+                           l->ready, n);
+        strcat(msg, "\" instead of ready");
     }
 
     return SUP_FAILED;
@@ -2635,6 +2642,8 @@ sup_tail(const char *dir, char *buf, size_t len)
 {
     int       fd, lines;
     char      path[SHUTTLE_PATH_MAX + 16], *p, *start;
+    char      esc[SUP_TAIL_BYTES * 4 + 1];
+    size_t    k;
     off_t     size, from;
     ssize_t   n;
 
@@ -2679,9 +2688,24 @@ sup_tail(const char *dir, char *buf, size_t len)
 
     if (start == buf && from > 0) {
         /* a cut first line: drop it */
-        p = strchr(buf, '\n');
+        p = memchr(buf, '\n', n);
         start = p ? p + 1 : buf;
     }
 
-    memmove(buf, start, strlen(start) + 1);
+    /* the tenant's bytes, each line escaped: the last lines that fit */
+
+    k = shuttle_log_escape_flags(esc, sizeof(esc), start, buf + n - start,
+                                 SHUTTLE_ESCAPE_LINES);
+    p = esc;
+
+    while ((size_t) (esc + k - p) >= len) {
+        start = memchr(p, '\n', esc + k - p);
+        p = start != NULL ? start + 1 : esc + k - (len - 1);
+    }
+
+    while ((*p & 0xc0) == 0x80) {
+        p++;                            /* not in the middle of a character */
+    }
+
+    memcpy(buf, p, esc + k - p + 1);
 }

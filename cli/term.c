@@ -6,6 +6,7 @@
  */
 
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -215,14 +216,76 @@ cli_print_json(json_t *j)
 }
 
 
+/*
+ * A string of the API's, shown to a terminal: a control byte in it (ESC,
+ * CR, DEL; a reason's \n and a \t are kept) is replaced by \xNN first,
+ * in the JSON value itself, so that an older builder's raw reasons or a
+ * tenant's bytes in them cannot drive the terminal.
+ */
+
 const char *
 cli_str(json_t *obj, const char *key, const char *dflt)
 {
-    json_t  *v;
+    char           *buf;
+    size_t          i, n, len;
+    json_t         *v;
+    const char     *s;
+    unsigned char   c;
 
     v = json_object_get(obj, key);
 
-    return json_is_string(v) ? json_string_value(v) : dflt;
+    if (!json_is_string(v)) {
+        return dflt;
+    }
+
+    s = json_string_value(v);
+    len = json_string_length(v);
+
+    for (i = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f
+            || (c == 0xc2 && i + 1 < len
+                && (unsigned char) s[i + 1] >= 0x80
+                && (unsigned char) s[i + 1] < 0xa0))
+        {
+            break;
+        }
+    }
+
+    if (i == len) {
+        return s;
+    }
+
+    buf = malloc(len * 4 + 1);
+    if (buf == NULL) {
+        return dflt;
+    }
+
+    for (i = 0, n = 0; i < len; i++) {
+        c = (unsigned char) s[i];
+
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+            n += sprintf(buf + n, "\\x%02x", c);
+
+        } else if (c == 0xc2 && i + 1 < len
+                   && (unsigned char) s[i + 1] >= 0x80
+                   && (unsigned char) s[i + 1] < 0xa0)
+        {
+            /* a C1 control, which terminals obey too */
+            n += sprintf(buf + n, "\\xc2\\x%02x", (unsigned char) s[++i]);
+
+        } else {
+            buf[n++] = (char) c;
+        }
+    }
+
+    buf[n] = '\0';
+
+    (void) json_string_setn(v, buf, n);
+    free(buf);
+
+    return json_string_value(v);
 }
 
 
