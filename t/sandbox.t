@@ -8,10 +8,11 @@
 # another project's database, shuttle.db, the keys, the zone and the
 # builder's socket out of sight; no other process visible or
 # signalable; no port taken (bind and listen refused, and said so in the
-# runtime log); no capability, no namespace, ptrace or mount; a fork
-# bomb stops at --tasks; memory past --memory kills that loader alone,
-# reported, restarted; SQLite past --disk fails the write; a file past
-# --file-size fails; a build has no network and leaves no process
+# runtime log); no capability, no namespace, ptrace or mount: every call
+# of the seccomp filter's list refused by the filter, each said so in the
+# runtime log; a fork bomb stops at --tasks; memory past --memory kills
+# that loader alone, reported, restarted; SQLite past --disk fails the
+# write; a file past --file-size fails; a build has no network and leaves no process
 # behind, not even after a timeout.  What a service needs still works:
 # its own SQLite database (its network: t/sandbox-net.t).
 
@@ -167,11 +168,52 @@ ok($t->wait_until(sub {
            =~ /sandbox: system call bind refused \(seccomp\)/ }),
    '... and the runtime log says so');
 
-for my $call (qw(ptrace mount unshare setns personality keyctl bpf
-                 perf_event_open chroot clone_ns)) {
-    like(probe('probe', "/syscall?name=$call"),
-         qr/^error: (Operation not permitted|Function not implemented)/,
-         "$call: refused");
+# Every call the filter lists is refused by the filter, not by the
+# kernel for want of a capability (which gives the same EPERM): each one
+# adds its own line to the runtime log, named or numbered, once.  The
+# calls: those below, which the filter must keep, and any other that
+# sb_denied[] of builder/sandbox.c lists (read here: a call added there
+# is tried too, and the probe must know it).
+my @must = qw(
+    ptrace process_vm_readv process_vm_writev kcmp mount umount2
+    pivot_root chroot move_mount open_tree fsopen fsconfig fsmount
+    fspick mount_setattr swapon swapoff reboot kexec_load
+    kexec_file_load init_module finit_module delete_module bpf
+    perf_event_open keyctl add_key request_key unshare setns userfaultfd
+    acct quotactl syslog settimeofday clock_settime clock_adjtime
+    adjtimex sethostname setdomainname iopl ioperm open_by_handle_at
+    name_to_handle_at lookup_dcookie fanotify_init nfsservctl vhangup
+    uselib io_uring_setup io_uring_enter io_uring_register personality
+);
+my $sandbox_c = $t->read_file("$repo/builder/sandbox.c") // '';
+my ($denied) = $sandbox_c =~ /\bsb_denied\[\]\s*=\s*\{(.*?)\};/s;
+my %listed = map { $_ => 1 } ($denied // '') =~ /"(\w+)"/g;
+is(join(' ', grep { !$listed{$_} } @must), '',
+   'sb_denied[] of builder/sandbox.c lists every call it must');
+my %seen;
+my @denied = grep { !$seen{$_}++ } @must, sort keys %listed;
+
+for my $call (@denied, 'clone_ns') {
+    my $logged = $call eq 'clone_ns' ? 'clone \(new namespaces\)'
+                                     : quotemeta $call;
+    my $count = sub {
+        my ($nr) = @_;
+        my @l = runtime_log('probe', $d->{id})
+            =~ /sandbox: system call (?:$logged|$nr) refused \(seccomp\)/g;
+        return scalar @l;
+    };
+    my $before = $count->('none');
+    my $said = probe('probe', "/syscall?name=$call");
+    if ($said =~ /^absent on this machine/) {
+        note("$call: no such call on this machine");
+        next;
+    }
+    my ($nr) = $said =~ /\(system call (\d+)\)$/m;
+    like($said, qr/^error: Operation not permitted \(system call \d+\)$/,
+         "$call: refused with EPERM");
+    ok(defined $nr && $t->wait_until(sub { $count->($nr) == $before + 1 }, 2),
+       "... by the seccomp filter: its line in the runtime log")
+        or diag "$call: $said";
 }
 
 like(probe('probe', '/tcp?port=' . $p->port), qr/^error: /,
