@@ -30,9 +30,9 @@ my $p = Shuttle::Platform->new(keys => ['alice']);
 my $t = $p->t;
 my $work = $p->testdir . '/work';
 
-# what the tenant says, as C source: a forged line, a clear screen, a
-# carriage return, a byte that is not UTF-8
-my $forged = '\x1b[2J\r2026-01-01 [error] forged cr\xff\n'
+# what the tenant says, as C source: a backslash, a clear screen, a
+# carriage return, a byte that is not UTF-8, a forged line
+my $forged = 'back\\\\slash\x1b[2J\r2026-01-01 [error] forged cr\xff\n'
            . '2026-01-01 [error] forged line\x1b[2J';
 
 sub project {
@@ -58,8 +58,12 @@ sub reason {
     return $r->{json} ? $r->{json}{reason} : undef;
 }
 
-# the same, escaped: its first line, its second
-my $esc = qr/\\x1b\[2J\\x0d2026-01-01 \[error\] forged cr\\xff/;
+# the same, escaped: its first line, its second; $guarded: escaped
+# where the builder cannot tell it from its own words (the backslash
+# stays one: see log.h)
+my $rest = qr/\\x1b\[2J\\x0d2026-01-01 \[error\] forged cr\\xff/;
+my $esc = qr/back\\\\slash$rest/;
+my $guarded = qr/back\\slash$rest/;
 my $line = qr/2026-01-01 \[error\] forged line\\x1b\[2J/;
 
 # the builder's log: one test per way it could be forged
@@ -98,7 +102,7 @@ my $reason = reason($d->{id});
 ok(defined $reason, 'a failed start: the reason is in the API (valid UTF-8)')
     or diag explain $d;
 $reason //= '';
-like($reason, qr/^start failed: route "GET\\x1b/,
+like($reason, qr/^start failed: route "GETback/,
      '... it says why, from the loader');
 my ($first) = split /\n/, $reason;
 like($first, qr/GET$esc( \(.*\))?$/,
@@ -223,7 +227,7 @@ is($d->{state}, 'failed', 'a link in the static folder: failed');
 $reason = reason($d->{id});
 ok(defined $reason, '... the reason is in the API') or diag explain $d;
 $reason //= '';
-like($reason, qr/x$esc\\x0a$line/,
+like($reason, qr/x$guarded\\x0a$line/,
      "... naming the file, escaped") or diag $reason;
 ok($reason !~ /[\n\e\r\x{ff}]/, '... one line, no ESC, no CR, no raw byte');
 log_clean('a file name');
