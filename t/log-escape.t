@@ -114,7 +114,8 @@ like($reason, qr/main says: $esc\n$line\n/,
      '... each line escaped') or diag $reason;
 ok($reason !~ /[\e\r\x{ff}]/, '... no ESC, no CR, no raw byte in it');
 log_clean('a failed start');
-like($p->builder_log, qr/mainfails #$d->{id}: start failed: route "GET.*\\x1b\[2J/,
+like($p->builder_log,
+     qr/mainfails #$d->{id}: start failed: route "GET.*\\x1b\[2J/,
      '... the builder logs the escaped reason');
 like($t->read_file("data/projects/mainfails/deployments/$d->{id}/runtime.log"),
      qr/\e\[2J/, "... the tenant's own runtime log keeps its bytes");

@@ -12,9 +12,10 @@
 # of the seccomp filter's list refused by the filter, each said so in the
 # runtime log; a fork bomb stops at --tasks; memory past --memory kills
 # that loader alone, reported, restarted; SQLite past --disk fails the
-# write; a file past --file-size fails; a build has no network and leaves no process
-# behind, not even after a timeout.  What a service needs still works:
-# its own SQLite database (its network: t/sandbox-net.t).
+# write; a file past --file-size fails; a build has no network and
+# leaves no process behind, not even after a timeout.  What a service
+# needs still works: its own SQLite database (its network:
+# t/sandbox-net.t).
 
 use strict;
 use warnings;
