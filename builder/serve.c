@@ -2117,6 +2117,7 @@ serve_resume(shuttle_serve_t *s, const shuttle_deployment_t *d)
 static void
 serve_orphan(pid_t pid, const char *so, void *data)
 {
+    char           shown[1024];
     size_t         i;
     serve_list_t  *list;
 
@@ -2128,8 +2129,11 @@ serve_orphan(pid_t pid, const char *so, void *data)
         }
     }
 
+    /* its command line is the tenant's to rewrite */
+    shuttle_log_escape(shown, sizeof(shown), so, strlen(so));
+
     shuttle_log(SHUTTLE_LOG_WARN, "an orphan loader, pid %d of %s: no "
-                "running deployment has it: SIGTERM", (int) pid, so);
+                "running deployment has it: SIGTERM", (int) pid, shown);
 
     (void) kill(pid, SIGTERM);
 }
