@@ -18,8 +18,8 @@
  * log quoted in a reason stay lines.  SHUTTLE_ESCAPE_GUARD leaves
  * backslashes alone, so that text escaped already passes unchanged:
  * shuttle_log() guards each whole line so (a line of the log is one line,
- * without a terminal control, whatever a caller passes), and so is each
- * reason a deployment is given.
+ * without a terminal control, whatever a caller passes), and so is a
+ * failed deployment's reason.
  *
  * The time helpers are the builder's one clock: shuttle_now_ms() is wall
  * time (stored in SQLite, shown in the API), shuttle_mono_ms() is the

@@ -1697,7 +1697,7 @@ sup_postgres_dir(shuttle_serve_t *s, char *buf, size_t size)
 static int
 sup_read_ready(sup_loader_t *l, char *msg, size_t len)
 {
-    char     *nl;
+    char     *nl, shown[SUP_READY_MAX];
     ssize_t   n;
 
     msg[0] = '\0';
@@ -1756,10 +1756,8 @@ sup_read_ready(sup_loader_t *l, char *msg, size_t len)
                  "word");
 
     } else {
-        snprintf(msg, len, "loader said \"");
-        shuttle_log_escape(msg + strlen(msg), len - strlen(msg) - 18,
-                           l->ready, n);
-        strcat(msg, "\" instead of ready");
+        shuttle_log_escape(shown, sizeof(shown), l->ready, n);
+        snprintf(msg, len, "loader said \"%s\" instead of ready", shown);
     }
 
     return SUP_FAILED;

@@ -121,6 +121,52 @@ like($t->read_file("data/projects/mainfails/deployments/$d->{id}/runtime.log"),
      qr/\e\[2J/, "... the tenant's own runtime log keeps its bytes");
 
 
+# a service that writes on the loader's ready pipe itself ------------------
+
+$dir = project('saysready', 'src/main.c' => <<"EOF");
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <shuttle.h>
+
+SHUTTLE_MAIN(app)
+{
+    int      fd;
+    char     args[4096], *p, *end;
+    ssize_t  n;
+
+    (void) app;
+    fd = open("/proc/self/cmdline", O_RDONLY);
+    n = read(fd, args, sizeof(args) - 1);
+    args[n > 0 ? n : 0] = '\\0';
+    end = args + (n > 0 ? n : 0);
+
+    for (p = args; p < end; p += strlen(p) + 1) {
+        if (strcmp(p, "--ready-fd") == 0 && p + strlen(p) + 1 < end) {
+            fd = atoi(p + strlen(p) + 1);
+            dprintf(fd, "%s\\n", "$forged");
+        }
+    }
+
+    return 0;
+}
+EOF
+$d = deploy('saysready', $dir, qr/^(running|failed)$/);
+is($d->{state}, 'failed',
+   'a service that says something else than ready: failed');
+$reason = reason($d->{id});
+ok(defined $reason, '... the reason is in the API') or diag explain $d;
+$reason //= '';
+($first) = split /\n/, $reason;
+like($first, qr/^start failed: loader said "$esc" instead of ready/,
+     '... quoting what it said, escaped')
+    or diag $reason, $p->v1('alice', 'GET', "/v1/deployments/$d->{id}/logs")->{body};
+ok($reason !~ /[\e\r\x{ff}]/, '... no ESC, no CR, no raw byte in it');
+log_clean('a line on the ready pipe');
+
+
 # a service that crashes until it is crashed --------------------------------
 
 $dir = project('crashes', 'src/main.c' => <<"EOF");
