@@ -5,14 +5,15 @@
 # "\n2026-01-01 [error] forged line" forges no line of the builder's log,
 # and one that says "\e[2J" clears no operator's terminal.  The tenant's
 # bytes come by the loader's "error: <why>" on its ready pipe (a route
-# refused in main names its method), by the last lines of its runtime
-# log (quoted in a failed start's reason and in a crash's), by a build's
-# output and by the names of the files its build makes (a link in a
-# static folder is refused, naming it).  The builder's log has no line
-# that starts with the forged text, no ESC, no CR, no byte that is not
-# UTF-8; each reason, through /v1, shows them as \xNN; the CLI shows
-# the reasons the same.  The tenant's own build and runtime logs stay as
-# the tenant wrote them.
+# refused in main names its method), by a line the service writes on
+# that pipe itself, by the last lines of its runtime log (quoted in a
+# failed start's reason and in a crash's), by a build's output and by
+# the names of the files its build makes (a link in a static folder is
+# refused, naming it).  The builder's log has no line that starts with
+# the forged text, no ESC, no CR, no byte that is not UTF-8; each
+# reason, through /v1, shows them as \xNN (a backslash the builder
+# quotes as \\); the CLI shows reasons so, even one stored raw.  The
+# tenant's own build and runtime logs stay as the tenant wrote them.
 
 use strict;
 use warnings;
