@@ -268,7 +268,12 @@ deps:
 	        --no-install-recommends $$missing; \
 	fi
 
-test: deps
+# no include circle between the project's files (t/check-includes.t too)
+.PHONY: check-includes
+check-includes:
+	perl t/check-includes.pl
+
+test: deps check-includes
 	$(MAKE) deps DEPS_PKGS="$(TEST_DEPS_PKGS)"
 	$(MAKE) all
 	prove -j2 t/

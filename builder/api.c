@@ -300,26 +300,6 @@ shuttle_api_routes_main(int argc, char **argv)
 }
 
 
-int
-shuttle_api_valid_key(const char *key)
-{
-    size_t  i;
-    char    c;
-
-    for (i = 0; key[i] != '\0'; i++) {
-        c = key[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-        {
-            return 0;
-        }
-    }
-
-    return i >= 1 && i <= SHUTTLE_KEY_MAX;
-}
-
-
 static enum MHD_Result
 api_handler(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload_data,

@@ -85,7 +85,8 @@
 
 #include <stddef.h>
 
-#include "serve.h"
+#include "core.h"
+#include "keys.h"
 
 
 #define SHUTTLE_API_LIST_LIMIT  100
@@ -108,7 +109,6 @@ int shuttle_api_routes_main(int argc, char **argv);
  * no '/', not starting with '.'), never a path.  The project is a DNS
  * label (shuttle_valid_name()).
  */
-int shuttle_api_valid_key(const char *key);
 int shuttle_api_valid_spool_name(const char *name);
 
 

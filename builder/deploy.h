@@ -23,7 +23,7 @@
 #include <sys/types.h>
 
 #include "queue.h"
-#include "serve.h"
+#include "core.h"
 
 
 /* the build queue's job: data is the shuttle_serve_t */

@@ -17,9 +17,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api.h"
 #include "keys.h"
 #include "log.h"
+#include "state.h"
 
 
 #define KEYS_OK        0
@@ -883,4 +883,24 @@ keyring_unhex(const char *in, unsigned char *out, size_t n)
     }
 
     return 0;
+}
+
+
+int
+shuttle_api_valid_key(const char *key)
+{
+    size_t  i;
+    char    c;
+
+    for (i = 0; key[i] != '\0'; i++) {
+        c = key[i];
+
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+              || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+        {
+            return 0;
+        }
+    }
+
+    return i >= 1 && i <= SHUTTLE_KEY_MAX;
 }

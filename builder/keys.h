@@ -54,5 +54,9 @@ void shuttle_keyring_close(shuttle_keyring_t *kr);
 int shuttle_keyring_name(shuttle_keyring_t *kr, const char *secret,
     size_t len, char *name, size_t size);
 
+/* a key's name, [A-Za-z0-9_.-]{1,64} (the API's hand-off argument too,
+ * api.h) */
+int shuttle_api_valid_key(const char *key);
+
 
 #endif /* SHUTTLE_BUILDER_KEYS_H */

@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "serve.h"
+#include "core.h"
 
 
 typedef enum {

@@ -14,7 +14,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
-#include "serve.h"
+#include "core.h"
 
 
 /*

@@ -41,7 +41,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "serve.h"
+#include "core.h"
 
 
 #define SHUTTLE_BACKOFF_MIN_MS     100
