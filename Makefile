@@ -24,7 +24,7 @@ MODULES_DIR  ?= /usr/lib/nginx/modules
 CC           ?= cc
 CFLAGS       ?= -O2 -g
 SHUTTLE_CFLAGS = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror \
-                 -Wno-unused-parameter -Iinclude $(CFLAGS) \
+                 -Wno-unused-parameter -Iinclude $(BUILDER_INCS) $(CFLAGS) \
                  $(shell pkg-config --cflags libpq 2>/dev/null)
 
 B            := build
@@ -48,8 +48,12 @@ TEST_DEPS_PKGS := chromium chromium-driver
 
 MODULE_SRCS := $(wildcard ngx_shuttle_module/*.c ngx_shuttle_module/*.h) \
                include/shuttle_zone.h
-BUILDER_SRCS := $(wildcard builder/*.c)
-BUILDER_HDRS := $(wildcard builder/*.h) include/shuttle_zone.h
+# the builder's files, in builder/ and its folders (docs/layout.md); each
+# folder is on the include path, so a header is named by its file name
+BUILDER_SRCS := $(wildcard builder/*.c builder/*/*.c)
+BUILDER_HDRS := $(wildcard builder/*.h builder/*/*.h) include/shuttle_zone.h
+BUILDER_INCS := -Ibuilder $(patsubst %/,-I%,$(sort $(dir \
+                  $(wildcard builder/*/*.h))))
 BUILDER_LIBS = $(shell pkg-config --libs libarchive sqlite3 libmicrohttpd \
                  jansson libcrypto libelf libpq libseccomp) -lpthread
 # the builder's sources but its main(): what the unit tests link with
