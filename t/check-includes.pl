@@ -7,10 +7,11 @@
 # compiler does (the including file's folder first, then the folders the
 # Makefile passes with -I: include/, builder/ and its subfolders, loader/,
 # cli/, t/fuzz/); a name that resolves to no file of the project (a
-# system header) is left out.  A .c and the .h of the same path are one
-# node: the file and its interface.  Any strongly connected component of
-# more than one node is a circle; it is printed, one "A -> B (file:line)"
-# edge a line, and the exit status is 1.  0 and "no include circle" else.
+# system header) is left out.  A .c, the .h of the same path and its
+# private header (NAME_int.h) are one node: the file and its interfaces.
+# Any strongly connected component of more than one node is a circle; it
+# is printed, one "A -> B (file:line)" edge a line, and the exit status
+# is 1.  0 and "no include circle" else.
 
 use strict;
 use warnings;
@@ -32,7 +33,7 @@ find({ no_chdir => 1, wanted => sub {
 my @search = ('include', 'builder', (sort grep { -d } glob('builder/*')),
               'loader', 'cli', 't/fuzz');
 
-sub node { my ($f) = @_; $f =~ s/\.[ch]\z//; return $f }
+sub node { my ($f) = @_; $f =~ s/(_int)?\.[ch]\z//; return $f }
 
 my (%edges, %nodes);
 

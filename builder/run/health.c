@@ -1,0 +1,152 @@
+
+/*
+ * Loaders: health checks of the running ones (supervise_int.h).
+ */
+
+#include "supervise_int.h"
+
+
+/* binds and listens on 127.0.0.1:<the next free port of the range> */
+
+/*
+ * A health check: a connection to the loader's port, "OPTIONS *", and
+ * its answer within --health-timeout.  A loader that stops answering
+ * (stopped, or every thread stuck in the service) fails SUP_HC_FAILS in
+ * a row and is killed; its exit is a crash like any other: restarted
+ * with backoff, "hung" in the logs and the deployment's reason.
+ */
+
+void
+sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
+{
+    int                 fd;
+    struct sockaddr_in  sin;
+
+    l->hc_at = now + sup->s->conf.health_timeout_ms;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: health check: "
+                    "socket: %s", l->project, (long long) l->id,
+                    strerror(errno));
+        l->hc_at = now + sup->s->conf.health_ms;
+        return;
+    }
+
+    memset(&sin, 0, sizeof(struct sockaddr_in));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons(l->port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+    l->hc_fd = fd;
+    l->hc_state = SUP_HC_CONNECTING;
+
+    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == -1
+        && errno != EINPROGRESS)
+    {
+        sup_hc_done(sup, l, strerror(errno));
+        return;
+    }
+
+    /* on loopback it is mostly connected already: POLLOUT at once */
+}
+
+
+void
+sup_hc_io(shuttle_supervise_t *sup, sup_loader_t *l, short revents)
+{
+    int        err;
+    char       buf[64];
+    ssize_t    n;
+    socklen_t  len;
+
+    if (l->hc_state == SUP_HC_CONNECTING) {
+        len = sizeof(err);
+
+        if (getsockopt(l->hc_fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1) {
+            err = errno;
+        }
+
+        if (err != 0) {
+            sup_hc_done(sup, l, strerror(err));
+            return;
+        }
+
+        n = send(l->hc_fd, SUP_HC_REQUEST, sizeof(SUP_HC_REQUEST) - 1,
+                 MSG_NOSIGNAL);
+
+        if (n != (ssize_t) sizeof(SUP_HC_REQUEST) - 1) {
+            sup_hc_done(sup, l, n == -1 ? strerror(errno) : "short send");
+            return;
+        }
+
+        l->hc_state = SUP_HC_SENT;
+        return;
+    }
+
+    n = recv(l->hc_fd, buf, sizeof(buf) - 1, 0);
+
+    if (n == -1 && (errno == EAGAIN || errno == EINTR)) {
+        return;
+    }
+
+    if (n <= 0) {
+        sup_hc_done(sup, l, n == 0 ? "closed without an answer"
+                                   : strerror(errno));
+        return;
+    }
+
+    /* any HTTP answer: the loader's threads run */
+    buf[n] = '\0';
+    sup_hc_done(sup, l, strncmp(buf, "HTTP/1.", 7) == 0 ? NULL
+                                                        : "not HTTP");
+}
+
+
+void
+sup_hc_done(shuttle_supervise_t *sup, sup_loader_t *l, const char *failed)
+{
+    sup_hc_close(l);
+    l->hc_at = shuttle_mono_ms() + sup->s->conf.health_ms;
+
+    if (failed == NULL) {
+        if (l->hc_failed > 0) {
+            shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader pid %d "
+                        "answers its health check again", l->project,
+                        (long long) l->id, (int) l->pid);
+        }
+
+        l->hc_failed = 0;
+        return;
+    }
+
+    l->hc_failed++;
+    shuttle_metrics_count(SHUTTLE_METRIC_HEALTH_FAILURES);
+
+    shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: loader pid %d on "
+                "127.0.0.1:%u: health check failed (%u of %d): %s",
+                l->project, (long long) l->id, (int) l->pid,
+                (unsigned) l->port, l->hc_failed, SUP_HC_FAILS, failed);
+
+    if (l->hc_failed < SUP_HC_FAILS || l->pid <= 0) {
+        return;
+    }
+
+    shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: loader pid %d is hung: "
+                "no answer to %d health checks in a row: SIGKILL", l->project,
+                (long long) l->id, (int) l->pid, SUP_HC_FAILS);
+
+    l->hc_failed = 0;
+    l->hc_killed = 1;
+    (void) kill(l->pid, SIGKILL);
+}
+
+
+void
+sup_hc_close(sup_loader_t *l)
+{
+    if (l->hc_state != SUP_HC_NONE) {
+        close(l->hc_fd);
+        l->hc_state = SUP_HC_NONE;
+    }
+}

@@ -1,0 +1,216 @@
+
+/*
+ * Loaders: stopping, signalling, releasing and finding them, and their
+ * exit status and log tail in words (supervise_int.h).
+ */
+
+#include "supervise_int.h"
+
+
+/* stops a loader on purpose: its socket closes, its process gets sig */
+
+void
+sup_stop(shuttle_supervise_t *sup, sup_loader_t *l, int sig)
+{
+    sup_unlink(sup, l);
+
+    if (l->pid > 0) {
+        sup_signal(sup, l->pid, l->id, l->project, l->leaf, sig);
+    }
+
+    if (l->old_pid > 0 && shuttle_proc_is_loader(l->old_pid, l->so)) {
+        (void) kill(l->old_pid, SIGTERM);
+    }
+
+    sup_free(l);
+}
+
+
+/* a loader's cgroup leaf, once it has exited: what is left killed */
+
+void
+sup_release(shuttle_supervise_t *sup, const char *project, char *leaf)
+{
+    if (leaf[0] != '\0') {
+        shuttle_sandbox_release(sup->s->conf.sandbox, project, leaf);
+        leaf[0] = '\0';
+    }
+}
+
+
+void
+sup_signal(shuttle_supervise_t *sup, pid_t pid, int64_t id,
+    const char *project, const char *leaf, int sig)
+{
+    sup_dying_t  *d;
+
+    (void) kill(pid, sig);
+
+    d = calloc(1, sizeof(sup_dying_t));
+    if (d == NULL) {
+        return;
+    }
+
+    d->pid = pid;
+    d->id = id;
+    snprintf(d->project, sizeof(d->project), "%s", project);
+    snprintf(d->leaf, sizeof(d->leaf), "%s", leaf);
+    d->kill_at = sig == SIGKILL ? 0
+                                : shuttle_mono_ms() + SHUTTLE_STOP_GRACE_MS;
+
+    d->next = sup->dying;
+    sup->dying = d;
+}
+
+
+void
+sup_unlink(shuttle_supervise_t *sup, sup_loader_t *l)
+{
+    sup_loader_t  **p;
+
+    for (p = &sup->loaders; *p != NULL; p = &(*p)->next) {
+        if (*p == l) {
+            *p = l->next;
+            l->next = NULL;
+            return;
+        }
+    }
+}
+
+
+void
+sup_free(sup_loader_t *l)
+{
+    sup_hc_close(l);
+
+    if (l->listen_fd != -1) {
+        close(l->listen_fd);
+    }
+
+    if (l->ready_fd != -1) {
+        close(l->ready_fd);
+    }
+
+    free(l);
+}
+
+
+sup_loader_t *
+sup_find(shuttle_supervise_t *sup, int64_t id)
+{
+    sup_loader_t  *l;
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        if (l->id == id) {
+            return l;
+        }
+    }
+
+    return NULL;
+}
+
+
+/*
+ * A sandboxed loader is the init of its pid namespace, which exits
+ * 128 + N when the loader proper was killed by signal N (loader/main.c):
+ * the wait status of that signal.
+ */
+
+int
+sup_status(shuttle_supervise_t *sup, int status)
+{
+    return sup->s->conf.sandbox != NULL ? shuttle_sandbox_status(status)
+                                        : status;
+}
+
+
+void
+sup_exit_text(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status)) {
+        snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+
+    } else if (WIFSIGNALED(status)) {
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+
+    } else {
+        snprintf(buf, len, "ended (status 0x%x)", (unsigned) status);
+    }
+}
+
+
+/* the last lines of DIR/runtime.log, at most len - 1 bytes */
+
+void
+sup_tail(const char *dir, char *buf, size_t len)
+{
+    int       fd, lines;
+    char      path[SHUTTLE_PATH_MAX + 16], *p, *start;
+    char      esc[SUP_TAIL_BYTES * 4 + 1];
+    size_t    k;
+    off_t     size, from;
+    ssize_t   n;
+
+    buf[0] = '\0';
+
+    snprintf(path, sizeof(path), "%s/runtime.log", dir);
+
+    /* dir is root's: its runtime.log, never what a link there names */
+    fd = shuttle_fsafe_open(NULL, path, O_RDONLY, 0);
+    if (fd == -1) {
+        return;
+    }
+
+    size = lseek(fd, 0, SEEK_END);
+    from = size > (off_t) (len - 1) ? size - (off_t) (len - 1) : 0;
+
+    n = pread(fd, buf, len - 1, from);
+    close(fd);
+
+    if (n <= 0) {
+        buf[0] = '\0';
+        return;
+    }
+
+    while (n > 0 && buf[n - 1] == '\n') {
+        n--;
+    }
+
+    buf[n] = '\0';
+
+    /* from the start of the SUP_TAIL_LINES-th line from the end */
+
+    start = buf;
+    lines = 0;
+
+    for (p = buf + n; p > buf; p--) {
+        if (p[-1] == '\n' && ++lines == SUP_TAIL_LINES) {
+            start = p;
+            break;
+        }
+    }
+
+    if (start == buf && from > 0) {
+        /* a cut first line: drop it */
+        p = memchr(buf, '\n', n);
+        start = p ? p + 1 : buf;
+    }
+
+    /* the tenant's bytes, each line escaped: the last lines that fit */
+
+    k = shuttle_log_escape_flags(esc, sizeof(esc), start, buf + n - start,
+                                 SHUTTLE_ESCAPE_LINES);
+    p = esc;
+
+    while ((size_t) (esc + k - p) >= len) {
+        start = memchr(p, '\n', esc + k - p);
+        p = start != NULL ? start + 1 : esc + k - (len - 1);
+    }
+
+    while ((*p & 0xc0) == 0x80) {
+        p++;                            /* not in the middle of a character */
+    }
+
+    memcpy(buf, p, esc + k - p + 1);
+}

@@ -1,0 +1,849 @@
+
+/*
+ * Loaders: start, switch, supervise, stop.
+ */
+
+
+#include "supervise_int.h"
+
+
+shuttle_supervise_t *
+shuttle_supervise_create(shuttle_serve_t *s)
+{
+    shuttle_supervise_t  *sup;
+
+    sup = calloc(1, sizeof(shuttle_supervise_t));
+    if (sup == NULL) {
+        return NULL;
+    }
+
+    sup->s = s;
+    sup->next_port = s->conf.port_lo;
+
+    return sup;
+}
+
+
+void
+shuttle_supervise_destroy(shuttle_supervise_t *sup)
+{
+    sup_loader_t  *l;
+    sup_dying_t   *d;
+
+    if (sup == NULL) {
+        return;
+    }
+
+    while ((l = sup->loaders) != NULL) {
+        sup->loaders = l->next;
+        sup_free(l);
+    }
+
+    while ((d = sup->dying) != NULL) {
+        sup->dying = d->next;
+        free(d);
+    }
+
+    while (sup->refused != NULL) {
+        sup_linger(sup, sup->refused, 1);
+    }
+
+    free(sup);
+}
+
+
+int
+shuttle_supervise_start(shuttle_supervise_t *sup, int64_t id,
+    const char *project, const char *reason, char *err, size_t errlen)
+{
+    int                     rc;
+    sup_loader_t           *l;
+    shuttle_serve_t        *s;
+    shuttle_store_note_t    note;
+    shuttle_deploy_tag_t    tag;
+    shuttle_deploy_state_t  to;
+
+    s = sup->s;
+
+    if (s->stopping) {
+        snprintf(err, errlen, "builder stopped");
+        goto refused;
+    }
+
+    l = calloc(1, sizeof(sup_loader_t));
+
+    if (l == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto refused;
+    }
+
+    l->id = id;
+    l->listen_fd = -1;
+    l->ready_fd = -1;
+    l->purpose = SUP_NEW;
+    snprintf(l->project, sizeof(l->project), "%s", project);
+
+    if (shuttle_deploy_path(l->dir, sizeof(l->dir), s->conf.data, project,
+                            id, NULL) != 0
+        || shuttle_deploy_path(l->so, sizeof(l->so), s->conf.data, project,
+                               id, "service.so") != 0)
+    {
+        snprintf(err, errlen, "data path too long");
+        sup_free(l);
+        goto refused;
+    }
+
+    l->listen_fd = sup_bind(sup, &l->port, err, errlen);
+    if (l->listen_fd == -1) {
+        sup_free(l);
+        goto refused;
+    }
+
+    memset(&note, 0, sizeof(shuttle_store_note_t));
+    note.reason = reason;
+    note.build_ms = -1;
+    note.start_ms = -1;
+
+    to.tag = SHUTTLE_DEPLOY_LOADING;
+    to.u.loading.port = l->port;
+    to.u.loading.pid = 0;
+
+    rc = shuttle_store_transition(s->store, id, &to, &note, NULL, err,
+                                  errlen);
+    if (rc != 0) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: not started: %s",
+                    project, (long long) id, err);
+        shuttle_deploy_clean(s, project, id);
+        shuttle_queue_done(s->queue, project, id);
+        sup_free(l);
+        return -1;
+    }
+
+    shuttle_serve_note(s, project, id, "starting on 127.0.0.1:%u%s%s",
+                       (unsigned) l->port, reason ? ": " : "",
+                       reason ? reason : "");
+
+    l->next = sup->loaders;
+    sup->loaders = l;
+
+    if (sup_spawn(sup, l, err, errlen) != 0) {
+        sup_start_failed(sup, l, err, 1, 0);
+        return -1;
+    }
+
+    if (shuttle_store_set_loader(s->store, id, l->port, l->pid, err,
+                                 errlen)
+        != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s", project,
+                    (long long) id, err);
+    }
+
+    shuttle_serve_zone_sync(s, project);
+    shuttle_serve_changed(s);
+
+    shuttle_fault(reason != NULL ? "rollback" : "loading");
+
+    return 0;
+
+refused:
+
+    /* before the loading transition: a built one fails, others stay */
+
+    if (shuttle_store_state(s->store, id, &tag) == 0
+        && tag == SHUTTLE_DEPLOY_BUILT)
+    {
+        (void) shuttle_deploy_fail(s, project, id, err, -1);
+    }
+
+    shuttle_queue_done(s->queue, project, id);
+
+    return -1;
+}
+
+
+void
+shuttle_supervise_takeover(shuttle_supervise_t *sup,
+    const shuttle_deployment_t *d, pid_t old_pid)
+{
+    char             err[SHUTTLE_REASON_MAX];
+    sup_loader_t    *l;
+    shuttle_serve_t *s;
+
+    s = sup->s;
+
+    l = calloc(1, sizeof(sup_loader_t));
+    if (l == NULL) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: takeover: %s",
+                    d->project, (long long) d->id, strerror(ENOMEM));
+        return;
+    }
+
+    l->id = d->id;
+    l->listen_fd = -1;
+    l->ready_fd = -1;
+    l->purpose = SUP_TAKEOVER;
+    l->old_pid = old_pid;
+    snprintf(l->project, sizeof(l->project), "%s", d->project);
+
+    if (shuttle_deploy_path(l->dir, sizeof(l->dir), s->conf.data, d->project,
+                            d->id, NULL) != 0
+        || shuttle_deploy_path(l->so, sizeof(l->so), s->conf.data,
+                               d->project, d->id, "service.so") != 0)
+    {
+        shuttle_log(SHUTTLE_LOG_ERROR, "deploy %s #%lld: takeover: data "
+                    "path too long", d->project, (long long) d->id);
+        free(l);
+        return;
+    }
+
+    l->next = sup->loaders;
+    sup->loaders = l;
+
+    l->listen_fd = sup_bind(sup, &l->port, err, sizeof(err));
+
+    if (l->listen_fd != -1 && d->state.u.running.idle_since != 0
+        && old_pid == 0)
+    {
+        /* idle it stays, on a socket of this builder's */
+        shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: idle, its socket "
+                    "re-created on 127.0.0.1:%u", l->project,
+                    (long long) l->id, (unsigned) l->port);
+        sup_go_idle(sup, l, d->state.u.running.idle_since);
+        return;
+    }
+
+    if (l->listen_fd == -1 || sup_spawn(sup, l, err, sizeof(err)) != 0) {
+        sup_crash(sup, l, err);
+        return;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: taking over: new loader "
+                "pid %d on 127.0.0.1:%u%s", l->project, (long long) l->id,
+                (int) l->pid, (unsigned) l->port,
+                old_pid ? "" : " (no old loader alive)");
+}
+
+
+/*
+ * A fresh loader for running deployment id, beside the one serving it:
+ * once the new one is ready the zone points to it and the old one
+ * drains.  For secrets changed since the deployment started.
+ */
+
+int
+shuttle_supervise_renew(shuttle_supervise_t *sup, int64_t id,
+    const char *project, char *err, size_t errlen)
+{
+    sup_loader_t     *l, *old;
+    shuttle_serve_t  *s;
+
+    s = sup->s;
+
+    if (s->stopping) {
+        snprintf(err, errlen, "builder stopped");
+        return -1;
+    }
+
+    for (old = sup->loaders; old != NULL; old = old->next) {
+        if (old->id == id && old->phase == SUP_RUNNING && old->pid > 0
+            && old->replaces == 0)
+        {
+            break;
+        }
+    }
+
+    if (old == NULL) {
+        l = sup_find(sup, id);
+
+        if (l != NULL && l->phase == SUP_IDLE) {
+            /* a fresh loader is what it gets anyway: now */
+            l->refuse_until = 0;
+            sup_wake(sup, l, "a restart");
+            return l->phase == SUP_STARTING ? 0 : -1;
+        }
+
+        snprintf(err, errlen, "deployment #%lld has no running loader",
+                 (long long) id);
+        return -1;
+    }
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        if (l->id == id && l != old) {
+            snprintf(err, errlen, "deployment #%lld is being restarted "
+                     "already", (long long) id);
+            return -1;
+        }
+    }
+
+    l = calloc(1, sizeof(sup_loader_t));
+    if (l == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+
+    l->id = id;
+    l->listen_fd = -1;
+    l->ready_fd = -1;
+    l->purpose = SUP_TAKEOVER;
+    l->replaces = old->pid;
+    snprintf(l->project, sizeof(l->project), "%s", project);
+    memcpy(l->dir, old->dir, sizeof(l->dir));
+    memcpy(l->so, old->so, sizeof(l->so));
+
+    l->listen_fd = sup_bind(sup, &l->port, err, errlen);
+
+    if (l->listen_fd == -1) {
+        sup_free(l);
+        return -1;
+    }
+
+    l->next = sup->loaders;
+    sup->loaders = l;
+
+    if (sup_spawn(sup, l, err, errlen) != 0) {
+        sup->loaders = l->next;
+        sup_free(l);
+        return -1;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: restarting: new loader "
+                "pid %d on 127.0.0.1:%u beside pid %d", project,
+                (long long) id, (int) l->pid, (unsigned) l->port,
+                (int) old->pid);
+
+    shuttle_fault("restart");
+
+    return 0;
+}
+
+
+void
+shuttle_supervise_stop_project(shuttle_supervise_t *sup,
+    const char *project)
+{
+    sup_loader_t  *l, *next;
+
+    for (l = sup->loaders; l != NULL; l = next) {
+        next = l->next;
+
+        if (strcmp(l->project, project) != 0) {
+            continue;
+        }
+
+        if (l->purpose == SUP_NEW && l->phase == SUP_STARTING) {
+            shuttle_queue_done(sup->s->queue, l->project, l->id);
+        }
+
+        sup_stop(sup, l, SIGTERM);
+    }
+}
+
+
+void
+shuttle_supervise_reap(shuttle_supervise_t *sup)
+{
+    int             status, verdict, idle;
+    char            what[128], msg[SUP_READY_MAX + 128];
+    pid_t           pid;
+    int64_t         id;
+    sup_dying_t    *d, **dp;
+    sup_loader_t   *l, *next;
+
+    /*
+     * Handling an exit may free other loaders (a switch stops the old
+     * one): the walk starts over after each; an exit is reaped once.
+     */
+
+    for (l = sup->loaders; l != NULL; l = next) {
+        next = l->next;
+
+        if (l->pid <= 0) {
+            continue;
+        }
+
+        pid = waitpid(l->pid, &status, WNOHANG);
+
+        if (pid != l->pid) {
+            continue;
+        }
+
+        l->pid = 0;
+        status = sup_status(sup, status);
+        sup_exit_text(status, what, sizeof(what));
+        sup_oom(sup, l, status, what, sizeof(what));
+        sup_release(sup, l->project, l->leaf);
+
+        sup_hc_close(l);
+        l->hc_at = 0;
+
+        if (l->hc_killed) {
+            l->hc_killed = 0;
+            snprintf(what, sizeof(what), "hung: no answer to %d health "
+                     "checks in a row, killed", SUP_HC_FAILS);
+        }
+
+        idle = l->idle > 0 && WIFEXITED(status)
+               && WEXITSTATUS(status) == SHUTTLE_LOADER_EXIT_IDLE;
+
+        if (l->phase == SUP_RUNNING && idle) {
+            sup_go_idle(sup, l, shuttle_now_ms());
+            next = sup->loaders;
+            continue;
+        }
+
+        if (l->phase == SUP_RUNNING) {
+            snprintf(msg, sizeof(msg), "pid %d %s", (int) pid, what);
+            sup_crash(sup, l, msg);
+            next = sup->loaders;
+            continue;
+        }
+
+        /* starting: what it said on the pipe before it went */
+
+        verdict = sup_read_ready(l, msg, sizeof(msg));
+
+        if (verdict == SUP_READY) {
+            /* ready, and dead already: ready, then a crash */
+            id = l->id;
+            l->pid = pid;
+            sup_ready(sup, l);
+
+            l = sup_find(sup, id);
+
+            if (l != NULL && l->pid == pid) {
+                l->pid = 0;
+
+                if (idle) {
+                    /* idle already: the builder was slow to look */
+                    sup_go_idle(sup, l, shuttle_now_ms());
+
+                } else {
+                    sup_crash(sup, l, what);
+                }
+            }
+
+            next = sup->loaders;
+            continue;
+        }
+
+        if (verdict == SUP_FAILED) {
+            snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " (%s)",
+                     what);
+
+        } else {
+            snprintf(msg, sizeof(msg), "loader %s before it was ready",
+                     what);
+        }
+
+        sup_start_failed(sup, l, msg, 1, 0);
+        next = sup->loaders;
+    }
+
+    for (dp = &sup->dying; *dp != NULL; /* void */) {
+        d = *dp;
+
+        pid = waitpid(d->pid, &status, WNOHANG);
+
+        if (pid != d->pid && !(pid == -1 && errno == ECHILD)) {
+            dp = &d->next;
+            continue;
+        }
+
+        if (pid == d->pid) {
+            status = sup_status(sup, status);
+            sup_exit_text(status, what, sizeof(what));
+            shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader pid %d "
+                        "%s", d->project, (long long) d->id, (int) d->pid,
+                        what);
+        }
+
+        sup_release(sup, d->project, d->leaf);
+
+        *dp = d->next;
+        free(d);
+    }
+}
+
+
+size_t
+shuttle_supervise_nfds(shuttle_supervise_t *sup)
+{
+    size_t         n;
+    sup_loader_t  *l;
+
+    n = 0;
+
+    sup_refused_t *r;
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        n += l->ready_fd != -1 || l->phase == SUP_IDLE;
+        n += l->hc_state != SUP_HC_NONE;
+    }
+
+    for (r = sup->refused; r != NULL; r = r->next) {
+        n++;
+    }
+
+    return n;
+}
+
+
+size_t
+shuttle_supervise_fds(shuttle_supervise_t *sup, struct pollfd *pfd,
+    size_t n)
+{
+    size_t          i;
+    sup_loader_t   *l;
+    sup_refused_t  *r;
+
+    i = 0;
+
+    for (l = sup->loaders; l != NULL && i < n; l = l->next) {
+        if (l->ready_fd != -1 || l->phase == SUP_IDLE) {
+            /* idle: a connection in the backlog makes it readable */
+            pfd[i].fd = l->phase == SUP_IDLE ? l->listen_fd : l->ready_fd;
+            pfd[i].events = POLLIN;
+            pfd[i].revents = 0;
+            i++;
+        }
+
+        if (l->hc_state != SUP_HC_NONE && i < n) {
+            pfd[i].fd = l->hc_fd;
+            pfd[i].events = l->hc_state == SUP_HC_CONNECTING ? POLLOUT
+                                                              : POLLIN;
+            pfd[i].revents = 0;
+            i++;
+        }
+    }
+
+    for (r = sup->refused; r != NULL && i < n; r = r->next) {
+        pfd[i].fd = r->fd;
+        pfd[i].events = POLLIN;
+        pfd[i].revents = 0;
+        i++;
+    }
+
+    return i;
+}
+
+
+void
+shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
+    size_t n)
+{
+    int             verdict;
+    char            msg[SUP_READY_MAX + 128];
+    size_t          i;
+    sup_loader_t   *l;
+    sup_refused_t  *r;
+
+    for (i = 0; i < n; i++) {
+        if (pfd[i].revents == 0) {
+            continue;
+        }
+
+        for (l = sup->loaders; l != NULL; l = l->next) {
+            if ((l->ready_fd == pfd[i].fd && l->phase == SUP_STARTING)
+                || (l->listen_fd == pfd[i].fd && l->phase == SUP_IDLE))
+            {
+                break;
+            }
+
+            if (l->hc_state != SUP_HC_NONE && l->hc_fd == pfd[i].fd) {
+                sup_hc_io(sup, l, pfd[i].revents);
+                break;
+            }
+        }
+
+        if (l != NULL && l->phase == SUP_RUNNING) {
+            continue;       /* a health check's */
+        }
+
+        if (l == NULL) {
+            for (r = sup->refused; r != NULL; r = r->next) {
+                if (r->fd == pfd[i].fd) {
+                    sup_linger(sup, r, 0);
+                    break;
+                }
+            }
+
+            continue;
+        }
+
+        if (l->phase == SUP_IDLE) {
+            if (shuttle_mono_ms() < l->refuse_until) {
+                sup_refuse(sup, l, l->wake_error);
+
+            } else {
+                sup_wake(sup, l, "a request");
+            }
+
+            continue;
+        }
+
+        verdict = sup_read_ready(l, msg, sizeof(msg));
+
+        if (verdict == SUP_READY) {
+            sup_ready(sup, l);
+
+        } else if (verdict == SUP_FAILED) {
+            sup_start_failed(sup, l, msg, 0, 0);
+        }
+    }
+}
+
+
+int
+shuttle_supervise_timeout(shuttle_supervise_t *sup)
+{
+    int64_t         now, next;
+    sup_dying_t    *d;
+    sup_loader_t   *l;
+    sup_refused_t  *r;
+
+    now = shuttle_mono_ms();
+    next = -1;
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        if (l->phase != SUP_RUNNING && l->phase != SUP_IDLE
+            && (next == -1 || l->deadline < next))
+        {
+            next = l->deadline;
+        }
+
+        if (l->phase == SUP_RUNNING && sup->s->conf.health_ms > 0
+            && l->pid > 0 && (next == -1 || l->hc_at < next))
+        {
+            next = l->hc_at;
+        }
+    }
+
+    for (r = sup->refused; r != NULL; r = r->next) {
+        if (next == -1 || r->deadline < next) {
+            next = r->deadline;
+        }
+    }
+
+    if (sup->warm_at != 0 && (next == -1 || sup->warm_at < next)) {
+        next = sup->warm_at;
+    }
+
+    for (d = sup->dying; d != NULL; d = d->next) {
+        if (d->kill_at && (next == -1 || d->kill_at < next)) {
+            next = d->kill_at;
+        }
+    }
+
+    if (next == -1) {
+        return -1;
+    }
+
+    return next <= now ? 0 : (int) (next - now);
+}
+
+
+void
+shuttle_supervise_timers(shuttle_supervise_t *sup)
+{
+    char            err[SHUTTLE_REASON_MAX];
+    int64_t         now;
+    sup_dying_t    *d;
+    sup_loader_t   *l, *next;
+    sup_refused_t  *r, *rnext;
+
+    now = shuttle_mono_ms();
+
+    if (sup->warm_at != 0 && sup->warm_at <= now) {
+        sup->warm_at = 0;
+
+        /* one at a time, until the pool is full */
+
+        if (shuttle_sandbox_warm(sup->s->conf.sandbox, sup->s->conf.loader,
+                                 sup->s->conf.host_network, err,
+                                 sizeof(err))
+            != 0)
+        {
+            shuttle_log(SHUTTLE_LOG_WARN, "%s: the next loaders start with "
+                        "an exec", err);
+
+        } else if (!shuttle_sandbox_warm_ready(sup->s->conf.sandbox)) {
+            sup->warm_at = now + SUP_WARM_DELAY_MS;
+        }
+    }
+
+    for (r = sup->refused; r != NULL; r = rnext) {
+        rnext = r->next;
+
+        if (r->deadline <= now) {
+            sup_linger(sup, r, 1);
+        }
+    }
+
+    for (l = sup->loaders; l != NULL; l = next) {
+        next = l->next;
+
+        if (l->phase == SUP_RUNNING && sup->s->conf.health_ms > 0
+            && l->pid > 0)
+        {
+            if (l->hc_at == 0) {
+                l->hc_at = now + sup->s->conf.health_ms;
+
+            } else if (l->hc_at <= now) {
+                if (l->hc_state != SUP_HC_NONE) {
+                    sup_hc_done(sup, l, "no answer in time");
+
+                } else {
+                    sup_hc_start(sup, l, now);
+                }
+            }
+
+            continue;
+        }
+
+        if (l->phase == SUP_RUNNING || l->phase == SUP_IDLE
+            || l->deadline > now)
+        {
+            continue;
+        }
+
+        if (l->phase == SUP_STARTING) {
+            snprintf(err, sizeof(err), "loader not ready within %u ms",
+                     sup->s->conf.start_timeout_ms);
+            sup_start_failed(sup, l, err, 0, 1);
+            continue;
+        }
+
+        /* SUP_BACKOFF: again, on the same socket */
+
+        if (l->purpose == SUP_NEW) {
+            l->purpose = SUP_RESTART;
+        }
+
+        if (l->listen_fd == -1) {
+            l->listen_fd = sup_bind(sup, &l->port, err, sizeof(err));
+        }
+
+        if (l->listen_fd == -1 || sup_spawn(sup, l, err, sizeof(err)) != 0) {
+            sup_crash(sup, l, err);
+            continue;
+        }
+
+        shuttle_metrics_count(SHUTTLE_METRIC_RESTARTS);
+
+        shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader restarted, "
+                    "pid %d", l->project, (long long) l->id, (int) l->pid);
+    }
+
+    for (d = sup->dying; d != NULL; d = d->next) {
+        if (d->kill_at && d->kill_at <= now) {
+            shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: loader pid %d "
+                        "still there after SIGTERM: SIGKILL", d->project,
+                        (long long) d->id, (int) d->pid);
+            (void) kill(d->pid, SIGKILL);
+            d->kill_at = 0;
+        }
+    }
+
+    sup_census(sup);
+}
+
+
+unsigned
+shuttle_supervise_count(shuttle_supervise_t *sup)
+{
+    unsigned       n;
+    sup_loader_t  *l;
+
+    n = 0;
+
+    for (l = sup->loaders; l != NULL; l = l->next) {
+        n++;
+    }
+
+    return n;
+}
+
+
+void
+shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms)
+{
+    char              err[512];
+    int64_t           end;
+    sigset_t          chld;
+    sup_dying_t      *d;
+    sup_loader_t     *l;
+    shuttle_serve_t  *s;
+    struct timespec   ts;
+
+    s = sup->s;
+
+    while ((l = sup->loaders) != NULL) {
+
+        if (l->purpose == SUP_NEW && l->phase == SUP_STARTING) {
+            sup_unlink(sup, l);
+
+            if (l->pid > 0) {
+                sup_signal(sup, l->pid, l->id, l->project, l->leaf,
+                           SIGKILL);
+            }
+
+            (void) shuttle_deploy_fail(s, l->project, l->id,
+                                       "builder stopped", -1);
+            sup_free(l);
+            continue;
+        }
+
+        /* running: it stays so in the store, with no loader for now */
+
+        if (shuttle_store_set_loader(s->store, l->id, 0, 0, err, sizeof(err))
+            != 0)
+        {
+            shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: %s", l->project,
+                        (long long) l->id, err);
+        }
+
+        shuttle_serve_zone_sync(s, l->project);
+
+        sup_stop(sup, l, SIGTERM);
+    }
+
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+
+    end = shuttle_mono_ms() + wait_ms;
+
+    for ( ;; ) {
+        shuttle_supervise_reap(sup);
+
+        if (sup->dying == NULL) {
+            return;
+        }
+
+        if (shuttle_mono_ms() >= end) {
+            break;
+        }
+
+        /* SIGCHLD is blocked in every thread: wait for the next one */
+        ts.tv_sec = 0;
+        ts.tv_nsec = 100 * 1000000;
+        (void) sigtimedwait(&chld, NULL, &ts);
+    }
+
+    for (d = sup->dying; d != NULL; d = d->next) {
+        shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: loader pid %d did "
+                    "not stop in %u ms: SIGKILL", d->project,
+                    (long long) d->id, (int) d->pid, wait_ms);
+        (void) kill(d->pid, SIGKILL);
+        d->kill_at = 0;
+    }
+
+    end = shuttle_mono_ms() + 2000;
+
+    while (sup->dying != NULL && shuttle_mono_ms() < end) {
+        ts.tv_sec = 0;
+        ts.tv_nsec = 50 * 1000000;
+        (void) sigtimedwait(&chld, NULL, &ts);
+        shuttle_supervise_reap(sup);
+    }
+}
