@@ -67,12 +67,18 @@ LOADER_HDRS := $(wildcard loader/*.h) include/shuttle.h \
 LOADER_LIBS = $(shell pkg-config --libs libmicrohttpd jansson sqlite3) \
               -ldl -lpthread
 
+# the tenants' sandbox, a library of its own (builder/sandbox/): the
+# builder, the loader and the CLI link it
+SANDBOX_SRCS := $(wildcard builder/sandbox/*.c)
+SANDBOX_HDRS := $(wildcard builder/sandbox/*.h)
+
 # the CLI builds projects for "shuttle run" with the builder's own rules,
 # and reads their resource declarations as the builder does
-CLI_BUILDER := builder/build.c builder/sandbox.c \
+CLI_BUILDER := builder/build.c $(SANDBOX_SRCS) \
                $(wildcard builder/resources.c)
 CLI_SRCS := $(wildcard cli/*.c)
-CLI_HDRS := $(wildcard cli/*.h) $(CLI_BUILDER:.c=.h)
+CLI_HDRS := $(wildcard cli/*.h) $(wildcard $(CLI_BUILDER:.c=.h)) \
+            $(SANDBOX_HDRS)
 CLI_LIBS = $(shell pkg-config --libs libcurl libarchive jansson libelf \
              libseccomp) \
            -lpthread
@@ -117,11 +123,11 @@ $(B)/bin/shuttle-builder: $(BUILDER_SRCS) $(BUILDER_HDRS)
 
 # the loader exports the SDK's functions to the services it dlopen()s
 # and links the sandbox's code: a warm loader sets a sandbox up itself
-$(B)/bin/shuttle-loader: $(LOADER_SRCS) $(LOADER_HDRS) builder/sandbox.c \
-                         builder/sandbox.h
+$(B)/bin/shuttle-loader: $(LOADER_SRCS) $(LOADER_HDRS) $(SANDBOX_SRCS) \
+                         $(SANDBOX_HDRS)
 	mkdir -p $(B)/bin
 	$(CC) $(SHUTTLE_CFLAGS) -Iloader -Ibuilder -rdynamic -o $@ \
-	    $(LOADER_SRCS) builder/sandbox.c $(LOADER_LIBS) \
+	    $(LOADER_SRCS) $(SANDBOX_SRCS) $(LOADER_LIBS) \
 	    $(shell pkg-config --libs libseccomp)
 
 $(B)/bin/shuttle: $(CLI_SRCS) $(CLI_HDRS) $(CLI_BUILDER)

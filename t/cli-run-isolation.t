@@ -344,7 +344,7 @@ like($r->{body}, qr/^SERVICE devtty: /m, '... (it says why)');
 unlike($r->{body}, qr/TIOCSTI-OK/, '... no TIOCSTI');
 
 # the network: the test's abstract socket and port, out of the
-# service's reach (its own network namespace, builder/sandbox.c)
+# service's reach (its own network namespace, builder/sandbox/)
 my $abstract = "shuttle-test-$$";
 my $unix = IO::Socket::UNIX->new(Type => SOCK_STREAM, Local => "\0$abstract",
                                  Listen => 5) or die "abstract socket: $!";

@@ -173,8 +173,8 @@ ok($t->wait_until(sub {
 # kernel for want of a capability (which gives the same EPERM): each one
 # adds its own line to the runtime log, named or numbered, once.  The
 # calls: those below, which the filter must keep, and any other that
-# sb_denied[] of builder/sandbox.c lists (read here: a call added there
-# is tried too, and the probe must know it).
+# sb_denied[] of builder/sandbox/seccomp.c lists (read here: a call added
+# there is tried too, and the probe must know it).
 my @must = qw(
     ptrace process_vm_readv process_vm_writev kcmp mount umount2
     pivot_root chroot move_mount open_tree fsopen fsconfig fsmount
@@ -186,11 +186,11 @@ my @must = qw(
     name_to_handle_at lookup_dcookie fanotify_init nfsservctl vhangup
     uselib io_uring_setup io_uring_enter io_uring_register personality
 );
-my $sandbox_c = $t->read_file("$repo/builder/sandbox.c") // '';
+my $sandbox_c = $t->read_file("$repo/builder/sandbox/seccomp.c") // '';
 my ($denied) = $sandbox_c =~ /\bsb_denied\[\]\s*=\s*\{(.*?)\};/s;
 my %listed = map { $_ => 1 } ($denied // '') =~ /"(\w+)"/g;
 is(join(' ', grep { !$listed{$_} } @must), '',
-   'sb_denied[] of builder/sandbox.c lists every call it must');
+   'sb_denied[] of builder/sandbox/seccomp.c lists every call it must');
 my %seen;
 my @denied = grep { !$seen{$_}++ } @must, sort keys %listed;
 
