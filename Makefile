@@ -74,11 +74,11 @@ SANDBOX_HDRS := $(wildcard builder/sandbox/*.h)
 
 # the CLI builds projects for "shuttle run" with the builder's own rules,
 # and reads their resource declarations as the builder does
-CLI_BUILDER := builder/build.c $(SANDBOX_SRCS) \
-               $(wildcard builder/resources.c)
+CLI_BUILDER := $(wildcard builder/build/build*.c) $(SANDBOX_SRCS) \
+               $(wildcard builder/build/resources.c)
 CLI_SRCS := $(wildcard cli/*.c)
-CLI_HDRS := $(wildcard cli/*.h) $(wildcard $(CLI_BUILDER:.c=.h)) \
-            $(SANDBOX_HDRS)
+CLI_HDRS := $(wildcard cli/*.h) $(wildcard builder/build/build*.h) \
+            $(wildcard builder/build/resources.h) $(SANDBOX_HDRS)
 CLI_LIBS = $(shell pkg-config --libs libcurl libarchive jansson libelf \
              libseccomp) \
            -lpthread
