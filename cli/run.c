@@ -1,7 +1,7 @@
 
 /*
  * shuttle run [DIR] [--port N] [--no-sandbox]: the project built with the
- * builder's own rules (builder/build.c) and served by shuttle-loader on
+ * builder's own rules (builder/build/) and served by shuttle-loader on
  * 127.0.0.1:PORT in the foreground.
  *
  * The project is the tenant's, hostile until proven otherwise (a cloned
@@ -15,7 +15,7 @@
  * when the run ends.  The one folder of the project the service writes
  * is its SQLite data, DIR/.shuttle/sqlite/, when it declares some.
  *
- * Both run in the platform's sandbox (builder/sandbox.h), the
+ * Both run in the platform's sandbox (builder/sandbox/sandbox.h), the
  * unprivileged way: a user namespace mapping the caller to itself, so the
  * project sees /usr, its copy and little else, a build has no network
  * and a service may not bind: this process binds the port and hands the

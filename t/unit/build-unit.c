@@ -1,6 +1,6 @@
 
 /*
- * Unit tests of the build step (builder/build.c), in TAP.  Each case
+ * Unit tests of the build step (builder/build/), in TAP.  Each case
  * writes a small project NAME into a mkdtemp directory under /tmp, builds
  * it with shuttle_build() into NAME.so with its log in NAME.log, and
  * checks the result, the message and the log.  The include directory is

@@ -1,7 +1,7 @@
 
 /*
  * Unit tests of the deployment state machine (builder/state.c) and of the
- * builder's store (builder/store.c), in TAP.  The database lives in a
+ * builder's store (builder/store/), in TAP.  The database lives in a
  * mkdtemp directory under /tmp, removed at the end.
  */
 

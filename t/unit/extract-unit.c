@@ -1,6 +1,6 @@
 
 /*
- * Unit tests of tarball extraction and tree removal (builder/extract.c),
+ * Unit tests of tarball extraction and tree removal (builder/build/extract.c),
  * in TAP.  Every archive is made here: with libarchive's writer, or byte
  * by byte where a hostile archive needs what the writer will not write.
  * Files live in a mkdtemp directory under /tmp that is removed at the

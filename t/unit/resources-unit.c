@@ -1,6 +1,6 @@
 
 /*
- * Unit tests of reading resource declarations (builder/resources.c), in
+ * Unit tests of reading resource declarations (builder/build/resources.c), in
  * TAP.  Each case compiles a small service with cc against the tree's
  * include/ into a temporary directory and reads its declarations back
  * with shuttle_resources_read(); records the SDK macros cannot make

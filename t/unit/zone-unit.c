@@ -1,6 +1,6 @@
 
 /*
- * Unit tests of the zone writer (builder/zone.c) and of the reader side
+ * Unit tests of the zone writer (builder/zone/) and of the reader side
  * of include/shuttle_zone.h, in TAP.  Files live in a mkdtemp directory
  * under /tmp that is removed at the end.
  */
@@ -896,7 +896,7 @@ paused_writer(int sig, siginfo_t *si, void *uc)
 
     paused_faults++;
 
-    /* the writer's steps (builder/zone.c), seq on the page already read */
+    /* the writer's steps (builder/zone/), seq on the page already read */
 
     seq = __atomic_load_n(&paused_slot->seq, __ATOMIC_RELAXED);
     __atomic_store_n(&paused_slot->seq, seq + 1, __ATOMIC_RELAXED);

@@ -53,7 +53,7 @@
 SHUTTLE_SQLITE("main");
 
 
-/* what builder/sandbox.c's sb_denied[] lists; -1: not on this machine */
+/* what sb_denied[] of builder/sandbox/seccomp.c lists; -1: not here */
 
 #ifndef SYS_ptrace
 #define SYS_ptrace  -1
