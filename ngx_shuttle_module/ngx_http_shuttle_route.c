@@ -30,6 +30,13 @@ static ngx_int_t ngx_http_shuttle_get_peer(ngx_peer_connection_t *pc,
 static void ngx_http_shuttle_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_shuttle_set_session(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_shuttle_save_session(ngx_peer_connection_t *pc,
+    void *data);
+#endif
+
 
 static ngx_int_t
 ngx_http_shuttle_init_upstream(ngx_conf_t *cf,
@@ -130,6 +137,11 @@ ngx_http_shuttle_init_peer(ngx_http_request_t *r,
     r->upstream->peer.free = ngx_http_shuttle_free_peer;
     r->upstream->peer.tries = 1;
 
+#if (NGX_HTTP_SSL)
+    r->upstream->peer.set_session = ngx_http_shuttle_set_session;
+    r->upstream->peer.save_session = ngx_http_shuttle_save_session;
+#endif
+
     return NGX_OK;
 }
 
@@ -155,6 +167,31 @@ ngx_http_shuttle_free_peer(ngx_peer_connection_t *pc, void *data,
         pc->tries--;
     }
 }
+
+
+#if (NGX_HTTP_SSL)
+
+/*
+ * "proxy_pass https://": no TLS session is kept to be resumed.  A peer is
+ * whichever loader serves a project at the time, not a server of the
+ * upstream to keep a session with; "keepalive" keeps the connections,
+ * and with them their handshakes.
+ */
+
+static ngx_int_t
+ngx_http_shuttle_set_session(ngx_peer_connection_t *pc, void *data)
+{
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_shuttle_save_session(ngx_peer_connection_t *pc, void *data)
+{
+    return;
+}
+
+#endif
 
 
 char *
