@@ -213,45 +213,69 @@ ngx_http_shuttle_apps_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    rc = ngx_http_shuttle_answer(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The answer to a request whose project is not to be proxied, sent; or
+ * NGX_DECLINED for a running one.  The phase handler asks, and the
+ * upstream peer again when it connects.
+ */
+
+ngx_int_t
+ngx_http_shuttle_answer(ngx_http_request_t *r, ngx_http_shuttle_ctx_t *ctx)
+{
+    const char                   *state;
+    ngx_http_shuttle_srv_conf_t  *sscf;
+
+    sscf = ngx_http_get_module_srv_conf(r, ngx_http_shuttle_module);
+
     switch (ctx->result) {
 
     case NGX_HTTP_SHUTTLE_FOUND:
         break;
 
     case NGX_HTTP_SHUTTLE_NO_ZONE:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      NGX_HTTP_SHUTTLE_RETRY_AFTER,
-                                      "shuttle: platform starting, "
-                                      "no routing zone yet");
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        NGX_HTTP_SHUTTLE_RETRY_AFTER,
+                                        "shuttle: platform starting, "
+                                        "no routing zone yet");
 
     case NGX_HTTP_SHUTTLE_BAD_HOST:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_NOT_FOUND, 0,
-                                      "shuttle: host \"%V\" is not "
-                                      "<project>.%V",
-                                      &r->headers_in.server, &sscf->domain);
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_NOT_FOUND, 0,
+                                        "shuttle: host \"%V\" is not "
+                                        "<project>.%V",
+                                        &r->headers_in.server,
+                                        &sscf->domain);
 
     case NGX_HTTP_SHUTTLE_BAD_NAME:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_BAD_REQUEST, 0,
-                                      "shuttle: \"%V\" is not a project name "
-                                      "(a DNS label: a-z, 0-9 and '-')",
-                                      &ctx->project);
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_BAD_REQUEST, 0,
+                                        "shuttle: \"%V\" is not a project "
+                                        "name (a DNS label: a-z, 0-9 and "
+                                        "'-')", &ctx->project);
 
     case NGX_HTTP_SHUTTLE_UNKNOWN:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_NOT_FOUND, 0,
-                                      "shuttle: no project \"%V\"",
-                                      &ctx->project);
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_NOT_FOUND, 0,
+                                        "shuttle: no project \"%V\"",
+                                        &ctx->project);
 
     default: /* NGX_HTTP_SHUTTLE_BUSY */
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      NGX_HTTP_SHUTTLE_RETRY_AFTER,
-                                      "shuttle: project \"%V\" is being "
-                                      "updated, retry", &ctx->project);
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        NGX_HTTP_SHUTTLE_RETRY_AFTER,
+                                        "shuttle: project \"%V\" is being "
+                                        "updated, retry", &ctx->project);
     }
+
+    state = shuttle_zone_state_name(ctx->slot.state);
 
     switch (ctx->slot.state) {
 
@@ -266,49 +290,37 @@ ngx_http_shuttle_apps_handler(ngx_http_request_t *r)
             return NGX_DECLINED;
         }
 
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
-                                      "shuttle: project \"%V\" is %s "
-                                      "but has no address", &ctx->project,
-                                      shuttle_zone_state_name(ctx->slot.state));
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
+                                        "shuttle: project \"%V\" is %s "
+                                        "but has no address", &ctx->project,
+                                        state);
 
     case SHUTTLE_STATE_QUEUED:
     case SHUTTLE_STATE_BUILDING:
     case SHUTTLE_STATE_LOADING:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      NGX_HTTP_SHUTTLE_RETRY_AFTER,
-                                      "shuttle: project \"%V\" is %s "
-                                      "(deployment %uL)", &ctx->project,
-                                      shuttle_zone_state_name(ctx->slot.state),
-                                      ctx->slot.deployment);
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        NGX_HTTP_SHUTTLE_RETRY_AFTER,
+                                        "shuttle: project \"%V\" is %s "
+                                        "(deployment %uL)", &ctx->project,
+                                        state, ctx->slot.deployment);
 
     case SHUTTLE_STATE_FAILED:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
-                                      "shuttle: project \"%V\": deployment "
-                                      "%uL failed", &ctx->project,
-                                      ctx->slot.deployment);
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
+                                        "shuttle: project \"%V\": "
+                                        "deployment %uL failed",
+                                        &ctx->project, ctx->slot.deployment);
 
     case SHUTTLE_STATE_STOPPED:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE, 0,
-                                      "shuttle: project \"%V\" is stopped",
-                                      &ctx->project);
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE, 0,
+                                        "shuttle: project \"%V\" is "
+                                        "stopped", &ctx->project);
 
     default:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
-                                      "shuttle: project \"%V\" has unknown "
-                                      "state %ud", &ctx->project,
-                                      (ngx_uint_t) ctx->slot.state);
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
+                                        "shuttle: project \"%V\" has "
+                                        "unknown state %ud", &ctx->project,
+                                        (ngx_uint_t) ctx->slot.state);
     }
-
-done:
-
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
 }
 
 

@@ -105,6 +105,8 @@ void ngx_http_shuttle_zone_unmap(ngx_http_shuttle_zone_t *zone);
 
 ngx_http_shuttle_ctx_t *ngx_http_shuttle_get_ctx(ngx_http_request_t *r);
 ngx_http_shuttle_ctx_t *ngx_http_shuttle_resolve(ngx_http_request_t *r);
+ngx_int_t ngx_http_shuttle_answer(ngx_http_request_t *r,
+    ngx_http_shuttle_ctx_t *ctx);
 
 ngx_int_t ngx_http_shuttle_auth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_shuttle_deploy_handler(ngx_http_request_t *r);

@@ -88,7 +88,10 @@ static ngx_int_t
 ngx_http_shuttle_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
+    ngx_int_t                      rc;
+    ngx_http_upstream_t           *u;
     ngx_http_shuttle_ctx_t        *ctx;
+    ngx_http_shuttle_srv_conf_t   *sscf;
     ngx_http_shuttle_main_conf_t  *smcf;
 
     ctx = ngx_http_shuttle_resolve(r);
@@ -110,15 +113,34 @@ ngx_http_shuttle_init_peer(ngx_http_request_t *r,
                                                    r->connection->log);
     }
 
-    if (ctx->result != NGX_HTTP_SHUTTLE_FOUND
-        || (ctx->slot.state != SHUTTLE_STATE_RUNNING
-            && ctx->slot.state != SHUTTLE_STATE_IDLE)
-        || ctx->slot.port == 0)
-    {
+    sscf = ngx_http_get_module_srv_conf(r, ngx_http_shuttle_module);
+
+    if (sscf->domain.len == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "upstream \"%V\": no running project for host \"%V\""
                       " (is \"shuttle_apps\" set in this server?)",
                       &us->host, &r->headers_in.server);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_shuttle_answer(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        /*
+         * The project stopped running while the request was on its way
+         * (a long upload): it is answered here as a new request would be,
+         * and finalized.  The upstream, its cleanup gone, takes it as
+         * finalized already and only lets go of its reference to it.
+         */
+
+        u = r->upstream;
+
+        r->main->count++;
+        *u->cleanup = NULL;
+        u->cleanup = NULL;
+
+        ngx_http_finalize_request(r, rc);
+
         return NGX_ERROR;
     }
 
