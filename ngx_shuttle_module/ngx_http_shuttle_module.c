@@ -618,6 +618,7 @@ ngx_http_shuttle_create_main_conf(ngx_conf_t *cf)
      *     smcf->spool = NULL;
      *     smcf->apps = 0;
      *     smcf->route = 0;
+     *     smcf->routes = NULL;
      *     smcf->deploy = 0;
      *     smcf->auth = 0;
      *     smcf->metrics = NULL;
@@ -642,6 +643,10 @@ ngx_http_shuttle_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"shuttle_apps\" needs \"shuttle_zone\" "
                            "in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->route && ngx_http_shuttle_route_check(cf, smcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -49,6 +49,8 @@ typedef struct {
 
     ngx_uint_t                   apps;      /* a "shuttle_apps" is set */
     ngx_uint_t                   route;     /* a "shuttle_route" is set */
+    ngx_array_t                 *routes;    /* their upstreams not set up
+                                               yet, NULLs after */
     ngx_uint_t                   deploy;    /* a "shuttle_deploy" is set */
     ngx_uint_t                   auth;      /* a "shuttle_auth on" is set */
 
@@ -117,6 +119,8 @@ ngx_int_t ngx_http_shuttle_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 char *ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_shuttle_route_check(ngx_conf_t *cf,
+    ngx_http_shuttle_main_conf_t *smcf);
 char *ngx_http_shuttle_api_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

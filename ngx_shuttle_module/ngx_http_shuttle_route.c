@@ -38,11 +38,22 @@ static void ngx_http_shuttle_save_session(ngx_peer_connection_t *pc,
 #endif
 
 
+/* the placeholder server's address: never connected to */
+static struct sockaddr_in  ngx_http_shuttle_route_sin;
+static ngx_addr_t          ngx_http_shuttle_route_addr = {
+    (struct sockaddr *) &ngx_http_shuttle_route_sin,
+    sizeof(struct sockaddr_in),
+    ngx_string("shuttle_route")
+};
+
+
 static ngx_int_t
 ngx_http_shuttle_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_http_shuttle_main_conf_t  *smcf;
+    ngx_uint_t                      i;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_shuttle_main_conf_t   *smcf;
 
     if (us->servers->nelts != 1) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -78,7 +89,50 @@ ngx_http_shuttle_init_upstream(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
+    /* set up as a shuttle_route upstream: off the list of those to be */
+
+    uscfp = smcf->routes->elts;
+
+    for (i = 0; i < smcf->routes->nelts; i++) {
+        if (uscfp[i] == us) {
+            uscfp[i] = NULL;
+        }
+    }
+
     us->peer.init = ngx_http_shuttle_init_peer;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "least_conn", "hash", "ip_hash" and "random" after "shuttle_route" take
+ * its place (nginx only warns "load balancing method redefined"): its
+ * upstream was never set up.
+ */
+
+ngx_int_t
+ngx_http_shuttle_route_check(ngx_conf_t *cf,
+    ngx_http_shuttle_main_conf_t *smcf)
+{
+    ngx_uint_t                      i;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+
+    uscfp = smcf->routes->elts;
+
+    for (i = 0; i < smcf->routes->nelts; i++) {
+        if (uscfp[i] == NULL) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "upstream \"%V\" in %s:%ui has \"shuttle_route\" "
+                      "and a balancing method after it (least_conn, hash, "
+                      "ip_hash, random): its peer comes from the zone, "
+                      "remove the method (only \"keepalive\" may follow)",
+                      &uscfp[i]->host, uscfp[i]->file_name, uscfp[i]->line);
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -219,9 +273,9 @@ ngx_http_shuttle_save_session(ngx_peer_connection_t *pc, void *data)
 char *
 ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_upstream_server_t    *us;
-    ngx_http_shuttle_main_conf_t  *smcf;
-    ngx_http_upstream_srv_conf_t  *uscf;
+    ngx_http_upstream_server_t     *us;
+    ngx_http_shuttle_main_conf_t   *smcf;
+    ngx_http_upstream_srv_conf_t   *uscf, **uscfp;
 
     uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
 
@@ -246,7 +300,12 @@ ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     uscf->peer.init_upstream = ngx_http_shuttle_init_upstream;
     uscf->flags = NGX_HTTP_UPSTREAM_CREATE;
 
-    /* the upstream block wants a server; ours stands for the zone */
+    /*
+     * The upstream block wants a server; ours stands for the zone.  It has
+     * an address, down, so that a balancing method put after us, which
+     * would set up round robin peers, is refused with our message rather
+     * than "no servers in upstream".
+     */
 
     us = ngx_array_push(uscf->servers);
     if (us == NULL) {
@@ -255,9 +314,28 @@ ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(us, sizeof(ngx_http_upstream_server_t));
     ngx_str_set(&us->name, "shuttle_route");
+    us->addrs = &ngx_http_shuttle_route_addr;
+    us->naddrs = 1;
+    us->weight = 1;
+    us->down = 1;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
     smcf->route = 1;
+
+    if (smcf->routes == NULL) {
+        smcf->routes = ngx_array_create(cf->pool, 2,
+                                     sizeof(ngx_http_upstream_srv_conf_t *));
+        if (smcf->routes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    uscfp = ngx_array_push(smcf->routes);
+    if (uscfp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *uscfp = uscf;
 
     return NGX_CONF_OK;
 }
