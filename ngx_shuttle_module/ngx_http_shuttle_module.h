@@ -34,6 +34,7 @@ typedef struct {
     dev_t                        dev;
     time_t                       checked;   /* last stat() of the path */
     time_t                       failed;    /* last map that failed */
+    time_t                       torn;      /* last torn slot logged */
 
     const char                  *error;     /* last reason logged */
 } ngx_http_shuttle_zone_t;

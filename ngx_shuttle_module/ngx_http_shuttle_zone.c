@@ -92,10 +92,18 @@ ngx_http_shuttle_zone_lookup(ngx_http_shuttle_zone_t *zone, ngx_str_t *name,
         return NGX_HTTP_SHUTTLE_FOUND;
 
     case SHUTTLE_ZONE_BUSY:
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "shuttle zone \"%s\": slot of project \"%V\" stayed "
-                      "torn for %d reads", zone->path.data, name,
-                      SHUTTLE_ZONE_READ_TRIES);
+
+        /* until the builder repairs the slot: a warning a second */
+
+        if (zone->torn != ngx_time()) {
+            zone->torn = ngx_time();
+
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "shuttle zone \"%s\": slot of project \"%V\" "
+                          "stayed torn for %d reads", zone->path.data, name,
+                          SHUTTLE_ZONE_READ_TRIES);
+        }
+
         return NGX_HTTP_SHUTTLE_BUSY;
 
     default:
