@@ -6,9 +6,13 @@
  *             its first page (WAL mode), so that a filesystem with no room
  *             for it fails the deploy; the loader's start gives the
  *             directory to the project's uid
- *   postgres  role shuttle_NAME with a random password, database
- *             shuttle_NAME_DB owned by it, CONNECT revoked from PUBLIC;
- *             the password kept in the store (0600)
+ *   postgres  role shuttle_NAME with a random password and a connection
+ *             limit, in the group role shuttle-tenants; database
+ *             shuttle_NAME_DB owned by it, CONNECT revoked from PUBLIC,
+ *             and a role of the same name (NOLOGIN) that shuttle_NAME is
+ *             in: pg_hba.conf's "samerole" matches it; the password kept
+ *             in the store (0600).  The first use of the server revokes
+ *             CONNECT on postgres and template1 from PUBLIC
  *   secrets   nothing to make: the store's secrets table
  *   static    the project's folder moved to DATA/static/NAME/ID/
  *
@@ -21,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +47,8 @@
 
 #define PROV_PG_IDENT_MAX   63      /* PostgreSQL's NAMEDATALEN - 1 */
 #define PROV_INFO_MAX       2048
+#define PROV_PG_TENANTS     "shuttle-tenants"   /* the tenant roles' group:
+                                                   no prov_ident() has '-' */
 
 
 static int prov_sqlite(shuttle_serve_t *s, const char *project,
@@ -64,6 +71,14 @@ static int prov_pg_exec(PGconn *pg, const char *what, char *err,
     size_t errlen, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 static int prov_pg_exists(PGconn *pg, const char *sql, const char *name,
     char *err, size_t errlen);
+static int prov_pg_value(PGconn *pg, const char *sql, const char *name,
+    char *buf, size_t size, char *err, size_t errlen);
+static int prov_pg_group(PGconn *pg, const char *what, const char *name,
+    const char *qname, char *err, size_t errlen);
+static void prov_pg_guard(PGconn *pg);
+static void prov_pg_notice(void *arg, const char *message);
+static const char *prov_pg_opt(shuttle_serve_t *s, const char *key,
+    char *buf, size_t size);
 static char *prov_pg_dsn(shuttle_serve_t *s, const char *db,
     const char *user, const char *password);
 static void prov_dsn_add(char *buf, size_t size, const char *key,
@@ -255,7 +270,8 @@ prov_postgres(shuttle_serve_t *s, const char *project, const char *owner,
     int            rc, exists;
     char           role[PROV_PG_IDENT_MAX + 1], db[PROV_PG_IDENT_MAX + 1];
     char           info[PROV_INFO_MAX], password[33], what[160];
-    char          *qrole, *qdb, *qpass;
+    char           value[PROV_PG_IDENT_MAX + 1];
+    char          *qrole, *qdb, *qpass, *qtenants;
     json_t        *j;
     PGconn        *pg;
     unsigned char  rnd[16];
@@ -299,16 +315,33 @@ prov_postgres(shuttle_serve_t *s, const char *project, const char *owner,
     rc = -1;
     qrole = PQescapeIdentifier(pg, role, strlen(role));
     qdb = PQescapeIdentifier(pg, db, strlen(db));
+    qtenants = PQescapeIdentifier(pg, PROV_PG_TENANTS,
+                                  sizeof(PROV_PG_TENANTS) - 1);
     qpass = NULL;
 
-    if (qrole == NULL || qdb == NULL) {
+    if (qrole == NULL || qdb == NULL || qtenants == NULL) {
         snprintf(err, errlen, "%s: %s", what, PQerrorMessage(pg));
         goto done;
     }
 
-    exists = prov_pg_exists(pg, "SELECT 1 FROM pg_roles WHERE rolname = $1",
-                            role, err, errlen);
+    /* the group of every project's role, that pg_hba.conf names */
+    if (prov_pg_group(pg, what, PROV_PG_TENANTS, qtenants, err, errlen)
+        != 0)
+    {
+        goto done;
+    }
+
+    exists = prov_pg_value(pg, "SELECT rolcanlogin::text FROM pg_roles "
+                           "WHERE rolname = $1", role, value, sizeof(value),
+                           err, errlen);
     if (exists == -1) {
+        goto done;
+    }
+
+    if (exists && strcmp(value, "true") != 0) {
+        snprintf(err, errlen, "%s: role %s exists and may not log in: the "
+                 "name is taken (another project's database has it)", what,
+                 role);
         goto done;
     }
 
@@ -331,8 +364,9 @@ prov_postgres(shuttle_serve_t *s, const char *project, const char *owner,
             goto done;
         }
 
-        if (prov_pg_exec(pg, what, err, errlen, "%s ROLE %s LOGIN PASSWORD %s",
-                         exists ? "ALTER" : "CREATE", qrole, qpass)
+        if (prov_pg_exec(pg, what, err, errlen, "%s ROLE %s LOGIN PASSWORD %s "
+                         "CONNECTION LIMIT %u", exists ? "ALTER" : "CREATE",
+                         qrole, qpass, s->conf.postgres_connections)
             != 0)
         {
             goto done;
@@ -347,25 +381,53 @@ prov_postgres(shuttle_serve_t *s, const char *project, const char *owner,
         {
             goto done;
         }
+
+    } else if (prov_pg_exec(pg, what, err, errlen,
+                            "ALTER ROLE %s CONNECTION LIMIT %u", qrole,
+                            s->conf.postgres_connections)
+               != 0)
+    {
+        goto done;              /* a role of before, or another limit */
+    }
+
+    if (prov_pg_exec(pg, what, err, errlen, "GRANT %s TO %s", qtenants,
+                     qrole)
+        != 0)
+    {
+        goto done;
     }
 
     shuttle_fault("provisioning");
 
-    exists = prov_pg_exists(pg, "SELECT 1 FROM pg_database "
-                            "WHERE datname = $1", db, err, errlen);
+    exists = prov_pg_value(pg, "SELECT pg_get_userbyid(datdba) "
+                           "FROM pg_database WHERE datname = $1", db, value,
+                           sizeof(value), err, errlen);
     if (exists == -1) {
         goto done;
     }
 
-    if (!exists) {
-        if (prov_pg_exec(pg, what, err, errlen,
-                         "CREATE DATABASE %s OWNER %s", qdb, qrole) != 0
-            || prov_pg_exec(pg, what, err, errlen,
-                            "REVOKE ALL ON DATABASE %s FROM PUBLIC", qdb)
-               != 0)
-        {
-            goto done;
-        }
+    if (exists && strcmp(value, role) != 0) {
+        snprintf(err, errlen, "%s: database %s exists and belongs to role "
+                 "%s, not %s: the name is taken", what, db, value, role);
+        goto done;
+    }
+
+    /*
+     * The database's role first: its name may be another project's role.
+     * PUBLIC's CONNECT revoked each time: a database of before, or one
+     * whose provisioning stopped after its CREATE.
+     */
+
+    if (prov_pg_group(pg, what, db, qdb, err, errlen) != 0
+        || (!exists
+            && prov_pg_exec(pg, what, err, errlen,
+                            "CREATE DATABASE %s OWNER %s", qdb, qrole) != 0)
+        || prov_pg_exec(pg, what, err, errlen,
+                        "REVOKE ALL ON DATABASE %s FROM PUBLIC", qdb) != 0
+        || prov_pg_exec(pg, what, err, errlen, "GRANT %s TO %s", qdb, qrole)
+           != 0)
+    {
+        goto done;
     }
 
     if (prov_info(json_pack("{s:s, s:s}", "database", db, "role", role),
@@ -383,6 +445,7 @@ done:
     PQfreemem(qrole);
     PQfreemem(qdb);
     PQfreemem(qpass);
+    PQfreemem(qtenants);
     PQfinish(pg);
 
     return rc;
@@ -843,6 +906,17 @@ prov_purge_one(const char *kind, const char *name, const char *info,
                             "DROP DATABASE IF EXISTS %s WITH (FORCE)", q)
              : prov_pg_exec(w->pg, "purge", w->err, w->errlen,
                             "DROP ROLE IF EXISTS %s", q);
+
+        /* the database's role (pg_hba.conf's samerole), never a login */
+        if (rc == 0 && name[0]) {
+            rc = prov_pg_exists(w->pg, "SELECT 1 FROM pg_roles WHERE "
+                                "rolname = $1 AND NOT rolcanlogin", ident,
+                                w->err, w->errlen);
+            rc = rc == 1 ? prov_pg_exec(w->pg, "purge", w->err, w->errlen,
+                                        "DROP ROLE %s", q)
+                         : rc;
+        }
+
         PQfreemem(q);
     }
 
@@ -1049,7 +1123,140 @@ prov_pg_admin(shuttle_serve_t *s, const char *what, char *err,
         return NULL;
     }
 
+    /* "role is already a member": not for the builder's stderr */
+    PQsetNoticeProcessor(pg, prov_pg_notice, NULL);
+
+    prov_pg_guard(pg);
+
     return pg;
+}
+
+
+static void
+prov_pg_notice(void *arg, const char *message)
+{
+}
+
+
+/*
+ * Once a process, on the server's first use: PUBLIC (so every tenant
+ * role) may no longer connect to postgres and template1.  Superusers and
+ * the databases' owners still may.  Logged when it revoked something.
+ */
+
+static void
+prov_pg_guard(PGconn *pg)
+{
+    int                     i, n;
+    char                    names[64], err[256], *q;
+    PGresult               *r;
+    static int              done;
+    static pthread_mutex_t  lock = PTHREAD_MUTEX_INITIALIZER;
+
+    static const char  *sql = "SELECT datname FROM pg_database "
+                              "WHERE datname IN ('postgres', 'template1') "
+                              "AND has_database_privilege('public', oid, "
+                              "'CONNECT') ORDER BY 1";
+
+    pthread_mutex_lock(&lock);
+
+    if (done) {
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+
+    r = PQexec(pg, sql);
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, sizeof(err), "%s", PQresultErrorMessage(r));
+        prov_chomp(err);
+        shuttle_log(SHUTTLE_LOG_WARN, "postgres: who may connect to postgres "
+                    "and template1: %s", err);
+        PQclear(r);
+        pthread_mutex_unlock(&lock);
+        return;
+    }
+
+    n = PQntuples(r);
+    names[0] = '\0';
+
+    for (i = 0; i < n; i++) {
+        snprintf(names + strlen(names), sizeof(names) - strlen(names),
+                 "%s%s", i ? ", " : "", PQgetvalue(r, i, 0));
+
+        q = PQescapeIdentifier(pg, PQgetvalue(r, i, 0),
+                               strlen(PQgetvalue(r, i, 0)));
+
+        if (q == NULL
+            || prov_pg_exec(pg, "postgres", err, sizeof(err),
+                            "REVOKE CONNECT ON DATABASE %s FROM PUBLIC", q)
+               != 0)
+        {
+            shuttle_log(SHUTTLE_LOG_WARN, "postgres: database %s: %s",
+                        PQgetvalue(r, i, 0),
+                        q ? err : PQerrorMessage(pg));
+        }
+
+        PQfreemem(q);
+    }
+
+    PQclear(r);
+
+    if (n > 0) {
+        r = PQexec(pg, sql);
+
+        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 0) {
+            shuttle_log(SHUTTLE_LOG_INFO, "postgres: revoked CONNECT on "
+                        "databases %s from PUBLIC: projects' roles cannot "
+                        "connect to them (superusers and the owners still "
+                        "can)", names);
+        } else {
+            shuttle_log(SHUTTLE_LOG_WARN, "postgres: PUBLIC may still "
+                        "connect to %s (the admin role is neither a "
+                        "superuser nor their owner): as a superuser, REVOKE "
+                        "CONNECT ON DATABASE postgres, template1 FROM PUBLIC",
+                        names);
+        }
+
+        PQclear(r);
+    }
+
+    done = 1;
+
+    pthread_mutex_unlock(&lock);
+}
+
+
+/* a NOLOGIN role name (qname quoted), made when missing; one that may
+ * log in is another's: an error */
+
+static int
+prov_pg_group(PGconn *pg, const char *what, const char *name,
+    const char *qname, char *err, size_t errlen)
+{
+    int   rc;
+    char  login[8];
+
+    rc = prov_pg_value(pg, "SELECT (rolcanlogin OR rolsuper)::text "
+                       "FROM pg_roles WHERE rolname = $1", name, login,
+                       sizeof(login), err, errlen);
+    if (rc == -1) {
+        return -1;
+    }
+
+    if (rc == 0) {
+        return prov_pg_exec(pg, what, err, errlen, "CREATE ROLE %s NOLOGIN",
+                            qname);
+    }
+
+    if (strcmp(login, "false") != 0) {
+        snprintf(err, errlen, "%s: role %s exists and may log in: the name "
+                 "is taken (another project's role, or the server's)", what,
+                 name);
+        return -1;
+    }
+
+    return 0;
 }
 
 
@@ -1107,13 +1314,44 @@ prov_pg_exists(PGconn *pg, const char *sql, const char *name, char *err,
 }
 
 
-/* the project's DSN: the admin DSN's host and port, its own role */
+/* as prov_pg_exists(), the first column of the row in buf */
+
+static int
+prov_pg_value(PGconn *pg, const char *sql, const char *name, char *buf,
+    size_t size, char *err, size_t errlen)
+{
+    int        rc;
+    PGresult  *r;
+
+    r = PQexecParams(pg, sql, 1, NULL, &name, NULL, NULL, 0);
+
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "PostgreSQL: %s", PQresultErrorMessage(r));
+        prov_chomp(err);
+        PQclear(r);
+        return -1;
+    }
+
+    rc = PQntuples(r) > 0;
+    snprintf(buf, size, "%s", rc ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+
+    return rc;
+}
+
+
+/*
+ * the project's DSN: the server's socket directory that its sandbox sees
+ * (shuttle_provision_pg_socket()) and the admin DSN's port, or, with no
+ * socket directory, the admin DSN's host and port; its own role
+ */
 
 static char *
 prov_pg_dsn(shuttle_serve_t *s, const char *db, const char *user,
     const char *password)
 {
-    char               buf[2048];
+    char               buf[2048], dir[SHUTTLE_PATH_MAX];
+    const char        *sock;
     PQconninfoOption  *opts, *o;
 
     opts = PQconninfoParse(s->conf.postgres, NULL);
@@ -1122,14 +1360,20 @@ prov_pg_dsn(shuttle_serve_t *s, const char *db, const char *user,
     }
 
     buf[0] = '\0';
+    sock = shuttle_provision_pg_socket(s, dir, sizeof(dir));
+
+    if (sock != NULL) {
+        prov_dsn_add(buf, sizeof(buf), "host", sock);
+    }
 
     for (o = opts; o->keyword != NULL; o++) {
         if (o->val != NULL && o->val[0] != '\0'
-            && (strcmp(o->keyword, "host") == 0
-                || strcmp(o->keyword, "hostaddr") == 0
-                || strcmp(o->keyword, "port") == 0
-                || strcmp(o->keyword, "sslmode") == 0
-                || strcmp(o->keyword, "connect_timeout") == 0))
+            && (strcmp(o->keyword, "port") == 0
+                || strcmp(o->keyword, "connect_timeout") == 0
+                || (sock == NULL
+                    && (strcmp(o->keyword, "host") == 0
+                        || strcmp(o->keyword, "hostaddr") == 0
+                        || strcmp(o->keyword, "sslmode") == 0))))
         {
             prov_dsn_add(buf, sizeof(buf), o->keyword, o->val);
         }
@@ -1142,6 +1386,105 @@ prov_pg_dsn(shuttle_serve_t *s, const char *db, const char *user,
     prov_dsn_add(buf, sizeof(buf), "password", password);
 
     return strdup(buf);
+}
+
+
+const char *
+shuttle_provision_pg_socket(shuttle_serve_t *s, char *buf, size_t size)
+{
+    if (s->conf.postgres == NULL) {
+        return NULL;
+    }
+
+    if (s->conf.postgres_socket != NULL) {
+        if (strlen(s->conf.postgres_socket) >= size) {
+            return NULL;
+        }
+
+        snprintf(buf, size, "%s", s->conf.postgres_socket);
+        return buf;
+    }
+
+    if (prov_pg_opt(s, "host", buf, size) == NULL || buf[0] != '/') {
+        return NULL;
+    }
+
+    return buf;
+}
+
+
+void
+shuttle_provision_announce(shuttle_serve_t *s)
+{
+    char         dir[SHUTTLE_PATH_MAX], host[256], port[16];
+    char         path[SHUTTLE_PATH_MAX + 32];
+    struct stat  st;
+
+    if (s->conf.postgres == NULL) {
+        return;
+    }
+
+    if (prov_pg_opt(s, "port", port, sizeof(port)) == NULL) {
+        snprintf(port, sizeof(port), "5432");
+    }
+
+    if (shuttle_provision_pg_socket(s, dir, sizeof(dir)) == NULL) {
+        shuttle_log(SHUTTLE_LOG_WARN, "postgres: services are given the "
+                    "admin DSN's host %s and port %s, no unix socket (the "
+                    "DSN's host is no directory and --postgres-socket is not "
+                    "given): a service in a network namespace of its own "
+                    "cannot reach them; give --postgres-socket DIR",
+                    prov_pg_opt(s, "host", host, sizeof(host))
+                    ? host : "(libpq's default)", port);
+        return;
+    }
+
+    snprintf(path, sizeof(path), "%s/.s.PGSQL.%s", dir, port);
+
+    if (stat(path, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+        shuttle_log(SHUTTLE_LOG_WARN, "postgres: services connect through "
+                    "the unix socket in %s (port %s), but there is no socket "
+                    "%s: they cannot reach PostgreSQL until the server "
+                    "listens there (unix_socket_directories)", dir, port,
+                    path);
+        return;
+    }
+
+    shuttle_log(SHUTTLE_LOG_INFO, "postgres: services connect through the "
+                "unix socket in %s (port %s), which each sandbox sees; a "
+                "project's role: CONNECTION LIMIT %u, in role "
+                PROV_PG_TENANTS " (pg_hba.conf)", dir, port,
+                s->conf.postgres_connections);
+}
+
+
+/* the admin DSN's value of key in buf, or NULL when it has none */
+
+static const char *
+prov_pg_opt(shuttle_serve_t *s, const char *key, char *buf, size_t size)
+{
+    const char        *v;
+    PQconninfoOption  *opts, *o;
+
+    opts = PQconninfoParse(s->conf.postgres, NULL);
+    if (opts == NULL) {
+        return NULL;
+    }
+
+    v = NULL;
+
+    for (o = opts; o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, key) == 0 && o->val != NULL
+            && o->val[0] != '\0' && strlen(o->val) < size)
+        {
+            snprintf(buf, size, "%s", o->val);
+            v = buf;
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    return v;
 }
 
 

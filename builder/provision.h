@@ -47,5 +47,15 @@ int shuttle_provision_purge(shuttle_serve_t *s, const char *project,
 /* removes the published static folders of project (all deployments) */
 void shuttle_provision_unpublish(shuttle_serve_t *s, const char *project);
 
+/* the directory of the PostgreSQL server's unix socket that services
+ * connect through (--postgres-socket, or the admin DSN's host when it is
+ * one): buf, or NULL when there is none */
+const char *shuttle_provision_pg_socket(shuttle_serve_t *s, char *buf,
+    size_t size);
+
+/* logs, at start, how services will reach PostgreSQL, or that they
+ * cannot */
+void shuttle_provision_announce(shuttle_serve_t *s);
+
 
 #endif /* SHUTTLE_BUILDER_PROVISION_H */

@@ -130,6 +130,8 @@ struct shuttle_sandbox_s {
                                                        sockets, a stack */
     pid_t                   warm_pid[SB_WARM_POOL];
     unsigned                nwarm;
+    unsigned                warm_host_network:1;  /* the pool's loaders
+                                                     keep the host's */
     char                   *warm_path;  /* the program it runs */
 };
 
@@ -712,7 +714,8 @@ shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     c.warm_fd = -1;
 
     if (sb->nwarm > 0 && sp->kind == SHUTTLE_SANDBOX_SERVICE
-        && !sp->die_with_parent && !sb->userns && !sp->host_network
+        && !sp->die_with_parent && !sb->userns
+        && sp->host_network == sb->warm_host_network
         && strcmp(path, sb->warm_path) == 0)
     {
         /* the warm loader, if it is still there, saves an exec */
@@ -2112,20 +2115,34 @@ sb_warm_drop(shuttle_sandbox_t *sb)
 
 
 int
-shuttle_sandbox_warm(shuttle_sandbox_t *sb, const char *path, char *err,
-    size_t errlen)
+shuttle_sandbox_warm(shuttle_sandbox_t *sb, const char *path,
+    int host_network, char *err, size_t errlen)
 {
     int                         sv[2], rc;
-    char                       *argv[4], pad[SB_WARM_ARGS + 1];
+    char                       *argv[5], pad[SB_WARM_ARGS + 1];
     char                       *envp[1];
     pid_t                       pid;
     sigset_t                    mask, dflt;
     posix_spawnattr_t           attr;
     posix_spawn_file_actions_t  fa;
 
-    if (sb->nwarm == SB_WARM_POOL || sb->userns) {
+    if (sb->userns) {
         return 0;
     }
+
+    if (sb->nwarm > 0 && sb->warm_host_network != (unsigned) !!host_network)
+    {
+        /* for services of the other kind of network */
+        while (sb->nwarm > 0) {
+            sb_warm_drop(sb);
+        }
+    }
+
+    if (sb->nwarm == SB_WARM_POOL) {
+        return 0;
+    }
+
+    sb->warm_host_network = !!host_network;
 
     if (sb->warm_path == NULL || strcmp(sb->warm_path, path) != 0) {
         free(sb->warm_path);
@@ -2148,8 +2165,9 @@ shuttle_sandbox_warm(shuttle_sandbox_t *sb, const char *path, char *err,
 
     argv[0] = (char *) path;
     argv[1] = "--warm";
-    argv[2] = pad;              /* room for the command line to come */
-    argv[3] = NULL;
+    argv[2] = host_network ? "--host-network" : "--own-network";
+    argv[3] = pad;              /* room for the command line to come */
+    argv[4] = NULL;
     envp[0] = NULL;
 
     (void) posix_spawn_file_actions_init(&fa);
@@ -2210,6 +2228,7 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     char **wargv)
 {
     int                 fds[SB_MAX_FDS + SB_CONTROLLERS], nfds, i, k;
+    int                 host_network;
     char               *buf, pidmsg[32];
     char                cmsg[CMSG_SPACE(sizeof(int)
                                         * (SB_MAX_FDS + SB_CONTROLLERS))];
@@ -2246,10 +2265,12 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     memset(&c, 0, sizeof(c));
     c.warm_fd = -1;
 
+    host_network = wargc > 2 && strcmp(wargv[2], "--host-network") == 0;
+
     if (unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
-                | CLONE_NEWNET)
+                | (host_network ? 0 : CLONE_NEWNET))
         == -1
-        || sb_loopback_up() != 0)
+        || (!host_network && sb_loopback_up() != 0))
     {
         _exit(1);
     }

@@ -55,6 +55,7 @@
 #define SERVE_UID_LO        200000
 #define SERVE_UID_HI        299999
 #define SERVE_KEY_PROJECTS  100
+#define SERVE_PG_CONNECTIONS  10        /* of a tenant role */
 #define SERVE_REPAIR_MS     5000        /* torn zone slots looked for */
 
 #define SERVE_OPT_VALUE     1
@@ -90,6 +91,8 @@ typedef struct {
     const char             *max_depth;
     const char             *postgres;
     const char             *postgres_file;
+    const char             *postgres_socket;
+    const char             *postgres_connections;
     const char             *uids;
     const char             *memory;
     const char             *tasks;
@@ -304,6 +307,8 @@ shuttle_serve_main(int argc, char **argv)
                     "to start (see --loader)", s->conf.loader,
                     strerror(errno));
     }
+
+    shuttle_provision_announce(s);
 
     shuttle_log(SHUTTLE_LOG_INFO, "ready: pid %d, socket %s, data %s, zone "
                 "%s, ports %u-%u, %u build jobs, loader %s, SDK %s",
@@ -606,6 +611,10 @@ serve_usage(FILE *f)
 "                        project gets a role and databases of its own\n"
 "  --postgres-file FILE  the DSN read from FILE (keeps a password out of\n"
 "                        the process list)\n"
+"  --postgres-socket DIR the server's unix socket directory, which services\n"
+"                        connect through (the DSN's host when it is a\n"
+"                        directory): give it when the DSN is TCP\n"
+"  --postgres-connections N  connections of one project's role (10)\n"
 "\n"
 "signals:\n"
 "  SIGTERM, SIGINT  stop: API closed, builds cancelled, loaders stopped\n"
@@ -649,6 +658,8 @@ serve_args(int argc, char **argv, serve_args_t *a)
         { "--max-depth", &a->max_depth },
         { "--postgres", &a->postgres },
         { "--postgres-file", &a->postgres_file },
+        { "--postgres-socket", &a->postgres_socket },
+        { "--postgres-connections", &a->postgres_connections },
         { "--uids", &a->uids },
         { "--memory", &a->memory },
         { "--tasks", &a->tasks },
@@ -896,6 +907,28 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
         }
     }
 
+    if (a->postgres_socket != NULL
+        && (conf->postgres == NULL || a->postgres_socket[0] != '/'))
+    {
+        snprintf(err, errlen, "--postgres-socket \"%s\": %s",
+                 a->postgres_socket, conf->postgres == NULL
+                 ? "give --postgres too" : "not an absolute path");
+        return -1;
+    }
+
+    conf->postgres_socket = a->postgres_socket;
+    conf->postgres_connections = SERVE_PG_CONNECTIONS;
+
+    if (a->postgres_connections != NULL) {
+        if (serve_number(a->postgres_connections, 1, 10000, &n) != 0) {
+            snprintf(err, errlen, "--postgres-connections \"%s\" is not a "
+                     "number in 1-10000", a->postgres_connections);
+            return -1;
+        }
+
+        conf->postgres_connections = (unsigned) n;
+    }
+
     if (a->max_depth != NULL) {
         if (serve_number(a->max_depth, 1, 256, &n) != 0) {
             snprintf(err, errlen, "--max-depth \"%s\" is not a number in "
@@ -1040,8 +1073,9 @@ serve_sandbox(shuttle_serve_t *s, int off, char *err, size_t errlen)
     warm[0] = '\0';
 
     if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == -1
-        || shuttle_sandbox_warm(s->conf.sandbox, s->conf.loader, warm,
-                                sizeof(warm)) != 0)
+        || shuttle_sandbox_warm(s->conf.sandbox, s->conf.loader,
+                                s->conf.host_network, warm, sizeof(warm))
+           != 0)
     {
         shuttle_log(SHUTTLE_LOG_WARN, "sandbox: no warm loader (%s): each "
                     "loader starts with an exec", errno ? strerror(errno)

@@ -64,6 +64,9 @@ typedef struct {
     int64_t                 health_timeout_ms;
     shuttle_extract_limits_t  upload;       /* what an upload may hold */
     char                   *postgres;       /* the admin DSN, or NULL */
+    const char             *postgres_socket;    /* the services' socket
+                                                   directory, or NULL */
+    unsigned                postgres_connections;   /* of a tenant role */
 
     shuttle_sandbox_t      *sandbox;        /* NULL: --no-sandbox */
     unsigned                host_network:1; /* --service-network host */

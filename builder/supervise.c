@@ -876,7 +876,8 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
         /* one at a time, until the pool is full */
 
         if (shuttle_sandbox_warm(sup->s->conf.sandbox, sup->s->conf.loader,
-                                 err, sizeof(err))
+                                 sup->s->conf.host_network, err,
+                                 sizeof(err))
             != 0)
         {
             shuttle_log(SHUTTLE_LOG_WARN, "%s: the next loaders start with "
@@ -1675,42 +1676,13 @@ sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
 }
 
 
-/* the directory of the PostgreSQL server's socket, when the admin DSN
- * names one (host=/run/postgresql) */
+/* the directory of the PostgreSQL server's socket that services connect
+ * through (--postgres-socket, or the admin DSN's host=/run/postgresql) */
 
 static const char *
 sup_postgres_dir(shuttle_serve_t *s, char *buf, size_t size)
 {
-    char              *msg;
-    const char        *dir;
-    PQconninfoOption  *opts, *o;
-
-    if (s->conf.postgres == NULL) {
-        return NULL;
-    }
-
-    msg = NULL;
-    opts = PQconninfoParse(s->conf.postgres, &msg);
-    PQfreemem(msg);
-
-    if (opts == NULL) {
-        return NULL;
-    }
-
-    dir = NULL;
-
-    for (o = opts; o->keyword != NULL; o++) {
-        if (strcmp(o->keyword, "host") == 0 && o->val != NULL
-            && o->val[0] == '/' && strlen(o->val) < size)
-        {
-            snprintf(buf, size, "%s", o->val);
-            dir = buf;
-        }
-    }
-
-    PQconninfoFree(opts);
-
-    return dir;
+    return shuttle_provision_pg_socket(s, buf, size);
 }
 
 

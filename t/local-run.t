@@ -193,12 +193,41 @@ like(`cat '$repo/.run/env'`,
 is(system('setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
           'test', '-x', $data), 0, 'nobody reaches the data');
 
-# a second project, deployed as a developer would, through the spool
+# a second project, deployed as a developer would, through the spool;
+# it also says which client address nginx gave it
 my $h2 = "$top/hello2";
-make_path($h2);
-system('cp', '-a', "$repo/examples/hello/src", "$h2/") == 0 or die "cp: $?";
+make_path("$h2/src");
 open my $fh, '>', "$h2/shuttle.json" or die "$h2/shuttle.json: $!";
 print $fh qq({"name": "hello2"}\n);
+close $fh;
+open $fh, '>', "$h2/src/main.c" or die "$h2/src/main.c: $!";
+print $fh <<'EOF';
+#include <shuttle.h>
+
+static void
+hello(shuttle_req *req, shuttle_res *res)
+{
+    shuttle_text(res, 200, "Hello, world!\n");
+}
+
+static void
+client(shuttle_req *req, shuttle_res *res)
+{
+    const char  *xff, *real;
+
+    xff = shuttle_req_header(req, "X-Forwarded-For");
+    real = shuttle_req_header(req, "X-Real-IP");
+    shuttle_printf(res, 200, "xff=%s real=%s\n", xff ? xff : "-",
+                   real ? real : "-");
+}
+
+SHUTTLE_MAIN(app)
+{
+    shuttle_get(app, "/hello", hello);
+    shuttle_get(app, "/client", client);
+    return 0;
+}
+EOF
 close $fh;
 
 my $env = `cat '$repo/.run/env'`;
@@ -208,6 +237,10 @@ my $dout = `SHUTTLE_API='$api' SHUTTLE_API_KEY='$key' NO_COLOR=1 '$repo/build/bi
 is($?, 0, 'a second deploy (hello2)') or diag $dout;
 my $url2 = "http://hello2.localhost:$port/hello";
 like(get($url2), qr/Hello/, 'hello2 answers');
+is(scalar `curl -s --max-time 5 -H 'X-Forwarded-For: 10.9.9.9' -H 'X-Real-IP: 10.9.9.9' 'http://hello2.localhost:$port/client'`,
+   "xff=127.0.0.1 real=127.0.0.1\n",
+   "a client's forged X-Forwarded-For and X-Real-IP: the service sees the "
+   . "address nginx saw, alone");
 
 my @first = running($repo);
 ok(@first >= 4, 'builder, nginx (master and workers), loaders: '

@@ -209,12 +209,13 @@ my ($info) = `sqlite3 $db "SELECT info FROM resources WHERE project = 'gb2' AND 
 my $gbpw = eval { decode_json($info)->{password} } // '';
 ok(length $gbpw >= 16, "gb2's role has a password of its own in the store");
 ($prc, $pout) = $pg->psql('SELECT count(*) FROM entries', db => $gb2res->{database},
-                          user => 'shuttle_gb2', password => $gbpw);
+                          user => 'shuttle_gb2', password => $gbpw, socket => 1);
 is($prc, 0, "gb2's role opens gb2's database") or diag $pout;
 ($prc, $pout) = $pg->psql('SELECT count(*) FROM entries', db => $pgres->{database},
-                          user => 'shuttle_gb2', password => $gbpw);
+                          user => 'shuttle_gb2', password => $gbpw, socket => 1);
 isnt($prc, 0, "gb2's role cannot open guestbook's database");
-like($pout, qr/permission denied for database/, "... permission denied");
+like($pout, qr/pg_hba\.conf rejects connection .*database "$pgres->{database}"/,
+     "... pg_hba.conf rejects it");
 is((stat $db)[2] & 0777, 0600, 'the store holding it is 0600');
 
 

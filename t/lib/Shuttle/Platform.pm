@@ -54,13 +54,16 @@ sub new {
     $self->add_key($_) for @{ $opts{keys} // ['alice'] };
 
     # a PostgreSQL server of the test's own, the builder's admin connection
-    # (postgres => 'socket': through its unix socket, not TCP)
+    # over TCP and its socket's directory for the services (postgres =>
+    # 'socket': the admin connection through the socket too)
     if ($opts{postgres}) {
         require Shuttle::Postgres;
         $self->{pg} = Shuttle::Postgres->new($t);
-        push @{ $self->{builder_args} }, '--postgres',
-            $opts{postgres} eq 'socket' ? $self->{pg}->socket_dsn
-                                        : $self->{pg}->admin_dsn;
+        push @{ $self->{builder_args} },
+            $opts{postgres} eq 'socket'
+            ? ('--postgres', $self->{pg}->socket_dsn)
+            : ('--postgres', $self->{pg}->admin_dsn,
+               '--postgres-socket', $self->{pg}->socket_dir);
     }
 
     $self->start_builder;
@@ -493,7 +496,9 @@ Options: C<keys> (names, default C<['alice']>), C<client_max_body_size>
 (default C<50m>), C<worker_processes> (1), C<builder_args> (more options
 of C<shuttle-builder serve>, e.g. C<['--max-files', 50]>), C<postgres> (true:
 a private PostgreSQL server, C<Shuttle::Postgres>, whose admin connection
-the builder gets with C<--postgres>; C<pg> returns it),
+over TCP the builder gets with C<--postgres>, and its socket's directory,
+which services use, with C<--postgres-socket>; C<'socket'>: the admin
+connection through the socket; C<pg> returns it),
 C<upstream_keepalive_timeout> (nginx's C<keepalive_timeout> in the upstream of
 the apps, e.g. C<'300ms'>: a loader goes idle only once nginx has closed its
 cached connections to it).

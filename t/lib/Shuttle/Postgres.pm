@@ -75,10 +75,31 @@ sub new {
 
     my ($rc, $out) = _run(@as, "$bin/initdb", '-D', "$dir/data",
                           '-U', 'postgres', "--pwfile=$pwfile", '-E', 'UTF8',
-                          '--no-locale', '--auth-local=trust',
+                          '--no-locale', '--auth-local=scram-sha-256',
                           '--auth-host=scram-sha-256', '--no-sync');
     unlink $pwfile;
     _skip_or_die("initdb failed: $out") if $rc;
+
+    # the lines README.md gives an operator: the builder's tenant roles
+    # (members of shuttle-tenants) reach only the database named as a role
+    # they are in (their own), only through the socket, with a password
+    my $hba = "$dir/data/pg_hba.conf";
+    open $fh, '>', $hba or die "$hba: $!";
+    print $fh <<'EOF';
+local   samerole  +shuttle-tenants                scram-sha-256
+local   all       +shuttle-tenants                reject
+host    all       +shuttle-tenants  all           reject
+local   all       all                             scram-sha-256
+host    all       all               127.0.0.1/32  scram-sha-256
+EOF
+    close $fh;
+    chown $uid, $gid, $hba;
+    chmod 0600, $hba;
+
+    # the socket's directory, apart from the data and the log: a project's
+    # sandbox sees it
+    make_path("$dir/run", { mode => 0755 });
+    chown $uid, $gid, "$dir/run";
 
     # the port: held free by the harness until now, then given to postgres
     my $port = $t->port('PG');
@@ -104,7 +125,7 @@ sub new {
             POSIX::setuid($uid) or POSIX::_exit(126);
         }
         my @cmd = ("$bin/postgres", '-D', "$dir/data", '-p', $port,
-                   '-k', $dir, '-c', 'listen_addresses=127.0.0.1',
+                   '-k', "$dir/run", '-c', 'listen_addresses=127.0.0.1',
                    '-c', 'fsync=off', '-c', 'synchronous_commit=off',
                    '-c', 'full_page_writes=off', '-c', 'max_connections=100');
         exec { $cmd[0] } @cmd or POSIX::_exit(127);
@@ -148,17 +169,23 @@ sub admin_dsn {
          . "password=$self->{password} dbname=postgres";
 }
 
-# the same through the server's unix socket, in the directory it holds
-# (made reachable: a project's sandbox connects as a uid of its own)
+# the directory of the server's unix socket (made reachable: a project's
+# sandbox connects as a uid of its own)
+sub socket_dir {
+    my ($self) = @_;
+    chmod 0711, $self->{dir};
+    return "$self->{dir}/run";
+}
+
+# the superuser's connection string through the unix socket
 sub socket_dsn {
     my ($self) = @_;
-    chmod 0755, $self->{dir};
-    return "host=$self->{dir} port=$self->{port} user=postgres "
+    return "host=" . $self->socket_dir . " port=$self->{port} user=postgres "
          . "password=$self->{password} dbname=postgres";
 }
 
 # runs SQL with psql; %opts: db (postgres), user (postgres), password
-# (the superuser's).  In list context (exit status, output); in scalar
+# (the superuser's), socket (true: through the unix socket, not TCP).  In list context (exit status, output); in scalar
 # context the output, dying when psql fails.
 sub psql {
     my ($self, $sql, %opts) = @_;
@@ -167,7 +194,9 @@ sub psql {
         local $ENV{PGPASSWORD} = $opts{password} // $self->{password};
         local $ENV{PGCONNECT_TIMEOUT} = 5;
         ($rc, $out) = _run('psql', '-X', '-A', '-t', '-q',
-                           '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1',
+                           '-v', 'ON_ERROR_STOP=1',
+                           '-h', $opts{socket} ? "$self->{dir}/run"
+                                               : '127.0.0.1',
                            '-p', $self->{port},
                            '-U', $opts{user} // 'postgres',
                            '-d', $opts{db} // 'postgres', '-c', $sql);
@@ -237,18 +266,21 @@ Shuttle::Postgres - a private PostgreSQL server for a test
 
 C<new> runs C<initdb> (the newest under C</usr/lib/postgresql/*/bin>, or
 C<$SHUTTLE_PG_BINDIR>) in C<PREFIX/pg/data> and starts C<postgres> on a
-free port of 127.0.0.1, its socket in C<PREFIX/pg>, as the C<postgres>
-user when the test runs as root.  Local connections are trusted, TCP
-ones need a password (scram-sha-256); the superuser C<postgres> has a
-random password (C<admin_dsn>).  fsync is off: the data is a test's.
+free port of 127.0.0.1, its socket in C<PREFIX/pg/run> (C<socket_dir>),
+as the C<postgres> user when the test runs as root.  Every connection
+needs a password (scram-sha-256); the superuser C<postgres> has a random
+one (C<admin_dsn>, C<socket_dsn>).  C<pg_hba.conf> holds the lines
+README.md gives an operator: members of C<shuttle-tenants> (the builder's
+tenant roles) only reach, through the socket, a database named as a role
+they are in.  fsync is off: the data is a test's.
 
 When PostgreSQL cannot be started the test dies saying why, since
 C<make deps> installs it; with C<SHUTTLE_TEST_NO_POSTGRES=1> it is
 skipped instead.  The server is stopped by pid (SIGINT, then SIGKILL) by
 C<stop>, when the object goes away, or at the end of the test.
 
-Methods: C<port>, C<host>, C<password>, C<admin_dsn>, C<log> (the
-server's log), C<psql(SQL, db =E<gt> ..., user =E<gt> ..., password
-=E<gt> ...)>, C<create_db(DB, USER, PASSWORD)> (returns a DSN), C<stop>.
+Methods: C<port>, C<host>, C<password>, C<admin_dsn>, C<socket_dir>,
+C<socket_dsn>, C<log> (the server's log), C<psql(SQL, db =E<gt> ...,
+user =E<gt> ..., password =E<gt> ..., socket =E<gt> 1)>, C<create_db(DB, USER, PASSWORD)> (returns a DSN), C<stop>.
 
 =cut
