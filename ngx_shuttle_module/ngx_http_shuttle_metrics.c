@@ -105,7 +105,6 @@ static ngx_http_shuttle_entry_t *ngx_http_shuttle_metrics_entry(
 static ngx_uint_t ngx_http_shuttle_metrics_status(ngx_http_request_t *r);
 static void ngx_http_shuttle_metrics_deploy(ngx_http_request_t *r,
     ngx_http_shuttle_metrics_t *m);
-static ngx_int_t ngx_http_shuttle_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_shuttle_metrics_families(u_char *p, u_char *last,
     ngx_http_shuttle_metrics_t *m);
 static u_char *ngx_http_shuttle_metrics_project(u_char *p, u_char *last,
@@ -478,6 +477,8 @@ ngx_http_shuttle_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 char *
 ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_shuttle_loc_conf_t  *slcf = conf;
+
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -487,6 +488,7 @@ ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_shuttle_metrics_handler;
+    slcf->metrics = 1;
 
     return NGX_CONF_OK;
 }
@@ -507,7 +509,7 @@ ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 #define NGX_HTTP_SHUTTLE_FAMILY_TIME       1
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_shuttle_metrics_handler(ngx_http_request_t *r)
 {
     size_t                         size;

@@ -766,7 +766,9 @@ ngx_http_shuttle_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     slcf->keys_file = { 0, NULL };
-     *     slcf->deploy = NULL;
+     *     slcf->deploy = 0;
+     *     slcf->metrics = 0;
+     *     slcf->core = NULL;
      */
 
     slcf->keys = NGX_CONF_UNSET_PTR;
@@ -782,11 +784,40 @@ ngx_http_shuttle_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_shuttle_loc_conf_t  *prev = parent;
     ngx_http_shuttle_loc_conf_t  *conf = child;
 
+    ngx_http_core_loc_conf_t      *clcf;
     ngx_http_shuttle_main_conf_t  *smcf;
 
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_str_value(conf->keys_file, prev->keys_file, "");
     ngx_conf_merge_value(conf->auth, prev->auth, 0);
+
+    /* the core module has merged every level already */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    conf->core = clcf;
+
+    /*
+     * An "if" or "limit_except" block in a "shuttle_deploy" location
+     * serves with the location's handler: its uploads are deploys too.
+     */
+
+    if (prev->deploy && clcf->noname && clcf->handler == NULL) {
+        conf->deploy = 1;
+    }
+
+    if ((conf->deploy && clcf->handler != NULL
+         && clcf->handler != ngx_http_shuttle_deploy_handler)
+        || (conf->metrics
+            && clcf->handler != ngx_http_shuttle_metrics_handler))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "location \"%V\" has \"%s\" and another "
+                           "content handler (\"proxy_pass\" or the like): "
+                           "one of them answers, remove the other",
+                           &clcf->name, conf->deploy ? "shuttle_deploy"
+                                                     : "shuttle_metrics");
+        return NGX_CONF_ERROR;
+    }
 
     if ((conf->auth || conf->deploy) && conf->keys == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -796,13 +827,30 @@ ngx_http_shuttle_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->deploy) {
+
+        /* a path of the location's own is not its parent's */
+
+        if (!clcf->noname && prev->core != NULL
+            && clcf->client_body_temp_path
+               != prev->core->client_body_temp_path)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "location \"%V\" has \"shuttle_deploy\" and "
+                               "\"client_body_temp_path\": its uploads go "
+                               "to the builder's spool (shuttle_spool), "
+                               "remove \"client_body_temp_path\"",
+                               &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+
         /*
-         * the core module has merged this location already: its request
-         * bodies are written straight into the builder's spool
+         * Its request bodies are written straight into the builder's
+         * spool; the locations nested in it keep the temporary path they
+         * inherited.
          */
 
         smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
-        conf->deploy->client_body_temp_path = smcf->spool;
+        clcf->client_body_temp_path = smcf->spool;
     }
 
     return NGX_CONF_OK;
@@ -981,8 +1029,8 @@ ngx_http_shuttle_deploy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /*
      * Its request bodies go to the builder's spool (merge_loc_conf sets
      * the path): a client_body_temp_path of the location's own would be
-     * overridden silently.  One before this directive is refused here;
-     * the placeholder makes nginx refuse one after as a duplicate.
+     * overridden silently.  One before this directive is refused here,
+     * one after by merge_loc_conf.
      */
 
     if (clcf->client_body_temp_path != NULL) {
@@ -990,14 +1038,9 @@ ngx_http_shuttle_deploy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                "its uploads go to the builder's spool (shuttle_spool)";
     }
 
-    clcf->client_body_temp_path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-    if (clcf->client_body_temp_path == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
     clcf->handler = ngx_http_shuttle_deploy_handler;
 
-    slcf->deploy = clcf;
+    slcf->deploy = 1;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
     smcf->deploy = 1;

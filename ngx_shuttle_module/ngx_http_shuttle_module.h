@@ -70,8 +70,11 @@ typedef struct {
     ngx_str_t                    keys_file;
     ngx_flag_t                   auth;
 
-    /* the core conf of a "shuttle_deploy" location, NULL elsewhere */
-    ngx_http_core_loc_conf_t    *deploy;
+    ngx_uint_t                   deploy;    /* "shuttle_deploy" answers */
+    ngx_uint_t                   metrics;   /* "shuttle_metrics" answers */
+
+    /* the core module's conf of the same level, for nested levels */
+    ngx_http_core_loc_conf_t    *core;
 } ngx_http_shuttle_loc_conf_t;
 
 
@@ -132,6 +135,7 @@ char *ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_shuttle_metrics_add_zone(ngx_conf_t *cf,
     ngx_http_shuttle_main_conf_t *smcf);
 ngx_int_t ngx_http_shuttle_metrics_log_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_shuttle_metrics_handler(ngx_http_request_t *r);
 
 
 extern ngx_module_t  ngx_http_shuttle_module;

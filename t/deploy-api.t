@@ -250,10 +250,22 @@ my @bad = (
       '', $http =~ s{location = /deploy \{ shuttle_deploy; \}}
                     {location = /deploy { client_body_temp_path %%TESTDIR%%/x; shuttle_deploy; }}r,
       qr/"shuttle_deploy" directive cannot share a location with "client_body_temp_path": its uploads go to the builder's spool \(shuttle_spool\)/ ],
+    # issue 21: nginx said "directive is duplicate"
     [ 'client_body_temp_path after shuttle_deploy',
       '', $http =~ s{location = /deploy \{ shuttle_deploy; \}}
                     {location = /deploy { shuttle_deploy; client_body_temp_path %%TESTDIR%%/x; }}r,
-      qr/"client_body_temp_path" directive is duplicate/ ],
+      qr/location "\/deploy" has "shuttle_deploy" and "client_body_temp_path": its uploads go to the builder's spool \(shuttle_spool\), remove "client_body_temp_path"/ ],
+
+    # issue 21: proxy_pass took the location over silently
+    [ 'proxy_pass after shuttle_deploy',
+      '', $http =~ s{location = /deploy \{ shuttle_deploy; \}}
+                    {location = /deploy { shuttle_deploy; proxy_pass http://127.0.0.1:9; }}r,
+      qr/location "\/deploy" has "shuttle_deploy" and another content handler \("proxy_pass" or the like\): one of them answers, remove the other/ ],
+    [ 'proxy_pass after shuttle_metrics',
+      '', $http =~ s{location = /deploy \{ shuttle_deploy; \}}
+                    {location = /deploy { shuttle_deploy; }
+                     location = /m { shuttle_metrics; proxy_pass http://127.0.0.1:9; }}r,
+      qr/location "\/m" has "shuttle_metrics" and another content handler \("proxy_pass" or the like\): one of them answers, remove the other/ ],
 );
 
 for my $case (@bad) {
