@@ -894,8 +894,14 @@ ngx_http_shuttle_send(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
 
     rc = ngx_http_send_header(r);
 
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only || len == 0) {
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
+    }
+
+    /* an empty body ends the answer too, else the header stays buffered */
+
+    if (len == 0) {
+        return ngx_http_send_special(r, NGX_HTTP_LAST);
     }
 
     b = ngx_calloc_buf(r->pool);

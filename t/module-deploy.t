@@ -173,6 +173,21 @@ is($r->{status}, 200, 'a location nested in a deploy location proxies '
 is($r->{body}, "B got 40000\n", '... the whole body');
 unlike($t->error_log, qr/open\(\) "\/\d+"/, 'no body file opened in /');
 
+# issue 21, item 4: a builder that answers with an empty body; the
+# answer reaches an HTTP/1.1 client on a kept-alive connection at once
+$t->write_file('mode', 'empty');
+$t0 = time;
+my ($e) = eval {
+    http_keepalive($port, 'api.test',
+                   { path => '/deploy?project=hello', method => 'POST',
+                     body => 'x' x 100,
+                     headers => [Authorization => "Bearer $alice"] });
+};
+is($e && $e->{status}, 202, 'an empty answer of the builder: 202 on a '
+                            . 'kept-alive connection') or diag($@);
+ok(time - $t0 < 0.9, sprintf('... at once (%.2f s)', time - $t0));
+is($e && $e->{headers}{'content-length'}, '0', '... with an empty body');
+
 unlike($t->error_log, qr/\[alert\]|\[crit\]|exited on signal/,
        'no alert, no crit');
 
