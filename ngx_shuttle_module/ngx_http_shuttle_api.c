@@ -639,8 +639,26 @@ ngx_http_shuttle_deploy_read(ngx_event_t *rev)
         ngx_log_error(NGX_LOG_ERR, rev->log, NGX_ETIMEDOUT,
                       "shuttle: deploy \"%V\": builder %V did not answer "
                       "in time", &d->project, d->peer.name);
-        ngx_http_shuttle_deploy_fail(d, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "the builder does not answer");
+
+        if (d->out->pos < d->out->last) {
+            ngx_http_shuttle_deploy_fail(d, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "the builder does not answer");
+            return;
+        }
+
+        /*
+         * The builder has the whole hand-off: it may have queued the
+         * upload, and taken its file, already.  The file is left to it,
+         * and the client is not told the deploy failed.
+         */
+
+        d->handed = 1;
+
+        ngx_http_shuttle_deploy_fail(d, NGX_HTTP_GATEWAY_TIME_OUT,
+                                     "the builder did not answer in time: "
+                                     "whether it queued the upload is "
+                                     "unknown, see the project's "
+                                     "deployments before deploying again");
         return;
     }
 

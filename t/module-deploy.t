@@ -2,9 +2,11 @@
 
 # Issue 11, item 10 (the hand-off): the builder's answer may fill the
 # module's buffer exactly (4096 bytes) and is relayed; one byte more is a
-# 502; a builder that takes the connection and never answers is a 503
-# after one shuttle_builder_timeout for the whole hand-off.  The builder
-# here is a fake on the unix socket, answering what each case asks.
+# 502; a builder that takes the hand-off and never answers is a 504 after
+# one shuttle_builder_timeout for the whole hand-off, the outcome being
+# unknown.  Issue 21: an if block in, and a location nested in, a deploy
+# location; an empty answer; a late one.  The builder here is a fake on
+# the unix socket, answering what each case asks.
 
 use strict;
 use warnings;
@@ -141,7 +143,8 @@ like($r->{body}, qr/invalid answer from the builder/, '... says so');
 my $t0 = time;
 $r = deploy('silent');
 my $took = time - $t0;
-is($r->{status}, 503, 'a builder that never answers: 503');
+is($r->{status}, 504, 'a builder that never answers: 504 (it has the '
+                      . 'hand-off: the outcome is unknown)');
 ok($took >= 0.9 && $took < 1.9,
    sprintf('... after one shuttle_builder_timeout (%.2f s)', $took));
 
@@ -187,6 +190,18 @@ is($e && $e->{status}, 202, 'an empty answer of the builder: 202 on a '
                             . 'kept-alive connection') or diag($@);
 ok(time - $t0 < 0.9, sprintf('... at once (%.2f s)', time - $t0));
 is($e && $e->{headers}{'content-length'}, '0', '... with an empty body');
+
+# issue 21, item 7: a builder that has the whole hand-off but answers
+# after shuttle_builder_timeout may have queued the upload: the client
+# is told the outcome is unknown, and the file is left to the builder
+unlink "$mode.file";
+$r = deploy('late');
+is($r->{status}, 504, 'a builder that answers too late: 504');
+like($r->{body}, qr/did not answer in time: whether it queued the upload is unknown/,
+     '... the outcome is unknown, says the answer');
+my $late = $t->read_file('mode.file') // '';
+ok($late ne '' && -f "$spool/$late", '... and the upload is left in the '
+                                     . 'spool for the builder');
 
 unlike($t->error_log, qr/\[alert\]|\[crit\]|exited on signal/,
        'no alert, no crit');
