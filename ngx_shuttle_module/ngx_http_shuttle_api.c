@@ -393,6 +393,8 @@ ngx_http_shuttle_deploy_body(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_str_t                      file;
     ngx_temp_file_t               *tf;
+    ngx_file_info_t                fi;
+    struct sockaddr_un            *saun;
     ngx_http_shuttle_ctx_t        *ctx;
     ngx_http_shuttle_deploy_t     *d;
     ngx_http_shuttle_main_conf_t  *smcf;
@@ -424,6 +426,27 @@ ngx_http_shuttle_deploy_body(ngx_http_request_t *r)
 
     if (ngx_http_shuttle_deploy_request(r, d, &file) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /*
+     * No socket file: the builder is not running.  nginx would log the
+     * failed connect() at "crit", which a client must not be able to
+     * cause.
+     */
+
+    saun = (struct sockaddr_un *) smcf->builder->sockaddr;
+
+    if (ngx_file_info(saun->sun_path, &fi) == NGX_FILE_ERROR
+        && ngx_errno == NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, NGX_ENOENT,
+                      "shuttle: deploy \"%V\": connect() to %V failed, "
+                      "is shuttle-builder running?", &d->project,
+                      &smcf->builder->name);
+        d->peer.name = &smcf->builder->name;
+        ngx_http_shuttle_deploy_fail(d, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "cannot connect to the builder");
         return;
     }
 
