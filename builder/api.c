@@ -12,12 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "deploy.h"
+#include "fsafe.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
@@ -54,6 +57,8 @@ typedef struct {
     const char             *method;
     const char             *url;
     const char             *key;
+    char                    keyname[SHUTTLE_KEY_MAX + 1];
+    uid_t                   uid;        /* the peer's (SO_PEERCRED) */
     api_body_t             *body;
     char                    path[API_URL_MAX];
     char                   *seg[API_SEGMENTS];
@@ -102,7 +107,10 @@ static enum MHD_Result api_handler(void *cls, struct MHD_Connection *c,
     const char *url, const char *method, const char *version,
     const char *upload_data, size_t *upload_data_size, void **req_cls);
 static enum MHD_Result api_route(api_req_t *r);
+static int api_match(const char *path, api_req_t *r);
 static int api_peer(api_req_t *r, enum MHD_Result *ret);
+static unsigned api_key(api_req_t *r, const char *named, char *err,
+    size_t errlen);
 static void api_key_of(const char *project, char *key, size_t size,
     void *data);
 static enum MHD_Result api_deploy(api_req_t *r);
@@ -155,6 +163,40 @@ static int api_mkdirs(const char *path, size_t from);
 static void api_mhd_log(void *cls, const char *fmt, va_list ap);
 static void api_completed(void *cls, struct MHD_Connection *c,
     void **req_cls, enum MHD_RequestTerminationCode toe);
+
+
+/*
+ * The routes, all of them: api_route() dispatches by this table alone, and
+ * "shuttle-builder routes" prints it.  "{...}" stands for any one segment.
+ * Every route under /v1/ speaks for a key, the caller's (api_key()), and
+ * touches that key's projects and deployments only.
+ */
+
+typedef struct {
+    const char             *method;
+    const char             *path;
+    enum MHD_Result       (*handler)(api_req_t *r);
+} api_route_t;
+
+
+static const api_route_t  api_routes[] = {
+    { "POST",   "/deploy",                             api_deploy },
+    { "GET",    "/metrics",                            api_metrics },
+    { "GET",    "/v1/projects",                        api_projects },
+    { "GET",    "/v1/projects/{project}",              api_project },
+    { "DELETE", "/v1/projects/{project}",              api_project_delete },
+    { "GET",    "/v1/projects/{project}/deployments",
+      api_project_deployments },
+    { "POST",   "/v1/projects/{project}/rollback",     api_project_rollback },
+    { "GET",    "/v1/projects/{project}/secrets",      api_secrets },
+    { "PUT",    "/v1/projects/{project}/secrets",      api_secrets },
+    { "POST",   "/v1/projects/{project}/restart",      api_project_restart },
+    { "PUT",    "/v1/projects/{project}/scale",        api_project_scale },
+    { "DELETE", "/v1/projects/{project}/secrets/{secret}", api_secrets },
+    { "GET",    "/v1/deployments/{deployment}",        api_deployment },
+    { "GET",    "/v1/deployments/{deployment}/logs",   api_logs },
+    { NULL, NULL, NULL }
+};
 
 
 shuttle_api_t *
@@ -228,6 +270,33 @@ shuttle_api_stop(shuttle_api_t *api)
 
     MHD_stop_daemon(api->mhd);
     free(api);
+}
+
+
+/* shuttle-builder routes: the table, one "METHOD PATH" a line */
+
+int
+shuttle_api_routes_main(int argc, char **argv)
+{
+    int                 help;
+    const api_route_t  *rt;
+
+    if (argc > 0) {
+        help = strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0;
+
+        fprintf(help ? stdout : stderr, "usage: shuttle-builder routes\n\n"
+                "Prints the routes of the builder's API, one \"METHOD "
+                "PATH\" a line;\n\"{...}\" stands for any one segment "
+                "of a path.\n");
+
+        return help ? 0 : 2;
+    }
+
+    for (rt = api_routes; rt->method != NULL; rt++) {
+        printf("%s %s\n", rt->method, rt->path);
+    }
+
+    return fflush(stdout) == 0 ? 0 : 1;
 }
 
 
@@ -321,125 +390,111 @@ api_handler(void *cls, struct MHD_Connection *c, const char *url,
 static enum MHD_Result
 api_route(api_req_t *r)
 {
-    char            **seg;
-    enum MHD_Result   ret;
-
-    seg = r->seg;
+    char                err[512], allow[64];
+    size_t              n;
+    unsigned            status;
+    enum MHD_Result     ret;
+    const api_route_t  *rt;
 
     if (api_peer(r, &ret) != 0) {
-        if (r->nseg == 1 && strcmp(seg[0], "deploy") == 0) {
+        if (r->nseg == 1 && strcmp(r->seg[0], "deploy") == 0) {
             shuttle_metrics_refused(SHUTTLE_REFUSED_FORBIDDEN);
         }
 
         return ret;
     }
 
-    if (r->nseg == 1 && strcmp(seg[0], "deploy") == 0) {
-        return strcmp(r->method, "POST") == 0 ? api_deploy(r)
-                                               : api_method(r, "POST");
-    }
+    /*
+     * /v1/: the caller's key, whatever the path; /deploy finds its key
+     * itself (api_deploy()); /metrics needs none: nginx lets only its own
+     * host (allow 127.0.0.1) scrape
+     */
 
-    /* no key: nginx lets only its own host (allow 127.0.0.1) scrape */
+    if (r->nseg > 0 && strcmp(r->seg[0], "v1") == 0) {
+        status = api_key(r, MHD_lookup_connection_value(r->c,
+                                                        MHD_HEADER_KIND,
+                                                        "X-Shuttle-Key"),
+                         err, sizeof(err));
 
-    if (r->nseg == 1 && strcmp(seg[0], "metrics") == 0) {
-        return strcmp(r->method, "GET") == 0 ? api_metrics(r)
-                                              : api_method(r, "GET");
-    }
-
-    if (r->nseg == 0 || strcmp(seg[0], "v1") != 0) {
-        return api_error(r->c, MHD_HTTP_NOT_FOUND, "not found: %s", r->url);
-    }
-
-    r->key = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND,
-                                         "X-Shuttle-Key");
-
-    if (r->key == NULL || !shuttle_api_valid_key(r->key)) {
-        return api_error(r->c, MHD_HTTP_UNAUTHORIZED,
-                         "no key: the API answers requests that nginx "
-                         "authenticated (X-Shuttle-Key)");
-    }
-
-    if (r->nseg >= 2 && strcmp(seg[1], "projects") == 0) {
-
-        switch (r->nseg) {
-
-        case 2:
-            return strcmp(r->method, "GET") == 0 ? api_projects(r)
-                                                  : api_method(r, "GET");
-
-        case 3:
-            if (strcmp(r->method, "GET") == 0) {
-                return api_project(r);
-            }
-
-            if (strcmp(r->method, "DELETE") == 0) {
-                return api_project_delete(r);
-            }
-
-            return api_method(r, "GET, DELETE");
-
-        case 4:
-            if (strcmp(seg[3], "deployments") == 0) {
-                return strcmp(r->method, "GET") == 0
-                       ? api_project_deployments(r) : api_method(r, "GET");
-            }
-
-            if (strcmp(seg[3], "rollback") == 0) {
-                return strcmp(r->method, "POST") == 0
-                       ? api_project_rollback(r) : api_method(r, "POST");
-            }
-
-            if (strcmp(seg[3], "secrets") == 0) {
-                return strcmp(r->method, "GET") == 0
-                       || strcmp(r->method, "PUT") == 0
-                       ? api_secrets(r) : api_method(r, "GET, PUT");
-            }
-
-            if (strcmp(seg[3], "restart") == 0) {
-                return strcmp(r->method, "POST") == 0
-                       ? api_project_restart(r) : api_method(r, "POST");
-            }
-
-            if (strcmp(seg[3], "scale") == 0) {
-                return strcmp(r->method, "PUT") == 0
-                       ? api_project_scale(r) : api_method(r, "PUT");
-            }
-
-            break;
-
-        case 5:
-            if (strcmp(seg[3], "secrets") == 0) {
-                return strcmp(r->method, "DELETE") == 0
-                       ? api_secrets(r) : api_method(r, "DELETE");
-            }
-
-            break;
+        if (status != 0) {
+            return api_error(r->c, status, "%s", err);
         }
 
-    } else if (r->nseg >= 3 && strcmp(seg[1], "deployments") == 0) {
+        if (r->key == NULL || !shuttle_api_valid_key(r->key)) {
+            return api_error(r->c, MHD_HTTP_UNAUTHORIZED,
+                             "no key: send the key's secret "
+                             "(Authorization: Bearer), as nginx passes it "
+                             "on, or, as root, its name (X-Shuttle-Key)");
+        }
+    }
 
-        if (r->nseg == 3) {
-            return strcmp(r->method, "GET") == 0 ? api_deployment(r)
-                                                  : api_method(r, "GET");
+    allow[0] = '\0';
+    n = 0;
+
+    for (rt = api_routes; rt->method != NULL; rt++) {
+        if (!api_match(rt->path, r)) {
+            continue;
         }
 
-        if (r->nseg == 4 && strcmp(seg[3], "logs") == 0) {
-            return strcmp(r->method, "GET") == 0 ? api_logs(r)
-                                                  : api_method(r, "GET");
+        if (strcmp(rt->method, r->method) == 0) {
+            return rt->handler(r);
         }
+
+        n += snprintf(allow + n, sizeof(allow) - n, "%s%s",
+                      n ? ", " : "", rt->method);
+
+        if (n >= sizeof(allow)) {
+            n = sizeof(allow) - 1;
+        }
+    }
+
+    if (n != 0) {
+        return api_method(r, allow);
     }
 
     return api_error(r->c, MHD_HTTP_NOT_FOUND, "not found: %s", r->url);
 }
 
 
+/* the request's path has the route's segments; "{...}" takes any one */
+
+static int
+api_match(const char *path, api_req_t *r)
+{
+    int          i;
+    size_t       len;
+    const char  *p, *end;
+
+    p = path;
+
+    for (i = 0; *p == '/'; i++) {
+        p++;
+        end = strchrnul(p, '/');
+        len = end - p;
+
+        if (i == r->nseg) {
+            return 0;
+        }
+
+        if (p[0] != '{'
+            && (strlen(r->seg[i]) != len || memcmp(r->seg[i], p, len) != 0))
+        {
+            return 0;
+        }
+
+        p = end;
+    }
+
+    return i == r->nseg;
+}
+
+
 /*
- * Who may speak on this socket: whatever comes in speaks for a key (the
- * hand-off names the uploader's, X-Shuttle-Key the caller's), which
- * nginx checked against the bearer key.  So only nginx's workers, root,
- * and the builder's own uid may; the peer's uid is the kernel's word,
- * taken at connect() (SO_PEERCRED): a tenant's process that reaches the
- * socket still cannot pass for a key.  0, else the answer is in *ret.
+ * Who may speak on this socket: only nginx's workers, root, and the
+ * builder's own uid; the peer's uid is the kernel's word, taken at
+ * connect() (SO_PEERCRED): a tenant's process that reaches the socket is
+ * refused whatever it sends.  Which key a request speaks for is
+ * api_key()'s.  0, else the answer is in *ret.
  */
 
 static int
@@ -467,6 +522,7 @@ api_peer(api_req_t *r, enum MHD_Result *ret)
     }
 
     self = geteuid();
+    r->uid = cred.uid;
 
     if (cred.uid == 0 || cred.uid == self
         || (r->s->conf.nginx_user != NULL && cred.uid == r->s->conf.uid))
@@ -502,7 +558,89 @@ api_peer(api_req_t *r, enum MHD_Result *ret)
 }
 
 
-/* POST /deploy?project=NAME&key=KEY&file=SPOOLFILE */
+/*
+ * The key a request speaks for, in r->key: the one whose secret it sends,
+ * "Authorization: Bearer SECRET", found in the --api-keys file (nginx
+ * passes the client's header on, on /v1/ and in the hand-off).  Only a
+ * root peer may name a key without its secret (named: X-Shuttle-Key, or
+ * the hand-off's key=), for the operator's own tools on the socket; the
+ * caller checks the name.  nginx's workers' uid names none: it is
+ * www-data, PHP-FPM's too, and whatever runs as it could name any key.
+ * 0, else the HTTP status, with the reason in err.
+ */
+
+static unsigned
+api_key(api_req_t *r, const char *named, char *err, size_t errlen)
+{
+    size_t       len;
+    const char  *auth, *secret;
+
+    auth = MHD_lookup_connection_value(r->c, MHD_HEADER_KIND,
+                                       MHD_HTTP_HEADER_AUTHORIZATION);
+
+    if (auth != NULL) {
+        if (strncasecmp(auth, "Bearer ", sizeof("Bearer ") - 1) != 0) {
+            snprintf(err, errlen, "the Authorization header is not "
+                     "\"Bearer <key>\"");
+            return MHD_HTTP_UNAUTHORIZED;
+        }
+
+        secret = auth + sizeof("Bearer ") - 1;
+
+        while (*secret == ' ') {
+            secret++;
+        }
+
+        for (len = strlen(secret); len > 0 && secret[len - 1] == ' '; len--) {
+            /* void */
+        }
+
+        if (r->s->conf.keys == NULL) {
+            snprintf(err, errlen, "a bearer key, but the builder has no "
+                     "--api-keys to check it against");
+            return MHD_HTTP_UNAUTHORIZED;
+        }
+
+        if (len == 0
+            || shuttle_keyring_name(r->s->conf.keys, secret, len, r->keyname,
+                                    sizeof(r->keyname))
+               != 0)
+        {
+            snprintf(err, errlen, "invalid bearer key");
+            return MHD_HTTP_UNAUTHORIZED;
+        }
+
+        r->key = r->keyname;
+        return 0;
+    }
+
+    if (r->uid == 0) {
+        r->key = named;
+        return 0;
+    }
+
+    if (named != NULL) {
+        shuttle_log(SHUTTLE_LOG_WARN, "api: %s %.200s from uid %u refused: "
+                    "it names key \"%s\" without the key's secret",
+                    r->method, r->url, (unsigned) r->uid,
+                    shuttle_api_valid_key(named) ? named : "(not a name)");
+    }
+
+    snprintf(err, errlen, "no key: uid %u speaks for a key only with the "
+             "key's secret (Authorization: Bearer)%s", (unsigned) r->uid,
+             r->s->conf.keys == NULL
+             ? ", which the builder, without --api-keys, cannot check"
+             : "; a key's name (X-Shuttle-Key, key=) is taken from root "
+               "alone");
+
+    return MHD_HTTP_UNAUTHORIZED;
+}
+
+
+/*
+ * POST /deploy?project=NAME&file=SPOOLFILE, with the uploader's
+ * "Authorization: Bearer SECRET"; from root, &key=NAME instead
+ */
 
 static enum MHD_Result
 api_deploy(api_req_t *r)
@@ -512,15 +650,28 @@ api_deploy(api_req_t *r)
     char              err[SHUTTLE_REASON_MAX];
     json_t           *j;
     int64_t           id, superseded, by;
+    unsigned          status;
     const char       *project, *key, *file;
     struct stat       st;
     shuttle_serve_t  *s;
 
     s = r->s;
 
+    /* whose upload: before anything is touched */
+
+    status = api_key(r, MHD_lookup_connection_value(r->c,
+                                                    MHD_GET_ARGUMENT_KIND,
+                                                    "key"),
+                     err, sizeof(err));
+
+    if (status != 0) {
+        return api_refuse(r, SHUTTLE_REFUSED_FORBIDDEN, status, "%s", err);
+    }
+
+    key = r->key;
+
     project = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
                                           "project");
-    key = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "key");
     file = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND, "file");
 
     /* the file first: refusals remove it, when it is one of the spool's */
@@ -1609,6 +1760,18 @@ api_logs(api_req_t *r)
                          "data path too long");
     }
 
+    /* the deployment's directory is root's: a link there is followed by
+       no one */
+    fd = shuttle_fsafe_open(r->s->conf.data, path, O_RDONLY, 0);
+
+    if (fd == -1 && (errno == ELOOP || errno == EXDEV)) {
+        ret = api_error(r->c, MHD_HTTP_FORBIDDEN, "deployment #%lld: %s is "
+                        "a symbolic link: not read", (long long) d->id,
+                        runtime ? "runtime.log" : "build.log");
+        free(d);
+        return ret;
+    }
+
     follow = MHD_lookup_connection_value(r->c, MHD_GET_ARGUMENT_KIND,
                                          "follow");
 
@@ -1617,6 +1780,10 @@ api_logs(api_req_t *r)
     {
         f = calloc(1, sizeof(api_follow_t));
         if (f == NULL) {
+            if (fd != -1) {
+                close(fd);
+            }
+
             free(d);
             return api_error(r->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s",
                              strerror(ENOMEM));
@@ -1624,7 +1791,7 @@ api_logs(api_req_t *r)
 
         f->s = r->s;
         f->id = d->id;
-        f->fd = -1;
+        f->fd = fd;
         f->runtime = runtime;
         memcpy(f->path, path, sizeof(path));
         free(d);
@@ -1642,8 +1809,6 @@ api_logs(api_req_t *r)
     }
 
     free(d);
-
-    fd = open(path, O_RDONLY | O_CLOEXEC);
 
     if (fd != -1 && fstat(fd, &st) == 0) {
         resp = MHD_create_response_from_fd((uint64_t) st.st_size, fd);
@@ -1988,7 +2153,11 @@ api_follow_read(void *cls, uint64_t pos, char *buf, size_t max)
 
     for ( ;; ) {
         if (f->fd == -1) {
-            f->fd = open(f->path, O_RDONLY | O_CLOEXEC);
+            f->fd = shuttle_fsafe_open(f->s->conf.data, f->path, O_RDONLY, 0);
+
+            if (f->fd == -1 && (errno == ELOOP || errno == EXDEV)) {
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+            }
         }
 
         if (f->fd != -1) {

@@ -3,14 +3,22 @@
  * The builder's HTTP API on its unix socket (libmicrohttpd, a thread per
  * connection).  Every answer but a log is JSON, errors {"error": "..."}.
  *
- * From nginx's shuttle_deploy, the hand-off of an upload it wrote into
- * the spool directory (the key already checked by nginx):
+ * Every request that speaks for a key carries the key itself,
+ * "Authorization: Bearer SECRET", as the client sent it to nginx: the
+ * builder finds the key's name from it in the --api-keys file (nginx's
+ * shuttle_api_keys), 401 without a valid one.  A name the request gives
+ * (X-Shuttle-Key, key=) is taken from a root peer alone, the operator's
+ * tools: nginx's workers' uid speaks for no key by itself.
  *
- *   POST /deploy?project=NAME&key=KEY&file=SPOOLFILE
+ * From nginx's shuttle_deploy, the hand-off of an upload it wrote into
+ * the spool directory, with the uploader's bearer key:
+ *
+ *   POST /deploy?project=NAME&file=SPOOLFILE      (&key=KEY from root)
  *       202 {"id": ID, "project": NAME, "state": "queued"}
- *       400 bad project, key or file name; 403 the project is another
- *       key's, another key's data is kept under the name, or the key has
- *       --key-projects live projects already (the body says which).  The
+ *       401 no valid key; 400 bad project, key or file name; 403 the
+ *       project is another key's, another key's data is kept under the
+ *       name, or the key has --key-projects live projects already (the
+ *       body says which).  The
  *       spool file is renamed into the deployment, or removed when the
  *       upload is refused; a refused upload creates nothing.
  *
@@ -24,9 +32,10 @@
  *   GET /metrics
  *       200, text/plain; version=0.0.4: Prometheus text (metrics.h)
  *
- * The management API, proxied by nginx after shuttle_auth, which sets
- * X-Shuttle-Key to the key's name (401 without it); a key sees its own
- * projects only (404 for the others'):
+ * The management API, proxied by nginx after shuttle_auth (the client's
+ * Authorization header passed on); a key sees its own projects only (404
+ * for the others').  api.c's route table holds every route
+ * ("shuttle-builder routes" prints it):
  *
  *   GET    /v1/projects                     {"projects": [PROJECT...]}
  *   GET    /v1/projects/NAME                PROJECT
@@ -89,6 +98,9 @@ shuttle_api_t *shuttle_api_start(shuttle_serve_t *s, int fd, char *err,
 
 /* closes the socket and waits for the connections to end */
 void shuttle_api_stop(shuttle_api_t *api);
+
+/* shuttle-builder routes: prints the API's routes, "METHOD PATH" a line */
+int shuttle_api_routes_main(int argc, char **argv);
 
 /*
  * The hand-off's arguments (POST /deploy?project=&key=&file=): a key's

@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include "deploy.h"
 #include "extract.h"
 #include "fault.h"
+#include "fsafe.h"
 #include "metrics.h"
 #include "tenant.h"
 #include "provision.h"
@@ -100,7 +100,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
         goto failed;
     }
 
-    fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    fd = shuttle_fsafe_open(s->conf.data, log, O_WRONLY | O_CREAT | O_APPEND,
+                            0640);
     if (fd == -1) {
         snprintf(err, sizeof(err), "build log %s: %s", log, strerror(errno));
         goto failed;
@@ -131,7 +132,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
         if (shuttle_deploy_tenant(s, job->project, &sp, &limits, err,
                                   sizeof(err))
             != 0
-            || shuttle_deploy_chown(src, sp.uid, sp.gid, err, sizeof(err))
+            || shuttle_fsafe_chown(s->conf.data, src, sp.uid, sp.gid, err,
+                                  sizeof(err))
                != 0)
         {
             goto failed;
@@ -182,7 +184,7 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
         shuttle_metrics_build(build_ms);
     }
 
-    (void) shuttle_rmtree(src);
+    (void) shuttle_rmtree(s->conf.data, src);
 
     if (rc != 0) {
         if (job->cancel && s->stopping) {
@@ -251,7 +253,7 @@ failed:
     }
 
     if (src[0] != '\0') {
-        (void) shuttle_rmtree(src);
+        (void) shuttle_rmtree(s->conf.data, src);
     }
 
     (void) shuttle_deploy_fail(s, job->project, job->id, err, build_ms);
@@ -349,7 +351,7 @@ shuttle_deploy_clean(shuttle_serve_t *s, const char *project, int64_t id)
         && tag == SHUTTLE_DEPLOY_DELETED
         && deploy_path(s, project, id, NULL, path) == 0)
     {
-        (void) shuttle_rmtree(path);
+        (void) shuttle_rmtree(s->conf.data, path);
         return;
     }
 
@@ -358,7 +360,7 @@ shuttle_deploy_clean(shuttle_serve_t *s, const char *project, int64_t id)
     }
 
     if (deploy_path(s, project, id, "src", path) == 0) {
-        (void) shuttle_rmtree(path);
+        (void) shuttle_rmtree(s->conf.data, path);
     }
 }
 
@@ -420,50 +422,6 @@ shuttle_deploy_limits(shuttle_serve_t *s, const char *project,
                     project, err);
         *limits = s->conf.limits;
     }
-}
-
-
-static uid_t  deploy_chown_uid;
-static gid_t  deploy_chown_gid;
-static pthread_mutex_t  deploy_chown_lock = PTHREAD_MUTEX_INITIALIZER;
-
-
-static int
-deploy_chown_one(const char *path, const struct stat *st, int type,
-    struct FTW *ftw)
-{
-    return lchown(path, deploy_chown_uid, deploy_chown_gid) == -1 ? errno
-                                                                  : 0;
-}
-
-
-int
-shuttle_deploy_chown(const char *path, uid_t uid, gid_t gid, char *err,
-    size_t errlen)
-{
-    int  rc;
-
-    if (uid == getuid() && gid == getgid()) {
-        return 0;               /* a builder that is not root: ours */
-    }
-
-    /* nftw() has no argument for its callback */
-    pthread_mutex_lock(&deploy_chown_lock);
-
-    deploy_chown_uid = uid;
-    deploy_chown_gid = gid;
-
-    rc = nftw(path, deploy_chown_one, 16, FTW_PHYS | FTW_MOUNT);
-
-    pthread_mutex_unlock(&deploy_chown_lock);
-
-    if (rc != 0) {
-        snprintf(err, errlen, "chown %s to uid %u: %s", path, (unsigned) uid,
-                 strerror(rc == -1 ? errno : rc));
-        return -1;
-    }
-
-    return 0;
 }
 
 

@@ -74,9 +74,5 @@ int shuttle_deploy_purge_mark(shuttle_serve_t *s, const char *project,
     const char *key, char *path, size_t size, char *err, size_t errlen);
 void shuttle_deploy_purge_resume(shuttle_serve_t *s);
 
-/* path and all under it, links not followed, owned by uid:gid */
-int shuttle_deploy_chown(const char *path, uid_t uid, gid_t gid, char *err,
-    size_t errlen);
-
 
 #endif /* SHUTTLE_BUILDER_DEPLOY_H */

@@ -1,6 +1,6 @@
 
 /*
- * Unpacking a deploy's tarball, and removing trees.
+ * Unpacking a deploy's tarball.
  *
  * libarchive reads the archive and its write_disk side creates the files,
  * but the policy is ours, checked on each header before anything of the
@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "extract.h"
+#include "fsafe.h"
 #include "fault.h"
 
 
@@ -101,15 +102,6 @@ typedef struct {
 } extract_ctx_t;
 
 
-typedef struct {
-    char    **subdirs;      /* names, left to remove */
-    size_t    nsubdirs;
-    size_t    next;
-    dev_t     dev;
-    ino_t     ino;
-} rmtree_level_t;
-
-
 static void extract_error(extract_ctx_t *ctx, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static const char *extract_why(extract_ctx_t *ctx, struct archive *a);
@@ -132,9 +124,6 @@ static extract_node_t *extract_set_find(extract_set_t *set, const char *path,
 static int extract_set_add(extract_set_t *set, extract_node_t *node,
     const char *path, size_t len, unsigned dir, unsigned named);
 static void extract_set_free(extract_set_t *set);
-static int rmtree_open(int at, const char *name, struct stat *st);
-static int rmtree_scan(int fd, rmtree_level_t *level);
-static void rmtree_free(rmtree_level_t *level);
 
 
 void
@@ -201,7 +190,7 @@ shuttle_extract(const char *tarball, const char *dir,
     if (rc != 0) {
         ctx->path[ctx->rootlen] = '\0';
 
-        if (shuttle_rmtree(ctx->path) != 0 && errlen > 0) {
+        if (shuttle_rmtree(NULL, ctx->path) != 0 && errlen > 0) {
             len = strlen(err);
             (void) snprintf(err + len, errlen - len,
                             "; removing directory %s: %s", dir,
@@ -309,7 +298,7 @@ extract_open(extract_ctx_t *ctx)
     int          rc;
     struct stat  st;
 
-    ctx->fd = open(ctx->tarball, O_RDONLY | O_CLOEXEC);
+    ctx->fd = open(ctx->tarball, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
     if (ctx->fd == -1 || fstat(ctx->fd, &st) == -1) {
         ctx->cause = errno;
@@ -993,315 +982,4 @@ extract_set_free(extract_set_t *set)
 
     free(set->nodes);
     set->nodes = NULL;
-}
-
-
-/*
- * The walk holds one descriptor, of the directory it is in, and goes back
- * up through "..", checking that it arrives where it came from: a tree
- * of any depth can go, and a directory moved meanwhile stops the walk
- * rather than sending it elsewhere.
- */
-
-int
-shuttle_rmtree(const char *path)
-{
-    int              fd, next, saved;
-    size_t           depth, nlevels, i;
-    const char      *name;
-    struct stat      st;
-    rmtree_level_t  *levels, *level, *more;
-
-    fd = rmtree_open(AT_FDCWD, path, &st);
-
-    if (fd == -1) {
-        if (errno == ENOENT) {
-            return 0;
-        }
-
-        if (errno != ENOTDIR && errno != ELOOP) {
-            return -1;
-        }
-
-        return (unlink(path) == -1 && errno != ENOENT) ? -1 : 0;
-    }
-
-    nlevels = 16;
-    depth = 0;
-    levels = calloc(nlevels, sizeof(rmtree_level_t));
-
-    if (levels == NULL) {
-        goto failed;
-    }
-
-    for ( ;; ) {
-        /* fd and st are a directory to empty, one level deeper */
-
-        if (depth == nlevels) {
-            more = realloc(levels, 2 * nlevels * sizeof(rmtree_level_t));
-
-            if (more == NULL) {
-                goto failed;
-            }
-
-            levels = more;
-            memset(&levels[nlevels], 0, nlevels * sizeof(rmtree_level_t));
-            nlevels *= 2;
-        }
-
-        level = &levels[depth++];
-        level->dev = st.st_dev;
-        level->ino = st.st_ino;
-
-        if (rmtree_scan(fd, level) != 0) {
-            goto failed;
-        }
-
-        for ( ;; ) {
-            if (level->next < level->nsubdirs) {
-                name = level->subdirs[level->next++];
-                next = rmtree_open(fd, name, &st);
-
-                if (next != -1) {
-                    break;
-                }
-
-                if (errno == ENOENT) {
-                    continue;
-                }
-
-                goto failed;
-            }
-
-            /* level is empty: up, and remove it */
-
-            rmtree_free(level);
-
-            if (--depth == 0) {
-                goto done;
-            }
-
-            level = &levels[depth - 1];
-            next = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-            if (next == -1) {
-                goto failed;
-            }
-
-            (void) close(fd);
-            fd = next;
-
-            if (fstat(fd, &st) == -1) {
-                goto failed;
-            }
-
-            if (st.st_dev != level->dev || st.st_ino != level->ino) {
-                errno = ESTALE;
-                goto failed;
-            }
-
-            name = level->subdirs[level->next - 1];
-
-            if (unlinkat(fd, name, AT_REMOVEDIR) == -1 && errno != ENOENT) {
-                goto failed;
-            }
-        }
-
-        (void) close(fd);
-        fd = next;
-    }
-
-done:
-
-    (void) close(fd);
-    free(levels);
-
-    return (rmdir(path) == -1 && errno != ENOENT) ? -1 : 0;
-
-failed:
-
-    saved = errno;
-
-    (void) close(fd);
-
-    if (levels != NULL) {
-        for (i = 0; i < nlevels; i++) {
-            rmtree_free(&levels[i]);
-        }
-
-        free(levels);
-    }
-
-    errno = saved;
-
-    return -1;
-}
-
-
-/*
- * Opens a directory to empty it, and gives its owner the rights that
- * takes: a build may leave directories unreadable or read-only.
- */
-
-static int
-rmtree_open(int at, const char *name, struct stat *st)
-{
-    int   fd, rc, saved;
-    char  proc[64];
-
-    fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-    if (fd == -1 && errno == EACCES) {
-        fd = openat(at, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-        if (fd == -1) {
-            return -1;
-        }
-
-        /* fchmod() refuses an O_PATH descriptor, its /proc name does not */
-        (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        rc = chmod(proc, 0700);
-        (void) close(fd);
-
-        if (rc == -1) {
-            errno = EACCES;
-            return -1;
-        }
-
-        fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
-                              | O_CLOEXEC);
-    }
-
-    if (fd == -1) {
-        return -1;
-    }
-
-    if (fstat(fd, st) == -1
-        || ((st->st_mode & 0700) != 0700
-            && fchmod(fd, (st->st_mode & 07777) | 0700) == -1))
-    {
-        saved = errno;
-        (void) close(fd);
-        errno = saved;
-        return -1;
-    }
-
-    return fd;
-}
-
-
-/* removes what is not a directory in fd, and lists the directories */
-
-static int
-rmtree_scan(int fd, rmtree_level_t *level)
-{
-    int             dfd, isdir, saved;
-    DIR            *dir;
-    char          **more;
-    size_t          n;
-    struct stat     st;
-    struct dirent  *de;
-
-    dfd = dup(fd);
-
-    if (dfd == -1) {
-        return -1;
-    }
-
-    dir = fdopendir(dfd);
-
-    if (dir == NULL) {
-        saved = errno;
-        (void) close(dfd);
-        errno = saved;
-        return -1;
-    }
-
-    n = 0;
-
-    for ( ;; ) {
-        errno = 0;
-        de = readdir(dir);
-
-        if (de == NULL) {
-            if (errno != 0) {
-                goto failed;
-            }
-
-            break;
-        }
-
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
-            continue;
-        }
-
-        isdir = (de->d_type == DT_DIR);
-
-        if (de->d_type == DT_UNKNOWN) {
-            if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
-                if (errno == ENOENT) {
-                    continue;
-                }
-
-                goto failed;
-            }
-
-            isdir = S_ISDIR(st.st_mode);
-        }
-
-        if (!isdir) {
-            if (unlinkat(fd, de->d_name, 0) == 0 || errno == ENOENT) {
-                continue;
-            }
-
-            if (errno != EISDIR) {
-                goto failed;
-            }
-        }
-
-        if (level->nsubdirs == n) {
-            n = n ? 2 * n : 8;
-            more = realloc(level->subdirs, n * sizeof(char *));
-
-            if (more == NULL) {
-                goto failed;
-            }
-
-            level->subdirs = more;
-        }
-
-        level->subdirs[level->nsubdirs] = strdup(de->d_name);
-
-        if (level->subdirs[level->nsubdirs] == NULL) {
-            goto failed;
-        }
-
-        level->nsubdirs++;
-    }
-
-    (void) closedir(dir);
-
-    return 0;
-
-failed:
-
-    saved = errno;
-    (void) closedir(dir);
-    errno = saved;
-
-    return -1;
-}
-
-
-static void
-rmtree_free(rmtree_level_t *level)
-{
-    size_t  i;
-
-    for (i = 0; i < level->nsubdirs; i++) {
-        free(level->subdirs[i]);
-    }
-
-    free(level->subdirs);
-    memset(level, 0, sizeof(rmtree_level_t));
 }

@@ -1,6 +1,6 @@
 
 /*
- * Unpacking a deploy's tarball, and removing trees.
+ * Unpacking a deploy's tarball.
  *
  * shuttle_extract() unpacks a gzip'd tar archive (ustar, pax or GNU) into
  * a directory it creates, and holds the archive to the deploy contract:
@@ -12,9 +12,6 @@
  *
  * Extracted files are 0644, or 0755 when the archive gives them any
  * execute bit; directories are 0755; owners and times are not restored.
- *
- * shuttle_rmtree() removes a tree without following symbolic links, with
- * a bounded number of open descriptors whatever the depth.
  */
 
 
@@ -54,13 +51,5 @@ void shuttle_extract_defaults(shuttle_extract_limits_t *limits);
  */
 int shuttle_extract(const char *tarball, const char *dir,
     const shuttle_extract_limits_t *limits, char *err, size_t errlen);
-
-/*
- * Removes path and, if it is a directory, everything under it; a symbolic
- * link is removed, never followed.  A missing path is not an error.
- * Returns 0, or -1 with errno set.
- */
-int shuttle_rmtree(const char *path);
-
 
 #endif /* SHUTTLE_BUILDER_EXTRACT_H */

@@ -6,7 +6,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 
 #include "api.h"
 #include "keys.h"
+#include "log.h"
 
 
 #define KEYS_OK        0
@@ -25,6 +28,23 @@
 
 #define KEYS_MAX_SIZE  (16 * 1024 * 1024)
 #define KEYS_HASH_HEX  64
+
+
+/* one line of the keys file, for the builder */
+typedef struct {
+    char           name[SHUTTLE_KEY_MAX + 1];
+    unsigned char  hash[KEYS_HASH_HEX / 2];
+} keyring_key_t;
+
+
+struct shuttle_keyring_s {
+    char              *path;
+    pthread_mutex_t    lock;
+    struct stat        st;          /* of the file read last */
+    unsigned           missing:1;   /* stat() failed, and was logged */
+    keyring_key_t     *keys;
+    size_t             nkeys;
+};
 
 
 typedef struct {
@@ -46,6 +66,12 @@ static int keys_del(keys_file_t *kf, const char *name);
 static int keys_mkdir_parent(const char *path);
 static void keys_hex(const unsigned char *in, size_t n, char *out);
 static int keys_write_all(int fd, const char *p, size_t n);
+static int keyring_read(const char *path, struct stat *st,
+    keyring_key_t **keys, size_t *nkeys, char *err, size_t errlen);
+static int keyring_parse(const char *path, char *text, size_t len,
+    keyring_key_t **keys, size_t *nkeys, char *err, size_t errlen);
+static int keyring_same(const struct stat *a, const struct stat *b);
+static int keyring_unhex(const char *in, unsigned char *out, size_t n);
 
 
 int
@@ -160,7 +186,8 @@ keys_usage(FILE *f)
 "\n"
 "  --file FILE  the keys file (" SHUTTLE_KEYS_FILE ")\n"
 "\n"
-"nginx reads FILE when it starts or reloads (nginx -s reload).\n"
+"nginx reads FILE when it starts or reloads (nginx -s reload); the\n"
+"builder (serve --api-keys FILE) whenever it changed.\n"
 "exit status: 0 done, 1 failed, 2 usage error\n", f);
 }
 
@@ -543,6 +570,316 @@ keys_write_all(int fd, const char *p, size_t n)
 
         p += w;
         n -= w;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The builder's view of the keys file (keys.h): the same lines nginx's
+ * shuttle_api_keys reads, "NAME:SHA256HEX", blank lines and '#' comments
+ * skipped, spaces and a '\r' around a line ignored.
+ */
+
+shuttle_keyring_t *
+shuttle_keyring_open(const char *path, char *err, size_t errlen)
+{
+    shuttle_keyring_t  *kr;
+
+    kr = calloc(1, sizeof(shuttle_keyring_t));
+    if (kr == NULL || (kr->path = strdup(path)) == NULL) {
+        free(kr);
+        snprintf(err, errlen, "%s", strerror(ENOMEM));
+        return NULL;
+    }
+
+    if (keyring_read(path, &kr->st, &kr->keys, &kr->nkeys, err, errlen)
+        != 0)
+    {
+        free(kr->path);
+        free(kr);
+        return NULL;
+    }
+
+    pthread_mutex_init(&kr->lock, NULL);
+
+    return kr;
+}
+
+
+void
+shuttle_keyring_close(shuttle_keyring_t *kr)
+{
+    if (kr == NULL) {
+        return;
+    }
+
+    pthread_mutex_destroy(&kr->lock);
+    free(kr->keys);
+    free(kr->path);
+    free(kr);
+}
+
+
+int
+shuttle_keyring_name(shuttle_keyring_t *kr, const char *secret, size_t len,
+    char *name, size_t size)
+{
+    char            err[512];
+    size_t          i, n, found;
+    unsigned int    mdlen;
+    struct stat     st;
+    keyring_key_t  *keys;
+    unsigned char   md[EVP_MAX_MD_SIZE];
+
+    if (EVP_Digest(secret, len, md, &mdlen, EVP_sha256(), NULL) != 1
+        || mdlen != KEYS_HASH_HEX / 2)
+    {
+        shuttle_log(SHUTTLE_LOG_ERROR, "api keys: SHA-256 failed");
+        return -1;
+    }
+
+    pthread_mutex_lock(&kr->lock);
+
+    /* changed since it was read: read again; kept as it was if that fails */
+
+    if (stat(kr->path, &st) == -1) {
+        if (!kr->missing) {
+            shuttle_log(SHUTTLE_LOG_ERROR, "api keys: %s: %s: the keys read "
+                        "before are kept", kr->path, strerror(errno));
+            kr->missing = 1;
+        }
+
+    } else if (kr->missing || !keyring_same(&st, &kr->st)) {
+        if (keyring_read(kr->path, &st, &keys, &n, err, sizeof(err)) == 0) {
+            free(kr->keys);
+            kr->keys = keys;
+            kr->nkeys = n;
+            shuttle_log(SHUTTLE_LOG_INFO, "api keys: %s read again: %zu "
+                        "keys", kr->path, n);
+
+        } else {
+            shuttle_log(SHUTTLE_LOG_ERROR, "api keys: %s: the keys read "
+                        "before are kept", err);
+        }
+
+        kr->st = st;
+        kr->missing = 0;
+    }
+
+    /* every key is compared, in constant time */
+
+    found = kr->nkeys;
+
+    for (i = 0; i < kr->nkeys; i++) {
+        if (CRYPTO_memcmp(md, kr->keys[i].hash, KEYS_HASH_HEX / 2) == 0) {
+            found = i;
+        }
+    }
+
+    if (found < kr->nkeys) {
+        snprintf(name, size, "%s", kr->keys[found].name);
+    }
+
+    pthread_mutex_unlock(&kr->lock);
+
+    return found < kr->nkeys ? 0 : -1;
+}
+
+
+static int
+keyring_read(const char *path, struct stat *st, keyring_key_t **keys,
+    size_t *nkeys, char *err, size_t errlen)
+{
+    int          fd, rc;
+    char        *text;
+    size_t       len;
+    ssize_t      r;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+    if (fd == -1 || fstat(fd, st) == -1) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        if (fd != -1) {
+            close(fd);
+        }
+        return -1;
+    }
+
+    if (!S_ISREG(st->st_mode) || st->st_size > KEYS_MAX_SIZE) {
+        snprintf(err, errlen, "%s: not a regular file of 16 MB at most",
+                 path);
+        close(fd);
+        return -1;
+    }
+
+    text = malloc(st->st_size + 1);
+    if (text == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
+        close(fd);
+        return -1;
+    }
+
+    for (len = 0; len < (size_t) st->st_size; len += r) {
+        r = pread(fd, text + len, st->st_size - len, len);
+
+        if (r == -1 && errno == EINTR) {
+            r = 0;
+            continue;
+        }
+
+        if (r == -1) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            free(text);
+            close(fd);
+            return -1;
+        }
+
+        if (r == 0) {
+            break;
+        }
+    }
+
+    close(fd);
+    text[len] = '\0';
+
+    rc = keyring_parse(path, text, len, keys, nkeys, err, errlen);
+    free(text);
+
+    return rc;
+}
+
+
+static int
+keyring_parse(const char *path, char *text, size_t len, keyring_key_t **keys,
+    size_t *nkeys, char *err, size_t errlen)
+{
+    char           *line, *end, *p, *colon, *last;
+    size_t          n, nalloc, lineno;
+    keyring_key_t  *k, *all;
+
+    all = NULL;
+    n = 0;
+    nalloc = 0;
+    lineno = 0;
+    last = text + len;
+
+    for (line = text; line < last; line = end + 1) {
+        lineno++;
+
+        end = memchr(line, '\n', last - line);
+        if (end == NULL) {
+            end = last;
+        }
+
+        p = end;
+        while (p > line && (p[-1] == '\r' || p[-1] == ' ' || p[-1] == '\t')) {
+            p--;
+        }
+
+        while (line < p && (*line == ' ' || *line == '\t')) {
+            line++;
+        }
+
+        if (line == p || *line == '#') {
+            continue;
+        }
+
+        colon = memchr(line, ':', p - line);
+
+        if (colon == NULL || colon == line
+            || colon - line > SHUTTLE_KEY_MAX
+            || p - (colon + 1) != KEYS_HASH_HEX)
+        {
+            goto invalid;
+        }
+
+        *colon = '\0';
+
+        if (!shuttle_api_valid_key(line)) {
+            goto invalid;
+        }
+
+        if (n == nalloc) {
+            nalloc = nalloc ? 2 * nalloc : 8;
+            k = realloc(all, nalloc * sizeof(keyring_key_t));
+
+            if (k == NULL) {
+                free(all);
+                snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
+                return -1;
+            }
+
+            all = k;
+        }
+
+        k = &all[n];
+        snprintf(k->name, sizeof(k->name), "%s", line);
+
+        if (keyring_unhex(colon + 1, k->hash, KEYS_HASH_HEX / 2) != 0) {
+            goto invalid;
+        }
+
+        n++;
+    }
+
+    *keys = all;
+    *nkeys = n;
+
+    return 0;
+
+invalid:
+
+    free(all);
+    snprintf(err, errlen, "%s line %zu is not \"name:sha256-hex\" (a name "
+             "of [A-Za-z0-9_.-], 64 hex digits)", path, lineno);
+
+    return -1;
+}
+
+
+static int
+keyring_same(const struct stat *a, const struct stat *b)
+{
+    return a->st_dev == b->st_dev && a->st_ino == b->st_ino
+           && a->st_size == b->st_size
+           && a->st_mtim.tv_sec == b->st_mtim.tv_sec
+           && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec
+           && a->st_ctim.tv_sec == b->st_ctim.tv_sec
+           && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+
+static int
+keyring_unhex(const char *in, unsigned char *out, size_t n)
+{
+    size_t  i;
+    int     v;
+    char    c;
+
+    for (i = 0; i < 2 * n; i++) {
+        c = in[i];
+
+        if (c >= '0' && c <= '9') {
+            v = c - '0';
+
+        } else if (c >= 'a' && c <= 'f') {
+            v = c - 'a' + 10;
+
+        } else if (c >= 'A' && c <= 'F') {
+            v = c - 'A' + 10;
+
+        } else {
+            return -1;
+        }
+
+        if (i % 2 == 0) {
+            out[i / 2] = (unsigned char) (v << 4);
+
+        } else {
+            out[i / 2] |= (unsigned char) v;
+        }
     }
 
     return 0;

@@ -16,6 +16,14 @@
  * made under flock(2) on the file; "del" writes a new file and renames it
  * into place, so a reader sees the old file or the new one.  The file is
  * created 0640.  nginx reads it at start and reload.
+ *
+ * The builder reads the same file (serve --api-keys FILE): every request
+ * nginx's workers send on its socket carries the bearer key itself
+ * ("Authorization: Bearer sk_..."), and the builder finds the key's name
+ * from it.  shuttle_keyring_name() reads the file again whenever it
+ * changed (its inode, size, mtime or ctime), so "keys add" and "keys del"
+ * take effect at the next request, without a restart; a file that cannot
+ * be read or parsed then is logged, and the keys read before are kept.
  */
 
 
@@ -28,7 +36,23 @@
 #define SHUTTLE_KEY_PREFIX     "sk_"
 
 
+typedef struct shuttle_keyring_s  shuttle_keyring_t;
+
+
 int shuttle_keys_main(int argc, char **argv);
+
+/* reads FILE; NULL with the reason in err (the line that is wrong) */
+shuttle_keyring_t *shuttle_keyring_open(const char *path, char *err,
+    size_t errlen);
+void shuttle_keyring_close(shuttle_keyring_t *kr);
+
+/*
+ * The name of the key whose SHA-256 is that of secret (len bytes), every
+ * key compared in constant time: 0 with it in name, -1 when no key has it.
+ * Thread-safe.
+ */
+int shuttle_keyring_name(shuttle_keyring_t *kr, const char *secret,
+    size_t len, char *name, size_t size);
 
 
 #endif /* SHUTTLE_BUILDER_KEYS_H */

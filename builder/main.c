@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api.h"
 #include "backup.h"
 #include "keys.h"
 #include "proc.h"
@@ -104,6 +105,9 @@ static const builder_command_t  builder_commands[] = {
                                    "(shuttle-builder serve --help)" },
     { "keys", shuttle_keys_main, "add, list or delete API keys "
                                  "(shuttle-builder keys --help)" },
+    { "routes", shuttle_api_routes_main, "the routes of the API on the "
+                                         "socket, one \"METHOD PATH\" a "
+                                         "line" },
     { "zone", builder_zone, "edit or print a routing zone "
                             "(shuttle-builder zone --help)" },
     { "limits", shuttle_limits_main, "a project's limits beside the "

@@ -39,6 +39,7 @@
 
 #include "extract.h"
 #include "fault.h"
+#include "fsafe.h"
 #include "log.h"
 #include "provision.h"
 #include "resources.h"
@@ -61,8 +62,9 @@ static int prov_static(shuttle_serve_t *s, const char *project, int64_t id,
     const char *owner, const shuttle_res_t *r, const char *src, char *err,
     size_t errlen);
 static int prov_mkdirs(const char *path, char *err, size_t errlen);
-static int prov_plain(size_t rootlen, char *path, size_t len, size_t size,
-    const char *name, char *err, size_t errlen);
+static void prov_link(int dir, const char *name, char *err, size_t errlen);
+static int prov_plain(int fd, const char *name, char *path, size_t len,
+    size_t size, char *err, size_t errlen);
 static void prov_ident(char *buf, const char *prefix, const char *name,
     const char *suffix);
 static PGconn *prov_pg_admin(shuttle_serve_t *s, const char *what,
@@ -88,6 +90,9 @@ static const char *prov_pg_where(shuttle_serve_t *s, char *buf,
     size_t size);
 static int prov_info(json_t *j, char *info, size_t size);
 static int prov_secret(const char *key, const char *value, void *data);
+static int64_t prov_size(shuttle_serve_t *s, const char *path,
+    int64_t *files);
+static int64_t prov_size_at(int fd, int64_t *files);
 static int prov_describe(const char *kind, const char *name,
     const char *info, void *data);
 static int prov_purge_one(const char *kind, const char *name,
@@ -227,8 +232,10 @@ prov_sqlite_create(const char *dir, const char *name, char *err,
 
     db = NULL;
 
+    /* the folder is the project's uid's: a link made there since is
+       refused, never followed */
     rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE
-                         | SQLITE_OPEN_CREATE, NULL);
+                         | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW, NULL);
 
     if (rc == SQLITE_OK) {
         rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
@@ -457,52 +464,132 @@ prov_static(shuttle_serve_t *s, const char *project, int64_t id,
     const char *owner, const shuttle_res_t *r, const char *src, char *err,
     size_t errlen)
 {
-    char         from[SHUTTLE_PATH_MAX], to[SHUTTLE_PATH_MAX];
-    char         dir[SHUTTLE_PATH_MAX];
-    struct stat  st;
+    int          rc, sfd, fd, dfd;
+    char         to[32], dir[SHUTTLE_PATH_MAX];
 
-    snprintf(from, sizeof(from), "%s/%s", src, r->name);
-
-    if (lstat(from, &st) == -1 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): the project has no "
-                 "folder %s", r->name, r->name);
-        return -1;
-    }
+    sfd = -1;
+    fd = -1;
+    dfd = -1;
+    rc = -1;
 
     /*
-     * The build ran as the tenant and may have left links in the folder
-     * (public/db -> another project's database): nginx would follow them
-     * as its workers' user.  Files and folders only.
+     * The build ran as the tenant and may have left links anywhere in the
+     * source: in the folder's path (x -> another project's directory) or
+     * in the folder (public/db -> another project's database), which
+     * nginx would follow as its workers' user.  The folder is resolved
+     * beneath the source with no link followed, and it holds files and
+     * folders only.
      */
 
-    if (prov_plain(strlen(from), from, strlen(from), sizeof(from), r->name,
-                   err, errlen)
+    sfd = shuttle_fsafe_open(s->conf.data, src, O_PATH | O_DIRECTORY, 0);
+
+    if (sfd == -1) {
+        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", r->name, src,
+                 strerror(errno));
+        goto done;
+    }
+
+    fd = shuttle_fsafe_openat(sfd, r->name, O_RDONLY | O_DIRECTORY, 0);
+
+    if (fd == -1) {
+        if (errno == ELOOP || errno == EXDEV) {
+            prov_link(sfd, r->name, err, errlen);
+
+        } else {
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): the project has "
+                     "no folder %s", r->name, r->name);
+        }
+
+        goto done;
+    }
+
+    snprintf(dir, sizeof(dir), "%s", r->name);
+
+    if (prov_plain(fd, r->name, dir, strlen(dir), sizeof(dir), err, errlen)
         != 0)
     {
-        return -1;
+        goto done;
     }
 
     snprintf(dir, sizeof(dir), "%s/static/%s", s->conf.data, project);
+    snprintf(to, sizeof(to), "%lld", (long long) id);
 
-    if ((size_t) snprintf(to, sizeof(to), "%s/%lld", dir, (long long) id)
-        >= sizeof(to)
-        || prov_mkdirs(dir, err, errlen) != 0)
-    {
-        return -1;
+    if (prov_mkdirs(dir, err, errlen) != 0) {
+        goto done;
     }
 
-    (void) shuttle_rmtree(to);
+    dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
     /* the extraction made files 0644 and directories 0755: nginx's
        workers read them where they are moved to, on the same file system */
-    if (rename(from, to) == -1) {
-        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): publishing to %s: %s",
-                 r->name, to, strerror(errno));
-        return -1;
+    if (dfd == -1 || shuttle_fsafe_rename(sfd, r->name, dfd, to) == -1) {
+        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): publishing to %s/%s: "
+                 "%s", r->name, dir, to, strerror(errno));
+        goto done;
     }
 
-    return shuttle_store_resource_put(s->store, project, owner, "static",
-                                      r->name, "{}", err, errlen);
+    rc = shuttle_store_resource_put(s->store, project, owner, "static",
+                                    r->name, "{}", err, errlen);
+
+done:
+
+    if (sfd != -1) {
+        (void) close(sfd);
+    }
+
+    if (fd != -1) {
+        (void) close(fd);
+    }
+
+    if (dfd != -1) {
+        (void) close(dfd);
+    }
+
+    return rc;
+}
+
+
+/* err names the first component of name, beneath dir, that is a link
+   (or leaves dir) */
+
+static void
+prov_link(int dir, const char *name, char *err, size_t errlen)
+{
+    int     fd;
+    char    part[SHUTTLE_PATH_MAX];
+    size_t  i, n;
+
+    n = strlen(name);
+
+    for (i = 1; i <= n && i < sizeof(part); i++) {
+        if (i < n && name[i] != '/') {
+            continue;
+        }
+
+        memcpy(part, name, i);
+        part[i] = '\0';
+
+        fd = shuttle_fsafe_openat(dir, part, O_PATH, 0);
+
+        if (fd == -1 && errno == ELOOP) {
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s is a "
+                     "symbolic link: a static folder and its path are "
+                     "folders, never links", name, part);
+            return;
+        }
+
+        if (fd == -1) {
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name,
+                     part, errno == EXDEV ? "outside the project"
+                                          : strerror(errno));
+            return;
+        }
+
+        (void) close(fd);
+    }
+
+    snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s", name,
+             strerror(ELOOP));
 }
 
 
@@ -680,18 +767,43 @@ shuttle_provision_describe(shuttle_serve_t *s, const char *project)
 }
 
 
-/* the size of a file, or of the files under a directory */
+/*
+ * The size of a file, or of the files under a directory, beneath the data
+ * directory: a link the project left there counts for nothing, and what
+ * it names is never looked at.
+ */
 
 static int64_t
-prov_size(const char *path, int64_t *files)
+prov_size(shuttle_serve_t *s, const char *path, int64_t *files)
 {
-    int64_t      total;
-    char         sub[SHUTTLE_PATH_MAX];
-    DIR         *d;
-    struct stat  st;
+    int      fd;
+    int64_t  total;
+
+    fd = shuttle_fsafe_open(s->conf.data, path, O_PATH, 0);
+
+    if (fd == -1) {
+        return 0;
+    }
+
+    total = prov_size_at(fd, files);
+    (void) close(fd);
+
+    return total;
+}
+
+
+/* fd: an O_PATH descriptor, of a link itself when it is one */
+
+static int64_t
+prov_size_at(int fd, int64_t *files)
+{
+    int             dfd, sub;
+    DIR            *d;
+    int64_t         total;
+    struct stat     st;
     struct dirent  *e;
 
-    if (lstat(path, &st) == -1) {
+    if (fstat(fd, &st) == -1) {
         return 0;
     }
 
@@ -700,7 +812,18 @@ prov_size(const char *path, int64_t *files)
         return st.st_size;
     }
 
-    if (!S_ISDIR(st.st_mode) || (d = opendir(path)) == NULL) {
+    if (!S_ISDIR(st.st_mode)) {
+        return 0;
+    }
+
+    dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    d = dfd == -1 ? NULL : fdopendir(dfd);
+
+    if (d == NULL) {
+        if (dfd != -1) {
+            (void) close(dfd);
+        }
+
         return 0;
     }
 
@@ -711,10 +834,11 @@ prov_size(const char *path, int64_t *files)
             continue;
         }
 
-        if ((size_t) snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name)
-            < sizeof(sub))
-        {
-            total += prov_size(sub, files);
+        sub = openat(dfd, e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+
+        if (sub != -1) {
+            total += prov_size_at(sub, files);
+            (void) close(sub);
         }
     }
 
@@ -741,11 +865,11 @@ prov_describe(const char *kind, const char *name, const char *info,
         /* the database and its write-ahead log */
         snprintf(path, sizeof(path), "%s/projects/%s/resources/sqlite/%s.db",
                  w->s->conf.data, w->project, name);
-        size = prov_size(path, &files);
+        size = prov_size(w->s, path, &files);
 
         if (strlen(path) + 4 < sizeof(path)) {
             strcat(path, "-wal");
-            size += prov_size(path, &files);
+            size += prov_size(w->s, path, &files);
         }
 
         o = json_pack("{s:s, s:s, s:I}", "type", "sqlite", "name", name,
@@ -789,7 +913,7 @@ prov_describe(const char *kind, const char *name, const char *info,
         {
             snprintf(path, sizeof(path), "%s/static/%s/%lld",
                      w->s->conf.data, w->project, (long long) p.current);
-            size = prov_size(path, &files);
+            size = prov_size(w->s, path, &files);
         }
 
         o = json_pack("{s:s, s:s, s:I, s:I}", "type", "static", "folder",
@@ -852,7 +976,7 @@ shuttle_provision_purge(shuttle_serve_t *s, const char *project,
 
     snprintf(path, sizeof(path), "%s/projects/%s/resources", s->conf.data,
              project);
-    (void) shuttle_rmtree(path);
+    (void) shuttle_rmtree(s->conf.data, path);
 
     shuttle_provision_unpublish(s, project);
 
@@ -935,7 +1059,7 @@ shuttle_provision_unpublish(shuttle_serve_t *s, const char *project)
                           project)
         < sizeof(path))
     {
-        (void) shuttle_rmtree(path);
+        (void) shuttle_rmtree(s->conf.data, path);
     }
 }
 
@@ -965,25 +1089,33 @@ prov_info(json_t *j, char *info, size_t size)
 
 
 /*
- * Everything under path (a folder; len its length in the buffer of size
- * bytes, the first rootlen the static folder's) is a regular file or a
- * folder, links not followed.  0, or -1 with err naming the first that is not.
+ * Everything in fd, the folder path (len its length in the buffer of size
+ * bytes: the static folder name, or a folder in it), is a regular file or
+ * a folder, links not followed.  0, or -1 with err naming the first that
+ * is not.
  */
 
 static int
-prov_plain(size_t rootlen, char *path, size_t len, size_t size,
-    const char *name, char *err, size_t errlen)
+prov_plain(int fd, const char *name, char *path, size_t len, size_t size,
+    char *err, size_t errlen)
 {
-    int             rc;
+    int             rc, sub;
     DIR            *d;
     size_t          n;
     struct stat     st;
     struct dirent  *e;
 
-    d = opendir(path);
+    sub = dup(fd);
+    d = sub == -1 ? NULL : fdopendir(sub);
+
     if (d == NULL) {
-        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name,
-                 path, strerror(errno));
+        snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name, path,
+                 strerror(errno));
+
+        if (sub != -1) {
+            (void) close(sub);
+        }
+
         return -1;
     }
 
@@ -1006,19 +1138,29 @@ prov_plain(size_t rootlen, char *path, size_t len, size_t size,
         path[len] = '/';
         memcpy(path + len + 1, e->d_name, n + 1);
 
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+        if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
             snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s", name,
                      path, strerror(errno));
             rc = -1;
 
         } else if (S_ISDIR(st.st_mode)) {
-            rc = prov_plain(rootlen, path, len + 1 + n, size, name, err,
-                            errlen);
+            sub = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+                                        | O_CLOEXEC);
+
+            if (sub == -1) {
+                snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s: %s",
+                         name, path, strerror(errno));
+                rc = -1;
+
+            } else {
+                rc = prov_plain(sub, name, path, len + 1 + n, size, err,
+                                errlen);
+                (void) close(sub);
+            }
 
         } else if (!S_ISREG(st.st_mode)) {
-            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s%s is %s: "
-                     "only files and folders are published", name, name,
-                     path + rootlen,
+            snprintf(err, errlen, "SHUTTLE_STATIC(\"%s\"): %s is %s: "
+                     "only files and folders are published", name, path,
                      S_ISLNK(st.st_mode) ? "a symbolic link"
                                          : "not a regular file");
             rc = -1;

@@ -54,7 +54,8 @@ shuttle_resources_read(const char *so_path, shuttle_res_t **res, size_t *n,
         return -1;
     }
 
-    fd = open(so_path, O_RDONLY | O_CLOEXEC);
+    /* a link left by a build is read by no one (ELOOP) */
+    fd = open(so_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
     if (fd == -1) {
         snprintf(err, errlen, "%s: %s", file, strerror(errno));

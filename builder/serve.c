@@ -31,6 +31,8 @@
 #include "deploy.h"
 #include "extract.h"
 #include "fault.h"
+#include "fsafe.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "provision.h"
@@ -76,6 +78,7 @@ typedef struct {
     const char             *ports;
     const char             *jobs;
     const char             *nginx_user;
+    const char             *api_keys;
     const char             *apps_url;
     const char             *log;
     const char             *loader;
@@ -534,7 +537,8 @@ shuttle_serve_note(shuttle_serve_t *s, const char *project, int64_t id,
 
     line[n++] = '\n';
 
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    fd = shuttle_fsafe_open(s->conf.data, path, O_WRONLY | O_APPEND | O_CREAT,
+                            0640);
     if (fd == -1) {
         return;
     }
@@ -563,6 +567,11 @@ serve_usage(FILE *f)
 "  --jobs N              builds at once (the number of CPUs)\n"
 "  --nginx-user USER     owner of the socket (0600) and of the spool,\n"
 "                        so nginx's workers reach them (default root)\n"
+"  --api-keys FILE       nginx's shuttle_api_keys file: a request on the\n"
+"                        socket speaks for the key whose secret it sends\n"
+"                        (Authorization: Bearer); read again when it\n"
+"                        changes.  Without it only root's requests, which\n"
+"                        may name a key (X-Shuttle-Key, key=), are taken\n"
 "  --apps-url TEMPLATE   a project's URL, {name} replaced, e.g.\n"
 "                        http://{name}.apps.example.com\n"
 "  --log FILE            log there, not to stderr\n"
@@ -643,6 +652,7 @@ serve_args(int argc, char **argv, serve_args_t *a)
         { "--ports", &a->ports },
         { "--jobs", &a->jobs },
         { "--nginx-user", &a->nginx_user },
+        { "--api-keys", &a->api_keys },
         { "--apps-url", &a->apps_url },
         { "--log", &a->log },
         { "--loader", &a->loader },
@@ -729,7 +739,7 @@ static int
 serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
     size_t errlen)
 {
-    char           *exe, *dir, *p, *h;
+    char           *exe, *dir, *p, *h, kerr[512];
     size_t          i;
     unsigned long   n, lo, hi;
     struct passwd  *pw;
@@ -951,6 +961,24 @@ serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a, char *err,
         conf->nginx_user = a->nginx_user;
         conf->uid = pw->pw_uid;
         conf->gid = pw->pw_gid;
+    }
+
+    if (a->api_keys != NULL) {
+        p = serve_abs(a->api_keys);
+
+        if (p == NULL) {
+            snprintf(err, errlen, "--api-keys %s: %s", a->api_keys,
+                     strerror(ENOMEM));
+            return -1;
+        }
+
+        conf->keys = shuttle_keyring_open(p, kerr, sizeof(kerr));
+        free(p);
+
+        if (conf->keys == NULL) {
+            snprintf(err, errlen, "--api-keys: %s", kerr);
+            return -1;
+        }
     }
 
     if (serve_tenants(conf, a, err, errlen) != 0) {
@@ -1475,6 +1503,17 @@ serve_open_zone(shuttle_serve_t *s, char *err, size_t errlen)
 
     if (shuttle_zone_lock(&s->zone, 0, err, errlen) == 0) {
         serve_repair_zone(s);
+
+        /* nginx's workers read it through their group, no one else */
+        if (s->conf.nginx_user != NULL && geteuid() == 0
+            && (fchown(s->zone.fd, (uid_t) -1, s->conf.gid) == -1
+                || fchmod(s->zone.fd, 0640) == -1))
+        {
+            snprintf(err, errlen, "zone %s: giving it to %s's group: %s",
+                     s->conf.zone, s->conf.nginx_user, strerror(errno));
+            return -1;
+        }
+
         return 0;
     }
 
@@ -1520,28 +1559,52 @@ serve_repair_zone(shuttle_serve_t *s)
 }
 
 
-/* DATA/shuttle.db, and DATA/projects/ */
+/*
+ * DATA/shuttle.db, DATA/projects/ (root's alone: the loaders see their
+ * deployments through their sandbox's mounts), and DATA/static/ (nginx's
+ * workers' group reads it, no one else)
+ */
 
 static int
 serve_open_store(shuttle_serve_t *s, char *err, size_t errlen)
 {
     int    rc;
-    char  *db, *projects;
+    char  *db, *projects, *pub;
 
     db = serve_join(s->conf.data, "shuttle.db");
     projects = serve_join(s->conf.data, "projects");
+    pub = serve_join(s->conf.data, "static");
 
-    if (db == NULL || projects == NULL) {
+    if (db == NULL || projects == NULL || pub == NULL) {
         snprintf(err, errlen, "%s", strerror(ENOMEM));
         rc = -1;
 
     } else {
         s->store = shuttle_store_open(db, s->conf.data, err, errlen);
-        rc = s->store ? serve_mkdirs(projects, 0755, err, errlen) : -1;
+        rc = s->store ? serve_mkdirs(projects, 0700, err, errlen) : -1;
+
+        if (rc == 0 && chmod(projects, 0700) == -1) {
+            snprintf(err, errlen, "directory %s: chmod: %s", projects,
+                     strerror(errno));
+            rc = -1;
+        }
+
+        if (rc == 0) {
+            rc = serve_mkdirs(pub, 0755, err, errlen);
+        }
+
+        if (rc == 0 && s->conf.nginx_user != NULL && geteuid() == 0
+            && (chown(pub, 0, s->conf.gid) == -1 || chmod(pub, 0750) == -1))
+        {
+            snprintf(err, errlen, "directory %s: giving it to %s's group: %s",
+                     pub, s->conf.nginx_user, strerror(errno));
+            rc = -1;
+        }
     }
 
     free(db);
     free(projects);
+    free(pub);
 
     return rc;
 }
@@ -2002,7 +2065,7 @@ serve_resume(shuttle_serve_t *s, const shuttle_deployment_t *d)
     if (shuttle_deploy_path(path, sizeof(path), s->conf.data, d->project,
                             d->id, "src") == 0)
     {
-        (void) shuttle_rmtree(path);
+        (void) shuttle_rmtree(s->conf.data, path);
     }
 
     file = d->state.tag == SHUTTLE_DEPLOY_BUILDING ? "upload.tar.gz"
@@ -2123,7 +2186,7 @@ serve_remains(shuttle_serve_t *s)
                          s->conf.data, p->d_name, e->d_name);
                 shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: deleted: "
                             "removing %s", p->d_name, (long long) id, path);
-                (void) shuttle_rmtree(path);
+                (void) shuttle_rmtree(s->conf.data, path);
             }
         }
 
@@ -2446,7 +2509,7 @@ serve_delete(shuttle_serve_t *s, shuttle_msg_t *m)
     if (dir != NULL) {
         sprintf(dir, "%s/projects/%s/deployments", s->conf.data, m->project);
 
-        if (shuttle_rmtree(dir) != 0) {
+        if (shuttle_rmtree(s->conf.data, dir) != 0) {
             shuttle_log(SHUTTLE_LOG_WARN, "project %s: removing %s: %s",
                         m->project, dir, strerror(errno));
         }
@@ -2530,6 +2593,7 @@ serve_free(shuttle_serve_t *s)
     free(s->conf.loader);
     free(s->conf.sdk_include);
     free(s->conf.log);
+    shuttle_keyring_close(s->conf.keys);
 
     if (s->conf.sandbox != NULL) {
         shuttle_sandbox_destroy(s->conf.sandbox);

@@ -40,6 +40,7 @@
 
 typedef struct shuttle_supervise_s  shuttle_supervise_t;
 typedef struct shuttle_api_s        shuttle_api_t;
+typedef struct shuttle_keyring_s    shuttle_keyring_t;
 
 
 typedef struct {
@@ -54,6 +55,7 @@ typedef struct {
     const char             *nginx_user;
     uid_t                   uid;            /* --nginx-user's, or -1 */
     gid_t                   gid;
+    shuttle_keyring_t      *keys;           /* --api-keys, or NULL */
     uint16_t                port_lo;
     uint16_t                port_hi;
     unsigned                jobs;

@@ -25,6 +25,7 @@
 
 #include "deploy.h"
 #include "fault.h"
+#include "fsafe.h"
 #include "log.h"
 #include "proc.h"
 #include "metrics.h"
@@ -1359,7 +1360,8 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
         }
     }
 
-    logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    logfd = shuttle_fsafe_open(s->conf.data, log, O_WRONLY | O_CREAT
+                               | O_APPEND, 0640);
     if (logfd == -1) {
         snprintf(err, errlen, "runtime log %s: %s", log, strerror(errno));
         if (resfd != -1) {
@@ -1572,7 +1574,7 @@ sup_oom(shuttle_supervise_t *sup, sup_loader_t *l, int status, char *what,
     n = snprintf(line, sizeof(line), "shuttle: loader %s\n", what);
     snprintf(path, sizeof(path), "%s/runtime.log", l->dir);
 
-    fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    fd = shuttle_fsafe_open(sup->s->conf.data, path, O_WRONLY | O_APPEND, 0);
     if (fd != -1) {
         (void) !write(fd, line, n);
         close(fd);
@@ -1631,7 +1633,8 @@ sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
     if (access(sqlite, F_OK) == 0) {
         /* the project's alone: no other uid reads its data, nginx's
            workers following some link included */
-        if (shuttle_deploy_chown(sqlite, sp.uid, sp.gid, err, errlen) != 0) {
+        if (shuttle_fsafe_chown(s->conf.data, sqlite, sp.uid, sp.gid, err,
+                                errlen) != 0) {
             return -1;
         }
 
@@ -2639,7 +2642,8 @@ sup_tail(const char *dir, char *buf, size_t len)
 
     snprintf(path, sizeof(path), "%s/runtime.log", dir);
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* dir is root's: its runtime.log, never what a link there names */
+    fd = shuttle_fsafe_open(NULL, path, O_RDONLY, 0);
     if (fd == -1) {
         return;
     }

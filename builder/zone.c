@@ -54,9 +54,9 @@ static void zone_sync_dir(const char *path);
 static int zone_attach(shuttle_zone_t *z, char *err, size_t errlen);
 static int zone_map(shuttle_zone_t *z, int fd, char *err, size_t errlen);
 static void zone_unmap(shuttle_zone_t *z);
-static int zone_make(const char *path, uint32_t capacity, uint64_t generation,
-    char **tmp, int *fdp, shuttle_zone_header_t **hdrp, size_t *sizep,
-    char *err, size_t errlen);
+static int zone_make(const char *path, const struct stat *like,
+    uint32_t capacity, uint64_t generation, char **tmp, int *fdp,
+    shuttle_zone_header_t **hdrp, size_t *sizep, char *err, size_t errlen);
 static void zone_unmake(char *tmp, int fd, shuttle_zone_header_t *hdr,
     size_t size);
 static int zone_create(shuttle_zone_t *z, char *err, size_t errlen);
@@ -354,14 +354,15 @@ zone_release(int fd, size_t size)
 
 /*
  * Makes a zone file under a temporary name beside path: full size (sparse),
- * mode 0644 so that nginx workers can read it, the header written, mapped
- * read/write.
+ * mode 0644 so that nginx workers can read it, or like's mode and group
+ * (the zone it replaces: the builder gives it to nginx's workers' group),
+ * the header written, mapped read/write.
  */
 
 static int
-zone_make(const char *path, uint32_t capacity, uint64_t generation,
-    char **tmp, int *fdp, shuttle_zone_header_t **hdrp, size_t *sizep,
-    char *err, size_t errlen)
+zone_make(const char *path, const struct stat *like, uint32_t capacity,
+    uint64_t generation, char **tmp, int *fdp, shuttle_zone_header_t **hdrp,
+    size_t *sizep, char *err, size_t errlen)
 {
     int                     fd;
     char                   *name;
@@ -392,7 +393,9 @@ zone_make(const char *path, uint32_t capacity, uint64_t generation,
         return -1;
     }
 
-    if (fchmod(fd, 0644) == -1) {
+    if ((like != NULL && fchown(fd, (uid_t) -1, like->st_gid) == -1)
+        || fchmod(fd, like ? like->st_mode & 0777 : 0644) == -1)
+    {
         zone_error(err, errlen, "zone %s: fchmod %s: %s", path, name,
                    strerror(errno));
         goto failed;
@@ -465,7 +468,7 @@ zone_create(shuttle_zone_t *z, char *err, size_t errlen)
     size_t                  size;
     shuttle_zone_header_t  *hdr;
 
-    if (zone_make(z->path, z->capacity, 1, &tmp, &fd, &hdr, &size,
+    if (zone_make(z->path, NULL, z->capacity, 1, &tmp, &fd, &hdr, &size,
                   err, errlen)
         != 0)
     {
@@ -1030,8 +1033,13 @@ shuttle_zone_rebuild(shuttle_zone_t *z, uint32_t capacity, char *err,
         return -1;
     }
 
-    if (zone_make(z->path, capacity, old->generation + 1, &tmp, &fd, &hdr,
-                  &size, err, errlen)
+    if (fstat(z->fd, &st) == -1) {
+        zone_error(err, errlen, "zone %s: %s", z->path, strerror(errno));
+        return -1;
+    }
+
+    if (zone_make(z->path, &st, capacity, old->generation + 1, &tmp, &fd,
+                  &hdr, &size, err, errlen)
         != 0)
     {
         return -1;

@@ -173,7 +173,7 @@ start() {
     : > "$RUN/builder.log"
     # shellcheck disable=SC2086
     setsid "$BIN/shuttle-builder" serve --data "$DATA" \
-        --socket "$SOCK" $nginx_user \
+        --socket "$SOCK" $nginx_user --api-keys "$RUN/api_keys" \
         --apps-url "http://{name}.localhost:$port" --idle "${IDLE:-0}" \
         --log "$RUN/builder.log" < /dev/null >> "$RUN/builder.log" 2>&1 &
     echo $! > "$RUN/builder.pid"

@@ -7,8 +7,9 @@
  * $shuttle_key; "shuttle_deploy" is the content handler of POST /deploy:
  * the key is checked before the body is read, nginx writes the body into
  * the builder's spool directory itself, and the builder is told about it
- * over its unix socket without blocking the worker.  The builder's answer
- * is relayed as is.
+ * over its unix socket without blocking the worker, with the client's
+ * bearer key: the builder checks it again and takes the key's name from
+ * it, never from nginx.  The builder's answer is relayed as is.
  */
 
 
@@ -74,7 +75,8 @@ static ngx_int_t ngx_http_shuttle_hex_decode(u_char *dst, u_char *src,
 
 /*
  * "shuttle_auth on": the access phase.  The key's name goes to $shuttle_key
- * (the builder trusts the X-Shuttle-Key header nginx sets from it).
+ * (for logs); the builder behind proxy_pass gets the client's
+ * Authorization header as is, and checks the key itself.
  */
 
 ngx_int_t
@@ -192,6 +194,7 @@ ngx_http_shuttle_authenticate(ngx_http_request_t *r,
     }
 
     ctx->key = key[found].name;
+    ctx->secret = token;
 
     return NGX_OK;
 }
@@ -482,7 +485,11 @@ ngx_http_shuttle_deploy_body(ngx_http_request_t *r)
 }
 
 
-/* "POST /deploy?project=..&key=..&file=.. HTTP/1.0" to the builder */
+/*
+ * "POST /deploy?project=..&file=.. HTTP/1.0" to the builder, with the
+ * client's "Authorization: Bearer <key>": the builder finds whose upload
+ * it is from the key itself
+ */
 
 static ngx_int_t
 ngx_http_shuttle_deploy_request(ngx_http_request_t *r,
@@ -493,17 +500,21 @@ ngx_http_shuttle_deploy_request(ngx_http_request_t *r,
     ngx_http_shuttle_ctx_t  *ctx;
 
     static const char        head[] = "POST /deploy?project=";
-    static const char        tail[] = " HTTP/1.0" CRLF
+    static const char        auth[] = " HTTP/1.0" CRLF
                                       "Host: shuttle-builder" CRLF
-                                      "Content-Length: 0" CRLF CRLF;
+                                      "Authorization: Bearer ";
+    static const char        tail[] = CRLF "Content-Length: 0" CRLF CRLF;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_shuttle_module);
 
-    /* names and keys are [A-Za-z0-9_.-], the file name is nginx's digits */
+    /*
+     * the name is a DNS label, the file name nginx's digits; the key is
+     * the one of a valid key's hash, from a header line of the request
+     */
 
     len = sizeof(head) - 1 + d->project.len
-          + sizeof("&key=") - 1 + ctx->key.len
           + sizeof("&file=") - 1 + file->len
+          + sizeof(auth) - 1 + ctx->secret.len
           + sizeof(tail) - 1;
 
     b = ngx_create_temp_buf(r->pool, len);
@@ -511,8 +522,8 @@ ngx_http_shuttle_deploy_request(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    b->last = ngx_sprintf(b->last, "%s%V&key=%V&file=%V%s", head,
-                          &d->project, &ctx->key, file, tail);
+    b->last = ngx_sprintf(b->last, "%s%V&file=%V%s%V%s", head, &d->project,
+                          file, auth, &ctx->secret, tail);
 
     d->out = b;
 

@@ -99,6 +99,7 @@ typedef struct {
     u_char                       peer_text[NGX_SOCKADDR_STRLEN];
 
     ngx_str_t                    key;       /* authenticated key's name */
+    ngx_str_t                    secret;    /* its bearer key, as sent */
     void                        *deploy;    /* a POST /deploy in flight */
 } ngx_http_shuttle_ctx_t;
 

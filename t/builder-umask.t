@@ -31,7 +31,10 @@ is($p->app_get('hello', '/hello')->{body}, "Hello, world!\n",
    'the project answers through nginx');
 
 my $data = $p->t->builder_data;
-is(sprintf('%04o', (stat "$data/projects")[2] & 07777), '0755',
-   'the projects directory is 0755, as nginx\'s workers need');
+is(sprintf('%04o', (stat "$data/projects")[2] & 07777), '0700',
+   'the projects directory is 0700, root\'s alone, whatever the umask');
+is(sprintf('%04o', (stat "$data/static")[2] & 07777), $> ? '0755' : '0750',
+   'the static files\' directory is 0750 (nginx\'s group), as its '
+   . 'workers need');
 
 done_testing;

@@ -83,6 +83,18 @@ like($out, qr/zone \S+ is held by another builder, pid $bpid /,
 isnt($rc, 0, 'a builder on a live socket refuses to start');
 like($out, qr/socket \S+builder\.sock is live/, '... naming the socket');
 
+# the keys it checks bearer keys against: read at start, like nginx's
+($rc, $out) = $t->builder_run('--api-keys', $t->testdir . '/no-keys');
+is($rc >> 8, 2, 'a builder whose --api-keys file is missing refuses to start');
+like($out, qr/--api-keys: \S+\/no-keys: No such file or directory/,
+     '... naming the file');
+$t->write_file('bad-keys', "# a comment\n\nalice:" . ('ab' x 32) . "\n"
+                           . "bob:abc\n");
+($rc, $out) = $t->builder_run('--api-keys', $t->testdir . '/bad-keys');
+is($rc >> 8, 2, '... or malformed');
+like($out, qr/--api-keys: \S+\/bad-keys line 4 is not "name:sha256-hex"/,
+     '... naming the line');
+
 
 # the API's manners -------------------------------------------------------
 

@@ -185,8 +185,8 @@ like($err, qr/--postgres: host "localhost" is out of the sandbox's reach/,
      '... as a URI too');
 
 # by its socket directory, bound into the sandbox
-$pg->socket_dsn;                # the directory made reachable
-$dsn =~ s/host=\S+/host=$pg->{dir}/;
+my $sockdir = $pg->socket_dir;  # the directory, made reachable
+$dsn =~ s/host=\S+/host=$sockdir/;
 ($pid, $n, $up) = run_bg($gb, $port, '--postgres', $dsn);
 is($up, 1, 'guestbook with --postgres serves') or diag $t->read_file("$dir/run-$n.err");
 is(get($port, 'POST', '/api/entries', { name => 'Lo', message => 'cal' })->{status},

@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "extract.h"
+#include "fsafe.h"
 #include "fuzz.h"
 
 
@@ -28,7 +29,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(dir, sizeof(dir), "%s/src", fuzz_dir());
 
     (void) shuttle_extract(path, dir, &limits, err, sizeof(err));
-    shuttle_rmtree(dir);
+    shuttle_rmtree(NULL, dir);
 
     return 0;
 }

@@ -1,7 +1,9 @@
 
 /*
  * Fuzz target: the API keys file (builder/keys.c), as "shuttle-builder
- * keys" list, add and del read it.  The input is the file; del is asked
+ * keys" list, add and del read it, and as the builder's --api-keys reads
+ * it (shuttle_keyring_open(), then a lookup of the first line's name as
+ * if it were a secret).  The input is the file; del is asked
  * for the name its first line starts with, so that a found line is cut
  * out as often as a missing one is reported.
  */
@@ -16,10 +18,11 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t       n;
-    char         name[72];
-    const char  *path;
-    char        *argv[5];
+    size_t              n;
+    char                name[72], err[512], found[72];
+    const char         *path;
+    char               *argv[5];
+    shuttle_keyring_t  *kr;
 
     n = 0;
 
@@ -33,6 +36,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     name[n] = '\0';
 
     path = fuzz_file("api_keys", data, size);
+
+    kr = shuttle_keyring_open(path, err, sizeof(err));
+    if (kr != NULL) {
+        (void) shuttle_keyring_name(kr, name, n, found, sizeof(found));
+        shuttle_keyring_close(kr);
+    }
 
     argv[0] = (char *) "--file";
     argv[1] = (char *) path;

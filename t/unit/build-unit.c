@@ -28,6 +28,7 @@
 
 #include "build.h"
 #include "extract.h"
+#include "fsafe.h"
 
 
 #define ERRLEN    1024
@@ -165,7 +166,7 @@ project(const char *name, ...)
     va_list      args;
     const char  *file, *text;
 
-    shuttle_rmtree(tpath("%s", name));
+    shuttle_rmtree(NULL, tpath("%s", name));
 
     if (mkdir(tpath("%s", name), 0755) == -1) {
         printf("Bail out! mkdir %s: %s\n", name, strerror(errno));
@@ -797,7 +798,7 @@ test_make(void)
        && call(out, "value") == 42 && !exists(tpath("mk/service.so")),
        "Makefile: out on another file system");
 
-    shuttle_rmtree(shm);
+    shuttle_rmtree(NULL, shm);
 }
 
 
@@ -1205,7 +1206,7 @@ main(void)
 
     ok(open_fds() == fds, "no descriptor left open by the builds");
 
-    ok(shuttle_rmtree(base) == 0 && !exists(base),
+    ok(shuttle_rmtree(NULL, base) == 0 && !exists(base),
        "the test directory is removed");
 
     return tap_done();

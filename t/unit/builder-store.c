@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "extract.h"
+#include "fsafe.h"
 #include "state.h"
 #include "store.h"
 
@@ -585,7 +586,7 @@ main(void)
     ids_after_restore(db);
     killed_writer(db);
 
-    shuttle_rmtree(tmpdir);
+    shuttle_rmtree(NULL, tmpdir);
 
     return tap_done();
 }

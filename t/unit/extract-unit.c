@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "extract.h"
+#include "fsafe.h"
 
 
 #define ERRLEN  1024
@@ -399,7 +400,7 @@ fails(const char *what, const char *tarball,
        what, expect);
     ok(!exists(tpath("out")), "%s: nothing left on disk", what);
 
-    shuttle_rmtree(tpath("out"));
+    shuttle_rmtree(NULL, tpath("out"));
 }
 
 
@@ -483,7 +484,7 @@ test_good(void)
     ok(mode_of(tpath("out/sgid")) == 0644, "setgid is dropped");
     ok(mode_of(tpath("out/sticky")) == 0755, "sticky is dropped");
 
-    ok(shuttle_rmtree(out) == 0 && !exists(out), "rmtree removes it");
+    ok(shuttle_rmtree(NULL, out) == 0 && !exists(out), "rmtree removes it");
 }
 
 
@@ -603,7 +604,7 @@ test_paths(void)
     tgz_close(a);
     ok(extract(tpath("depth4.tgz"), &limits) == 0,
        "4 path components with a limit of 4");
-    shuttle_rmtree(tpath("out"));
+    shuttle_rmtree(NULL, tpath("out"));
 
     a = tgz_open("depth5.tgz");
     tgz_file(a, "a/b/c/d/e.c", 0644, "x");
@@ -652,7 +653,7 @@ test_limits(void)
     tgz_close(a);
     ok(extract(tpath("five.tgz"), &limits) == 0,
        "5 entries with a limit of 5");
-    shuttle_rmtree(tpath("out"));
+    shuttle_rmtree(NULL, tpath("out"));
 
     a = tgz_open("six.tgz");
 
@@ -762,7 +763,7 @@ test_lies(void)
        && slurp(tpath("out/lie.bin"))[0] == '\0'
        && strncmp(slurp(tpath("out/lie.bin")) + 600, "AAAA", 4) == 0,
        "a sparse file");
-    shuttle_rmtree(tpath("out"));
+    shuttle_rmtree(NULL, tpath("out"));
 
     fails("a sparse map beyond the header's size",
           sparse("sparse-lie.tgz", 10, 0, 5000), &limits,
@@ -946,10 +947,10 @@ test_tar(void)
            && strcmp(slurp(tpath("out/caf\xc3\xa9/\xc3\xbc.c")), "utf-8\n")
               == 0, "tar(1), format %s: long and UTF-8 names", format[i]);
 
-        shuttle_rmtree(tpath("out"));
+        shuttle_rmtree(NULL, tpath("out"));
     }
 
-    shuttle_rmtree(tpath("tree"));
+    shuttle_rmtree(NULL, tpath("tree"));
 }
 
 
@@ -1043,7 +1044,7 @@ rmtree_unprivileged(void)
         chmod(path, 0500);
         chmod(dir, 0);
 
-        if (shuttle_rmtree(dir) != 0 || exists(dir)) {
+        if (shuttle_rmtree(NULL, dir) != 0 || exists(dir)) {
             printf("# rmtree %s: %s\n", dir, strerror(errno));
             fflush(stdout);
             _exit(1);
@@ -1077,17 +1078,31 @@ test_rmtree(void)
     make_symlink(tpath("outside/precious"), tpath("tree/to-file"));
     mkfifo(tpath("tree/a/fifo"), 0644);
 
-    ok(shuttle_rmtree(tpath("tree")) == 0 && !exists(tpath("tree")),
+    ok(shuttle_rmtree(NULL, tpath("tree")) == 0 && !exists(tpath("tree")),
        "rmtree: a tree with links and a FIFO");
     ok(strcmp(slurp(tpath("outside/precious")), "precious\n") == 0,
        "rmtree: does not follow symbolic links");
 
     make_symlink(tpath("outside"), tpath("link-to-dir"));
-    ok(shuttle_rmtree(tpath("link-to-dir")) == 0
+    ok(shuttle_rmtree(NULL, tpath("link-to-dir")) == 0
        && !exists(tpath("link-to-dir")) && exists(tpath("outside/precious")),
        "rmtree: a symbolic link itself is removed, not its target");
 
-    ok(shuttle_rmtree(tpath("no-such")) == 0, "rmtree: a missing path");
+    ok(shuttle_rmtree(NULL, tpath("no-such")) == 0, "rmtree: a missing path");
+
+    /* beneath a root: no link on the way is followed, nothing outside */
+    make_symlink(tpath("outside"), tpath("via"));
+    errno = 0;
+    ok(shuttle_rmtree(tmpdir, tpath("via/precious")) == -1 && errno == ELOOP
+       && exists(tpath("outside/precious")),
+       "rmtree beneath a root: a link on the way is refused (ELOOP)");
+    errno = 0;
+    ok(shuttle_rmtree(tpath("via"), tpath("outside")) == -1
+       && errno == EXDEV && exists(tpath("outside/precious")),
+       "rmtree beneath a root: a path outside it is refused (EXDEV)");
+    ok(shuttle_rmtree(tmpdir, tpath("via")) == 0 && !exists(tpath("via"))
+       && exists(tpath("outside/precious")),
+       "rmtree beneath a root: a link as the last component is removed");
 
     /* deeper than the descriptors allowed */
     mkdir(tpath("deep"), 0755);
@@ -1109,7 +1124,7 @@ test_rmtree(void)
     low.rlim_cur = 32;
     setrlimit(RLIMIT_NOFILE, &low);
 
-    ok(i == 300 && shuttle_rmtree(tpath("deep")) == 0
+    ok(i == 300 && shuttle_rmtree(NULL, tpath("deep")) == 0
        && !exists(tpath("deep")), "rmtree: 300 deep with 32 descriptors");
 
     setrlimit(RLIMIT_NOFILE, &rl);
@@ -1137,7 +1152,7 @@ main(void)
     test_target();
     test_rmtree();
 
-    ok(shuttle_rmtree(tmpdir) == 0 && !exists(tmpdir),
+    ok(shuttle_rmtree(NULL, tmpdir) == 0 && !exists(tmpdir),
        "the test directory is removed");
 
     return tap_done();

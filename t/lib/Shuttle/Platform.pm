@@ -83,7 +83,8 @@ sub key     { $_[0]{keys}{ $_[1] // 'alice' } }
 # the URL the builder gives a project (apps under *.localhost)
 sub app_url { 'http://' . $_[1] . '.localhost:' . $_[0]->port }
 
-# a key from "shuttle-builder keys add NAME", kept by name
+# a key from "shuttle-builder keys add NAME", kept by name (the builder
+# reads the file again at its next request; nginx at a reload)
 sub add_key {
     my ($self, $name) = @_;
 
@@ -106,11 +107,13 @@ sub add_key {
 }
 
 # the builder, with Shuttle::Test's builder_start (its prefix's zone,
-# spool, socket and ports), projects' URLs under *.localhost
+# spool, socket and ports), projects' URLs under *.localhost, and nginx's
+# keys file: it checks the bearer key of every request from nginx
 sub start_builder {
     my ($self) = @_;
     return $self->{t}->builder_start(
         '--apps-url', 'http://{name}.localhost:' . $self->port,
+        '--api-keys', "$self->{dir}/api_keys",
         '--loader', loader_bin(),
         '--sdk-include', "$REPO/include",
         @{ $self->{builder_args} });
@@ -164,7 +167,6 @@ sub write_conf {
 
         location /v1/ {
             shuttle_auth on;
-            proxy_set_header X-Shuttle-Key \$shuttle_key;
             proxy_http_version 1.1;
             proxy_buffering off;
             proxy_read_timeout 1h;
@@ -506,8 +508,10 @@ cached connections to it).
 Methods: C<api> (C<http://127.0.0.1:PORT>), C<port>, C<key(NAME)>,
 C<app_url(NAME)>, C<app_get(NAME, PATH)>, C<t> (the C<Shuttle::Test>),
 C<testdir>, C<builder_pid>, C<builder_log>, C<stop_builder>,
-C<start_builder>, C<stop>.  C<v1(KEY, METHOD, PATH, body =E<gt> ...)>
-calls the API through nginx with key KEY's bearer secret,
+C<start_builder>, C<stop>.  The builder gets the keys file with
+C<--api-keys>; nginx's C</v1/> passes the client's C<Authorization> on.
+C<v1(KEY, METHOD, PATH, body =E<gt> ...)> calls the API through nginx
+with key KEY's bearer secret,
 C<upload(KEY, PROJECT, DIR)> deploys a directory through nginx's
 C</deploy>, C<builder_request_as(UID, GID, METHOD, PATH, ...)> speaks to
 the builder's socket from a process of that uid.  The builder is

@@ -800,9 +800,10 @@ sub kill_loaders {
     _wait('loaders', $TIMEOUT, sub { !grep { _alive($_) } @pids });
 }
 
-# one request to the builder's socket; %opts: key (X-Shuttle-Key),
-# headers, body, timeout.  The response gets json, the decoded body, when
-# it is JSON.
+# one request to the builder's socket; %opts: key (X-Shuttle-Key, a
+# key's name, taken from root alone), bearer (a key's secret, sent as
+# "Authorization: Bearer"), headers, body, timeout.  The response gets
+# json, the decoded body, when it is JSON.
 sub builder_connect {
     my ($self) = @_;
     my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM(),
@@ -832,6 +833,7 @@ sub builder_request {
 
     my @h = @{ $opts{headers} // [] };
     push @h, 'X-Shuttle-Key' => $opts{key} if defined $opts{key};
+    push @h, Authorization => "Bearer $opts{bearer}" if defined $opts{bearer};
 
     _write_all($s, http_request('builder', $path, method => $method,
                                 headers => \@h, body => $opts{body}),
@@ -1485,9 +1487,10 @@ C<SHUTTLE_BUILDER> overrides the binary.
 =head1 THE BUILDER
 
 The real C<shuttle-builder serve> (C<SHUTTLE_BUILDER> overrides the
-binary), driven as nginx drives it: uploads written into its spool, then
-C<POST /deploy?project=..&key=..&file=..> on its unix socket, and the
-management API with C<X-Shuttle-Key>.
+binary), driven as root, the operator, drives it: uploads written into its
+spool, then C<POST /deploy?project=..&key=..&file=..> on its unix socket,
+and the management API with C<X-Shuttle-Key> (the name of a key, which
+the builder takes from root alone; nginx's workers send the key's secret).
 
     $t->builder_start('--jobs', '1');
     my $r = $t->deploy('hello', "$repo/examples/hello");      # 202
@@ -1533,9 +1536,11 @@ held bound.
 =item C<< $r = $t->builder_request($method, $path, %opts) >>
 
 One request on the builder's socket (C<Host: builder>, C<Connection:
-close>); options C<key> (sets C<X-Shuttle-Key>), C<headers>, C<body>,
-C<timeout>.  The response is as L</HTTP> describes, plus C<json>, the body
-decoded, when it is C<application/json>.
+close>); options C<key> (sets C<X-Shuttle-Key>: the builder takes a
+key's name from root alone), C<bearer> (a key's secret, sent as
+C<Authorization: Bearer>, which the builder checks with C<--api-keys>),
+C<headers>, C<body>, C<timeout>.  The response is as L</HTTP> describes,
+plus C<json>, the body decoded, when it is C<application/json>.
 
 =item C<< $r = $t->api($key, $method, $path, %opts) >>
 
