@@ -768,7 +768,7 @@ ngx_http_shuttle_create_loc_conf(ngx_conf_t *cf)
      *     slcf->keys_file = { 0, NULL };
      *     slcf->deploy = 0;
      *     slcf->metrics = 0;
-     *     slcf->core = NULL;
+     *     slcf->temp_path = NULL;
      */
 
     slcf->keys = NGX_CONF_UNSET_PTR;
@@ -794,7 +794,7 @@ ngx_http_shuttle_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* the core module has merged every level already */
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
-    conf->core = clcf;
+    conf->temp_path = clcf->client_body_temp_path;
 
     /*
      * An "if" or "limit_except" block in a "shuttle_deploy" location
@@ -830,9 +830,8 @@ ngx_http_shuttle_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
         /* a path of the location's own is not its parent's */
 
-        if (!clcf->noname && prev->core != NULL
-            && clcf->client_body_temp_path
-               != prev->core->client_body_temp_path)
+        if (!clcf->noname && prev->temp_path != NULL
+            && conf->temp_path != prev->temp_path)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "location \"%V\" has \"shuttle_deploy\" and "

@@ -73,8 +73,8 @@ typedef struct {
     ngx_uint_t                   deploy;    /* "shuttle_deploy" answers */
     ngx_uint_t                   metrics;   /* "shuttle_metrics" answers */
 
-    /* the core module's conf of the same level, for nested levels */
-    ngx_http_core_loc_conf_t    *core;
+    /* client_body_temp_path as the core module merged it, before ours */
+    ngx_path_t                  *temp_path;
 } ngx_http_shuttle_loc_conf_t;
 
 

@@ -47,6 +47,10 @@ $t->write_nginx_conf(<<'EOF2');
             location /up/inner/ {
                 proxy_pass http://127.0.0.1:%%PORT_B%%;
             }
+
+            location /up/again/ {
+                shuttle_deploy;
+            }
         }
 
         location = /metrics { shuttle_metrics; }
@@ -167,6 +171,12 @@ my $deploys = sub {
 };
 $t->wait_until(sub { $deploys->() == 2 }, 5);
 is($deploys->(), 2, '... and counted as a deploy, as the first one was');
+
+# a deploy location nested in one is one too
+$r = deploy('accept', '/up/again/?project=hello');
+($file) = ($r->{body} // '') =~ /"file":"(\d+)"/;
+ok($r->{status} == 202 && defined $file && -f "$spool/$file",
+   'a shuttle_deploy location nested in another: 202, in the spool');
 
 # a location nested in one keeps nginx's own temporary files
 $r = http_get($port, 'api.test', '/up/inner/x', method => 'POST',
