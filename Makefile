@@ -43,8 +43,9 @@ DEPS_PKGS := gcc make pkg-config perl nginx nginx-dev libpcre2-dev \
              zlib1g-dev libssl-dev libsqlite3-dev sqlite3 libjansson-dev \
              libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev wrk \
              curl libelf-dev libpq-dev postgresql libseccomp-dev
-# what make test needs beside: a browser for the dashboard's test
-TEST_DEPS_PKGS := chromium chromium-driver
+# what make test needs beside: a browser for the dashboard's test, strace
+# (races held open in the module's), openssl (a TLS backend's certificate)
+TEST_DEPS_PKGS := chromium chromium-driver strace openssl
 
 MODULE_SRCS := $(wildcard ngx_shuttle_module/*.c ngx_shuttle_module/*.h) \
                include/shuttle_zone.h
