@@ -133,18 +133,21 @@ $(B)/t/%: t/unit/%.c t/unit/tap.h $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
 # fuzzing ----------------------------------------------------------------
 #
 # Every t/fuzz/TARGET.c is a libFuzzer target over one parser of untrusted
-# bytes.  make builds each, with gcc, into a replay driver
-# build/t/fuzz-replay-TARGET that runs it on the files named (t/fuzz-replay.t
-# feeds it t/fuzz/corpus/TARGET/); make fuzz builds them with clang and
+# bytes.  make builds each, with gcc, AddressSanitizer and UBSan, into a
+# replay driver build/t/fuzz-replay-TARGET that runs it on the files named
+# (t/fuzz-replay.t feeds it t/fuzz/corpus/TARGET/, so an input kept from a
+# sanitizer's finding fails make test); make fuzz builds them with clang and
 # libFuzzer into build/fuzz/ and runs each for FUZZ_SECONDS, its new inputs
 # kept in build/fuzz/corpus/TARGET/; make check-asan builds the unit tests
-# and the replay drivers with AddressSanitizer and UBSan and runs them.
+# with the sanitizers and runs them, and the replays.
 
 FUZZ_SECONDS    ?= 60
 FUZZ_CC         ?= clang
 FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
-FUZZ_TARGETS    := keys extract manifest resources zone modzone deployargs route
-FUZZ_BTARGETS   := $(filter-out route,$(FUZZ_TARGETS))
+# by the code they link with: the builder's, the loader's
+FUZZ_BTARGETS   := keys extract manifest resources zone modzone deployargs
+FUZZ_LTARGETS   := route
+FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS)
 FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -It/fuzz
 # -Werror is gcc's gate (make all); clang's extra warnings are only shown
 FUZZ_CC_CFLAGS  := -Wno-error
@@ -160,20 +163,17 @@ FUZZ_LOADER_OBJS  := $(patsubst %.c,%.o,\
                      t/fuzz/fuzz.o
 FUZZ_HDRS         := $(BUILDER_HDRS) $(LOADER_HDRS) t/fuzz/fuzz.h
 
+# the replay drivers that make test runs are built with the sanitizers on
 FUZZ_REPLAYS  := $(FUZZ_TARGETS:%=$(B)/t/fuzz-replay-%)
 FUZZERS       := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
-ASAN_REPLAYS  := $(FUZZ_TARGETS:%=$(B)/t/asan/fuzz-replay-%)
+ASAN_REPLAYS  := $(FUZZ_REPLAYS)
 ASAN_TESTBINS := $(patsubst t/unit/%.c,$(B)/t/asan/%,$(wildcard t/unit/*.c))
 
 .PHONY: fuzz fuzz-deps check-asan
 
 all: $(FUZZ_REPLAYS)
 
-# objects: gcc for the replay drivers, gcc with sanitizers, clang+libFuzzer
-$(B)/fuzz/gcc/%.o: %.c $(FUZZ_HDRS)
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) -c -o $@ $<
-
+# objects: gcc with sanitizers, clang with libFuzzer's and the sanitizers
 $(B)/fuzz/asan/%.o: %.c $(FUZZ_HDRS)
 	mkdir -p $(@D)
 	$(CC) $(FUZZ_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
@@ -182,29 +182,24 @@ $(B)/fuzz/clang/%.o: %.c $(FUZZ_HDRS)
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CC_CFLAGS) $(LIBFUZZER_FLAGS) -c -o $@ $<
 
-$(FUZZ_BTARGETS:%=$(B)/t/fuzz-replay-%): $(B)/t/fuzz-replay-%: \
-        $(B)/fuzz/gcc/t/fuzz/%.o $(B)/fuzz/gcc/t/fuzz/replay.o \
-        $(addprefix $(B)/fuzz/gcc/,$(FUZZ_BUILDER_OBJS))
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) -o $@ $^ $(BUILDER_LIBS)
-
-$(B)/t/fuzz-replay-route: $(B)/fuzz/gcc/t/fuzz/route.o \
-        $(B)/fuzz/gcc/t/fuzz/replay.o \
-        $(addprefix $(B)/fuzz/gcc/,$(FUZZ_LOADER_OBJS))
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) -o $@ $^ $(LOADER_LIBS)
-
-$(FUZZ_BTARGETS:%=$(B)/t/asan/fuzz-replay-%): $(B)/t/asan/fuzz-replay-%: \
+# $(call fuzz_family,TARGETS,OBJECTS,LIBS): each target's replay driver
+# and libFuzzer binary, linked with OBJECTS
+define fuzz_family
+$(1:%=$(B)/t/fuzz-replay-%): $(B)/t/fuzz-replay-%: \
         $(B)/fuzz/asan/t/fuzz/%.o $(B)/fuzz/asan/t/fuzz/replay.o \
-        $(addprefix $(B)/fuzz/asan/,$(FUZZ_BUILDER_OBJS))
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(BUILDER_LIBS)
+        $(addprefix $(B)/fuzz/asan/,$(2))
+	mkdir -p $$(@D)
+	$$(CC) $$(ASAN_FLAGS) -o $$@ $$^ $(3)
 
-$(B)/t/asan/fuzz-replay-route: $(B)/fuzz/asan/t/fuzz/route.o \
-        $(B)/fuzz/asan/t/fuzz/replay.o \
-        $(addprefix $(B)/fuzz/asan/,$(FUZZ_LOADER_OBJS))
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LOADER_LIBS)
+$(1:%=$(B)/fuzz/fuzz-%): $(B)/fuzz/fuzz-%: \
+        $(B)/fuzz/clang/t/fuzz/%.o $(addprefix $(B)/fuzz/clang/,$(2))
+	$$(FUZZ_CC) $$(LIBFUZZER_LINK) -o $$@ $$^ $(3)
+endef
+
+$(eval $(call fuzz_family,$(FUZZ_BTARGETS),$(FUZZ_BUILDER_OBJS),\
+                          $(BUILDER_LIBS)))
+$(eval $(call fuzz_family,$(FUZZ_LTARGETS),$(FUZZ_LOADER_OBJS),\
+                          $(LOADER_LIBS)))
 
 $(B)/t/asan/%: t/unit/%.c t/unit/tap.h \
         $(addprefix $(B)/fuzz/asan/,$(BUILDER_LIB_SRCS:.c=.o))
@@ -212,17 +207,6 @@ $(B)/t/asan/%: t/unit/%.c t/unit/tap.h \
 	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder $(ASAN_FLAGS) -o $@ $< \
 	    $(addprefix $(B)/fuzz/asan/,$(BUILDER_LIB_SRCS:.c=.o)) \
 	    $(BUILDER_LIBS)
-
-$(FUZZ_BTARGETS:%=$(B)/fuzz/fuzz-%): $(B)/fuzz/fuzz-%: \
-        $(B)/fuzz/clang/t/fuzz/%.o \
-        $(addprefix $(B)/fuzz/clang/,$(FUZZ_BUILDER_OBJS))
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LIBFUZZER_LINK) -o $@ $^ \
-	    $(BUILDER_LIBS)
-
-$(B)/fuzz/fuzz-route: $(B)/fuzz/clang/t/fuzz/route.o \
-        $(addprefix $(B)/fuzz/clang/,$(FUZZ_LOADER_OBJS))
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LIBFUZZER_LINK) -o $@ $^ \
-	    $(LOADER_LIBS)
 
 fuzz-deps:
 	$(MAKE) deps DEPS_PKGS="$(FUZZ_DEPS_PKGS)"
@@ -248,7 +232,7 @@ check-asan: $(ASAN_TESTBINS) $(ASAN_REPLAYS)
 	prove --exec '' $(ASAN_UNITS)
 	@for t in $(FUZZ_TARGETS); do \
 	    log=$(B)/t/asan/fuzz-replay-$$t.log; \
-	    $(B)/t/asan/fuzz-replay-$$t t/fuzz/corpus/$$t/* \
+	    $(B)/t/fuzz-replay-$$t t/fuzz/corpus/$$t/* \
 	        > /dev/null 2> $$log || { cat $$log; exit 1; }; \
 	    echo "fuzz-replay-$$t: $$(tail -1 $$log), clean"; \
 	done
