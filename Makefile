@@ -144,10 +144,11 @@ $(B)/t/%: t/unit/%.c t/unit/tap.h $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
 FUZZ_SECONDS    ?= 60
 FUZZ_CC         ?= clang
 FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
-# by the code they link with: the builder's, the loader's
-FUZZ_BTARGETS   := keys extract manifest resources zone modzone deployargs
+# by the code they link with: the builder's, the loader's, the module's
+FUZZ_BTARGETS   := keys extract manifest resources zone deployargs
 FUZZ_LTARGETS   := route
-FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS)
+FUZZ_MTARGETS   := modzone
+FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_MTARGETS)
 FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -It/fuzz
 # -Werror is gcc's gate (make all); clang's extra warnings are only shown
 FUZZ_CC_CFLAGS  := -Wno-error
@@ -162,6 +163,18 @@ FUZZ_LOADER_OBJS  := $(patsubst %.c,%.o,\
                        $(filter-out loader/main.c,$(LOADER_SRCS))) \
                      t/fuzz/fuzz.o
 FUZZ_HDRS         := $(BUILDER_HDRS) $(LOADER_HDRS) t/fuzz/fuzz.h
+
+# the module's targets #include its .c files, compiled against the
+# configured nginx tree with nginx's warnings; t/fuzz/ngx_fuzz.c stands in
+# for the few nginx functions they run (see t/fuzz/ngx_fuzz.h)
+FUZZ_NGX_SRC      := $(B)/nginx-src/src
+FUZZ_NGX_CFLAGS    = $(CFLAGS) -W -Wall -Wpointer-arith \
+                     -Wno-unused-parameter -Werror \
+                     $(addprefix -I$(FUZZ_NGX_SRC)/,core event event/modules \
+                       os/unix http http/modules http/v2) \
+                     -I$(B)/nginx -Iinclude -Ingx_shuttle_module -It/fuzz
+FUZZ_NGX_SRCS     := $(FUZZ_MTARGETS:%=t/fuzz/%.c) t/fuzz/ngx_fuzz.c
+FUZZ_MODULE_OBJS  := t/fuzz/ngx_fuzz.o t/fuzz/ngx_unreached.o t/fuzz/fuzz.o
 
 # the replay drivers that make test runs are built with the sanitizers on
 FUZZ_REPLAYS  := $(FUZZ_TARGETS:%=$(B)/t/fuzz-replay-%)
@@ -182,6 +195,17 @@ $(B)/fuzz/clang/%.o: %.c $(FUZZ_HDRS)
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CC_CFLAGS) $(LIBFUZZER_FLAGS) -c -o $@ $<
 
+$(FUZZ_NGX_SRCS:%.c=$(B)/fuzz/asan/%.o): $(B)/fuzz/asan/%.o: %.c \
+        $(MODULE_SRCS) t/fuzz/ngx_fuzz.h t/fuzz/fuzz.h | $(B)/nginx/Makefile
+	mkdir -p $(@D)
+	$(CC) $(FUZZ_NGX_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+$(FUZZ_NGX_SRCS:%.c=$(B)/fuzz/clang/%.o): $(B)/fuzz/clang/%.o: %.c \
+        $(MODULE_SRCS) t/fuzz/ngx_fuzz.h t/fuzz/fuzz.h | $(B)/nginx/Makefile
+	mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_NGX_CFLAGS) $(FUZZ_CC_CFLAGS) $(LIBFUZZER_FLAGS) \
+	    -c -o $@ $<
+
 # $(call fuzz_family,TARGETS,OBJECTS,LIBS): each target's replay driver
 # and libFuzzer binary, linked with OBJECTS
 define fuzz_family
@@ -200,6 +224,7 @@ $(eval $(call fuzz_family,$(FUZZ_BTARGETS),$(FUZZ_BUILDER_OBJS),\
                           $(BUILDER_LIBS)))
 $(eval $(call fuzz_family,$(FUZZ_LTARGETS),$(FUZZ_LOADER_OBJS),\
                           $(LOADER_LIBS)))
+$(eval $(call fuzz_family,$(FUZZ_MTARGETS),$(FUZZ_MODULE_OBJS),-lcrypto))
 
 $(B)/t/asan/%: t/unit/%.c t/unit/tap.h \
         $(addprefix $(B)/fuzz/asan/,$(BUILDER_LIB_SRCS:.c=.o))
