@@ -147,7 +147,7 @@ FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
 # by the code they link with: the builder's, the loader's, the module's
 FUZZ_BTARGETS   := keys extract manifest resources zone deployargs
 FUZZ_LTARGETS   := route
-FUZZ_MTARGETS   := modzone
+FUZZ_MTARGETS   := modzone modkeys
 FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_MTARGETS)
 FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -It/fuzz
 # -Werror is gcc's gate (make all); clang's extra warnings are only shown

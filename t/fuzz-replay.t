@@ -13,7 +13,7 @@ use FindBin;
 use Test::More;
 
 my $root = "$FindBin::Bin/..";
-my @targets = qw(keys extract manifest resources zone modzone deployargs
+my @targets = qw(keys extract manifest resources zone modzone modkeys deployargs
                  route);
 
 # a sanitizer's report is an error: exit status 1, the report on stderr
