@@ -148,8 +148,10 @@ FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
 FUZZ_BTARGETS   := keys extract manifest resources zone deployargs
 FUZZ_LTARGETS   := route
 FUZZ_MTARGETS   := modzone modkeys
-FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_MTARGETS)
-FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -It/fuzz
+FUZZ_CTARGETS   := ignore
+FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_MTARGETS) \
+                   $(FUZZ_CTARGETS)
+FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -Icli -It/fuzz
 # -Werror is gcc's gate (make all); clang's extra warnings are only shown
 FUZZ_CC_CFLAGS  := -Wno-error
 ASAN_FLAGS      := -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -162,7 +164,9 @@ FUZZ_BUILDER_OBJS := $(BUILDER_LIB_SRCS:.c=.o) t/fuzz/fuzz.o
 FUZZ_LOADER_OBJS  := $(patsubst %.c,%.o,\
                        $(filter-out loader/main.c,$(LOADER_SRCS))) \
                      t/fuzz/fuzz.o
-FUZZ_HDRS         := $(BUILDER_HDRS) $(LOADER_HDRS) t/fuzz/fuzz.h
+# the CLI's code, its main() renamed (cli_error() and friends are there)
+FUZZ_CLI_OBJS     := $(CLI_SRCS:.c=.o) $(CLI_BUILDER:.c=.o) t/fuzz/fuzz.o
+FUZZ_HDRS         := $(BUILDER_HDRS) $(LOADER_HDRS) $(CLI_HDRS) t/fuzz/fuzz.h
 
 # the module's targets #include its .c files, compiled against the
 # configured nginx tree with nginx's warnings; t/fuzz/ngx_fuzz.c stands in
@@ -195,6 +199,9 @@ $(B)/fuzz/clang/%.o: %.c $(FUZZ_HDRS)
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CC_CFLAGS) $(LIBFUZZER_FLAGS) -c -o $@ $<
 
+$(B)/fuzz/asan/cli/main.o $(B)/fuzz/clang/cli/main.o: \
+        FUZZ_CFLAGS += -Dmain=cli_main
+
 $(FUZZ_NGX_SRCS:%.c=$(B)/fuzz/asan/%.o): $(B)/fuzz/asan/%.o: %.c \
         $(MODULE_SRCS) t/fuzz/ngx_fuzz.h t/fuzz/fuzz.h | $(B)/nginx/Makefile
 	mkdir -p $(@D)
@@ -225,6 +232,7 @@ $(eval $(call fuzz_family,$(FUZZ_BTARGETS),$(FUZZ_BUILDER_OBJS),\
 $(eval $(call fuzz_family,$(FUZZ_LTARGETS),$(FUZZ_LOADER_OBJS),\
                           $(LOADER_LIBS)))
 $(eval $(call fuzz_family,$(FUZZ_MTARGETS),$(FUZZ_MODULE_OBJS),-lcrypto))
+$(eval $(call fuzz_family,$(FUZZ_CTARGETS),$(FUZZ_CLI_OBJS),$(CLI_LIBS)))
 
 $(B)/t/asan/%: t/unit/%.c t/unit/tap.h \
         $(addprefix $(B)/fuzz/asan/,$(BUILDER_LIB_SRCS:.c=.o))

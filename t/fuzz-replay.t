@@ -13,8 +13,10 @@ use FindBin;
 use Test::More;
 
 my $root = "$FindBin::Bin/..";
-my @targets = qw(keys extract manifest resources zone modzone modkeys deployargs
-                 route);
+my @targets = qw(keys extract manifest resources zone deployargs
+                 route
+                 modzone modkeys
+                 ignore);
 
 # a sanitizer's report is an error: exit status 1, the report on stderr
 $ENV{ASAN_OPTIONS} = 'detect_leaks=1:abort_on_error=0:exitcode=1';
