@@ -148,7 +148,7 @@ FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
 FUZZ_BTARGETS   := keys extract manifest resources zone deployargs
 FUZZ_LTARGETS   := route
 FUZZ_MTARGETS   := modzone modkeys
-FUZZ_CTARGETS   := ignore
+FUZZ_CTARGETS   := ignore cliconfig
 FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_MTARGETS) \
                    $(FUZZ_CTARGETS)
 FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -Icli -It/fuzz
