@@ -146,7 +146,7 @@ FUZZ_CC         ?= clang
 FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
 # by the code they link with: the builder's, the loader's, the module's
 FUZZ_BTARGETS   := keys extract manifest resources zone deployargs
-FUZZ_LTARGETS   := route
+FUZZ_LTARGETS   := route request
 FUZZ_MTARGETS   := modzone modkeys
 FUZZ_CTARGETS   := ignore cliconfig
 FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_MTARGETS) \
