@@ -147,10 +147,12 @@ FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
 # by the code they link with: the builder's, the loader's, the module's
 FUZZ_BTARGETS   := keys extract manifest resources zone deployargs
 FUZZ_LTARGETS   := route request
+# loader/resources.c is included by its target, not linked
+FUZZ_RTARGETS   := resfd
 FUZZ_MTARGETS   := modzone modkeys
 FUZZ_CTARGETS   := ignore cliconfig
-FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_MTARGETS) \
-                   $(FUZZ_CTARGETS)
+FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_RTARGETS) \
+                   $(FUZZ_MTARGETS) $(FUZZ_CTARGETS)
 FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -Icli -It/fuzz
 # -Werror is gcc's gate (make all); clang's extra warnings are only shown
 FUZZ_CC_CFLAGS  := -Wno-error
@@ -230,6 +232,9 @@ endef
 $(eval $(call fuzz_family,$(FUZZ_BTARGETS),$(FUZZ_BUILDER_OBJS),\
                           $(BUILDER_LIBS)))
 $(eval $(call fuzz_family,$(FUZZ_LTARGETS),$(FUZZ_LOADER_OBJS),\
+                          $(LOADER_LIBS)))
+$(eval $(call fuzz_family,$(FUZZ_RTARGETS),\
+                          $(filter-out loader/resources.o,$(FUZZ_LOADER_OBJS)),\
                           $(LOADER_LIBS)))
 $(eval $(call fuzz_family,$(FUZZ_MTARGETS),$(FUZZ_MODULE_OBJS),-lcrypto))
 $(eval $(call fuzz_family,$(FUZZ_CTARGETS),$(FUZZ_CLI_OBJS),$(CLI_LIBS)))

@@ -14,7 +14,7 @@ use Test::More;
 
 my $root = "$FindBin::Bin/..";
 my @targets = qw(keys extract manifest resources zone deployargs
-                 route request
+                 route request resfd
                  modzone modkeys
                  ignore cliconfig);
 
