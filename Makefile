@@ -150,7 +150,7 @@ FUZZ_LTARGETS   := route request
 # loader/resources.c is included by its target, not linked
 FUZZ_RTARGETS   := resfd
 FUZZ_MTARGETS   := modzone modkeys
-FUZZ_CTARGETS   := ignore cliconfig
+FUZZ_CTARGETS   := ignore cliconfig cliapi
 FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_RTARGETS) \
                    $(FUZZ_MTARGETS) $(FUZZ_CTARGETS)
 FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -Icli -It/fuzz

@@ -16,7 +16,7 @@ my $root = "$FindBin::Bin/..";
 my @targets = qw(keys extract manifest resources zone deployargs
                  route request resfd
                  modzone modkeys
-                 ignore cliconfig);
+                 ignore cliconfig cliapi);
 
 # a sanitizer's report is an error: exit status 1, the report on stderr
 $ENV{ASAN_OPTIONS} = 'detect_leaks=1:abort_on_error=0:exitcode=1';
