@@ -125,6 +125,8 @@ fuzz_cliapi_start(void)
         return;
     }
 
+    fuzz_std_fds();
+
     memset(&sin, 0, sizeof(sin));
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);

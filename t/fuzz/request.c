@@ -147,6 +147,8 @@ fuzz_request_start(void)
         return;
     }
 
+    fuzz_std_fds();
+
     app = loader_app_create();
     if (app == NULL) {
         abort();

@@ -53,6 +53,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char  *key, *v;
     json_t      *root, *secrets, *value;
 
+    fuzz_std_fds();
+
     fd = open(fuzz_file("resources.json", data, size), O_RDONLY | O_CLOEXEC);
     if (fd == -1) {
         abort();
