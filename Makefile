@@ -275,6 +275,62 @@ check-asan: $(ASAN_TESTBINS) $(ASAN_REPLAYS)
 	    echo "fuzz-replay-$$t: $$(tail -1 $$log), clean"; \
 	done
 
+# the module's tests under the sanitizers -----------------------------------
+#
+# make check-module-asan builds the module again, with AddressSanitizer
+# and UBSan, in a tree of its own (build/asan-nginx/), and runs the
+# module's tests (MODULE_ASAN_TESTS) against $(NGINX) started by a wrapper
+# that preloads gcc's libasan: the workers fork from that master and keep
+# the runtime.  A sanitizer's report goes to build/asan-nginx/log/ (the
+# workers run as nobody); any report fails the target.  Leaks are not
+# looked for: nginx leaves its cycle's memory to the exit.
+
+ASAN_NGX_MODULE   := $(B)/asan-nginx/ngx_http_shuttle_module.so
+ASAN_NGX_WRAPPER  := $(B)/asan-nginx/nginx
+ASAN_NGX_LOG      := $(B)/asan-nginx/log
+MODULE_ASAN_TESTS ?= $(wildcard t/module-*.t) t/route.t
+
+.PHONY: check-module-asan
+
+$(B)/asan-nginx/Makefile: config $(NGINX_SRC)/src/core/nginx.h
+	rm -rf $(B)/asan-nginx-src $(B)/asan-nginx
+	mkdir -p $(B)/asan-nginx-src $(B)/asan-nginx
+	cp -a $(NGINX_SRC)/auto $(NGINX_SRC)/src $(NGINX_SRC)/configure \
+	    $(B)/asan-nginx-src/
+	cd $(B)/asan-nginx-src && ./configure $(NGX_CONF_FLAGS) \
+	    --with-cc-opt='-O1 -g $(ASAN_FLAGS)' --with-ld-opt='$(ASAN_FLAGS)' \
+	    --add-dynamic-module=$(CURDIR) \
+	    --builddir=$(abspath $(B))/asan-nginx \
+	    > $(abspath $(B))/asan-nginx/configure.log 2>&1 \
+	    || { tail -20 $(abspath $(B))/asan-nginx/configure.log; exit 1; }
+
+$(ASAN_NGX_MODULE): $(B)/asan-nginx/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(B)/asan-nginx-src -f $(abspath $(B))/asan-nginx/Makefile \
+	    modules
+
+$(ASAN_NGX_WRAPPER): Makefile
+	mkdir -p $(@D)
+	printf '%s\n' '#!/bin/sh' \
+	    'LD_PRELOAD=$(shell $(CC) -print-file-name=libasan.so)' \
+	    'ASAN_OPTIONS=detect_leaks=0:log_path=$(abspath $(ASAN_NGX_LOG))/asan' \
+	    'UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath $(ASAN_NGX_LOG))/ubsan' \
+	    'export LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS' \
+	    'exec $(NGINX) "$$@"' > $@
+	chmod 755 $@
+
+check-module-asan: all $(ASAN_NGX_MODULE) $(ASAN_NGX_WRAPPER)
+	rm -rf $(ASAN_NGX_LOG)
+	mkdir -p $(ASAN_NGX_LOG)
+	chmod 1777 $(ASAN_NGX_LOG)
+	SHUTTLE_MODULE=$(abspath $(ASAN_NGX_MODULE)) \
+	NGINX_BINARY=$(abspath $(ASAN_NGX_WRAPPER)) \
+	    prove $(MODULE_ASAN_TESTS); rc=$$?; \
+	for f in $(ASAN_NGX_LOG)/*; do \
+	    [ -e "$$f" ] || continue; echo "== $$f"; cat "$$f"; rc=1; \
+	done; \
+	[ $$rc = 0 ] && echo "check-module-asan: no sanitizer report"; \
+	exit $$rc
+
 # the two commands and friends -------------------------------------------
 
 deps:
