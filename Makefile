@@ -146,12 +146,15 @@ FUZZ_CC         ?= clang
 FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
 # by the code they link with: the builder's, the loader's, the module's
 FUZZ_BTARGETS   := keys extract manifest resources zone deployargs
+# builder/api.c is included by its target, not linked
+FUZZ_ATARGETS   := apibody
 FUZZ_LTARGETS   := route request
 # loader/resources.c is included by its target, not linked
 FUZZ_RTARGETS   := resfd
 FUZZ_MTARGETS   := modzone modkeys
 FUZZ_CTARGETS   := ignore cliconfig cliapi
-FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_LTARGETS) $(FUZZ_RTARGETS) \
+FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_ATARGETS) \
+                   $(FUZZ_LTARGETS) $(FUZZ_RTARGETS) \
                    $(FUZZ_MTARGETS) $(FUZZ_CTARGETS)
 FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -Icli -It/fuzz
 # -Werror is gcc's gate (make all); clang's extra warnings are only shown
@@ -230,6 +233,9 @@ $(1:%=$(B)/fuzz/fuzz-%): $(B)/fuzz/fuzz-%: \
 endef
 
 $(eval $(call fuzz_family,$(FUZZ_BTARGETS),$(FUZZ_BUILDER_OBJS),\
+                          $(BUILDER_LIBS)))
+$(eval $(call fuzz_family,$(FUZZ_ATARGETS),\
+                          $(filter-out builder/api.o,$(FUZZ_BUILDER_OBJS)),\
                           $(BUILDER_LIBS)))
 $(eval $(call fuzz_family,$(FUZZ_LTARGETS),$(FUZZ_LOADER_OBJS),\
                           $(LOADER_LIBS)))

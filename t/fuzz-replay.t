@@ -4,7 +4,8 @@
 # with gcc, AddressSanitizer and UBSan into build/t/fuzz-replay-TARGET,
 # runs every file of t/fuzz/corpus/TARGET/ (the seeds and the inputs that
 # once crashed it, or made a sanitizer speak) to its end.  "make fuzz" runs
-# the same targets under libFuzzer.
+# the same targets under libFuzzer.  An input that shows a bug not fixed
+# yet waits in t/fuzz/todo/TARGET/, replayed as a TODO test.
 
 use strict;
 use warnings;
@@ -14,6 +15,7 @@ use Test::More;
 
 my $root = "$FindBin::Bin/..";
 my @targets = qw(keys extract manifest resources zone deployargs
+                 apibody
                  route request resfd
                  modzone modkeys
                  ignore cliconfig cliapi);
@@ -40,6 +42,20 @@ for my $t (@targets) {
     is($?, 0, "fuzz-replay-$t runs every input of its corpus to its end")
         or diag(join '', grep { /Sanitizer|runtime error|^\s+#\d/ } @err);
     is($err[-1], @inputs . " inputs\n", "fuzz-replay-$t ran them all");
+}
+
+# t/fuzz/todo/TARGET/: inputs that fail for a bug not fixed yet, each a
+# TODO test; once fixed, the input moves to t/fuzz/corpus/TARGET/
+for my $t (@targets) {
+    my $bin = "$root/build/t/fuzz-replay-$t";
+
+    for my $in (sort glob "$root/t/fuzz/todo/$t/*") {
+        my ($name) = $in =~ m{([^/]+)$};
+        local $TODO = "a bug not fixed yet: t/fuzz/todo/$t/$name";
+
+        qx{$bin $in 2>&1 >/dev/null};
+        is($?, 0, "fuzz-replay-$t runs t/fuzz/todo/$t/$name to its end");
+    }
 }
 
 # every target has a corpus, every corpus a target
