@@ -204,6 +204,11 @@ $(B)/fuzz/clang/%.o: %.c $(FUZZ_HDRS)
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CC_CFLAGS) $(LIBFUZZER_FLAGS) -c -o $@ $<
 
+# the targets that #include the file they test
+$(B)/fuzz/asan/t/fuzz/apibody.o $(B)/fuzz/clang/t/fuzz/apibody.o: builder/api.c
+$(B)/fuzz/asan/t/fuzz/resfd.o $(B)/fuzz/clang/t/fuzz/resfd.o: \
+        loader/resources.c
+
 $(B)/fuzz/asan/cli/main.o $(B)/fuzz/clang/cli/main.o: \
         FUZZ_CFLAGS += -Dmain=cli_main
 
