@@ -5,8 +5,9 @@
 # the page it points to (GitHub's anchors: the heading's text lowercased,
 # spaces to '-', punctuation but '-' and '_' dropped, '-1', '-2' ... after
 # a repeated one).  README.md stays a front door, under 15 KB, and
-# docs/index.md lists every page of docs/.  No nginx, no builder: files
-# only.  The checker is tried first on pages with broken links of every
+# docs/index.md lists every page of docs/.  What the rest of the repository
+# names (docs/NAME.md, and README, "Section" in the unit, the man pages,
+# the site, t/ comments) exists.  No nginx, no builder: files only.  The checker is tried first on pages with broken links of every
 # kind, so that it is known to catch them.
 
 use strict;
@@ -123,7 +124,7 @@ sub broken {
         }
         if (!-e "$top/$file") {
             if (exists $pending{$file} && $todo) {
-                push @$todo, "$page: $target";
+                push @$todo, "$page: $file";
                 next;
             }
             push @errors, "$target: no file $file";
@@ -212,11 +213,58 @@ for my $page (@pages) {
         or diag map { "  $page: $_\n" } @errors;
 }
 
+# the rest of the repository names pages (docs/NAME.md) and sections of
+# them (README, "Reliability"; docs/NAME.md, "Keys"): each must exist
+
+my @sources;
+my @dirs = map { "$root/$_" } qw(builder cli conf config dashboard debian
+                                  examples include loader
+                                  ngx_shuttle_module t Makefile);
+while (my $path = shift @dirs) {
+    if (-d $path) {
+        next if $path =~ m{/t/fuzz/corpus$};
+        push @dirs, sort glob "$path/*";
+        next;
+    }
+    next if $path eq "$root/t/docs-links.t" || -B $path;
+    push @sources, $path if -f $path;
+}
+
+my @named;
+for my $path (@sources) {
+    my $file = substr $path, length "$root/";
+    my $text = slurp($path);
+    $text =~ s/\n#?\s*/ /g;          # a name wrapped over a comment's lines
+
+    while ($text =~ m{(?<![\w.-])(README|docs/[A-Za-z0-9_.-]+\.md)
+                      (?:\.md)?(?:\.gz)?(?:,\s+"([^"]+)")?}gx)
+    {
+        my ($page, $section) = ($1, $2);
+        $page = 'README.md' if $page eq 'README';
+        push @named, "$file: $page" . (defined $section ? ", \"$section\"" : '');
+
+        if (!-e "$root/$page") {
+            if (exists $pending{$page}) {
+                push @todo, "$file: $page";
+            } else {
+                fail("$file names $page, which does not exist");
+            }
+            next;
+        }
+        next unless defined $section;
+        ok(anchors("$root/$page")->{ slug($section) },
+           "$file names $page, \"$section\": a heading of it");
+    }
+}
+cmp_ok(scalar @named, '>=', 5, 'the repository names pages: '
+       . scalar(@named) . ' names');
+
 TODO: {
     for my $file (sort keys %pending) {
+        my %from = map { /^([^:]+): \Q$file\E$/ ? ($1 => 1) : () } @todo;
         local $TODO = "$file: $pending{$file}";
-        ok(-e "$root/$file", "$file exists (linked from "
-           . join(', ', map { /^([^:]+)/ } grep { /\Q$file\E/ } @todo) . ')');
+        ok(-e "$root/$file", "$file exists (named in "
+           . join(', ', sort keys %from) . ')');
     }
 }
 
