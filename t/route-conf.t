@@ -112,7 +112,7 @@ for my $case (@misuse) {
     like($out, $want, "... and says why: $name");
 }
 
-# a correct configuration, the shape of the README's
+# a correct configuration, the shape of docs/operators-guide.md's
 $t->write_nginx_conf(<<'EOF');
     shuttle_zone %%ZONE%%;
     upstream apps { shuttle_route; keepalive 8; }
