@@ -153,10 +153,12 @@ FUZZ_LTARGETS   := route request
 # loader/resources.c is included by its target, not linked
 FUZZ_RTARGETS   := resfd
 FUZZ_MTARGETS   := modzone modkeys
+# and nginx's HTTP parsers, t/fuzz/ngx_fuzz_parse.c's stand-ins
+FUZZ_NTARGETS   := modrelay
 FUZZ_CTARGETS   := ignore cliconfig cliapi
 FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_ATARGETS) \
                    $(FUZZ_LTARGETS) $(FUZZ_RTARGETS) \
-                   $(FUZZ_MTARGETS) $(FUZZ_CTARGETS)
+                   $(FUZZ_MTARGETS) $(FUZZ_NTARGETS) $(FUZZ_CTARGETS)
 FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -Icli -It/fuzz
 # -Werror is gcc's gate (make all); clang's extra warnings are only shown
 FUZZ_CC_CFLAGS  := -Wno-error
@@ -183,7 +185,8 @@ FUZZ_NGX_CFLAGS    = $(CFLAGS) -W -Wall -Wpointer-arith \
                      $(addprefix -I$(FUZZ_NGX_SRC)/,core event event/modules \
                        os/unix http http/modules http/v2) \
                      -I$(B)/nginx -Iinclude -Ingx_shuttle_module -It/fuzz
-FUZZ_NGX_SRCS     := $(FUZZ_MTARGETS:%=t/fuzz/%.c) t/fuzz/ngx_fuzz.c
+FUZZ_NGX_SRCS     := $(FUZZ_MTARGETS:%=t/fuzz/%.c) t/fuzz/ngx_fuzz.c \
+                     $(FUZZ_NTARGETS:%=t/fuzz/%.c) t/fuzz/ngx_fuzz_parse.c
 FUZZ_MODULE_OBJS  := t/fuzz/ngx_fuzz.o t/fuzz/ngx_unreached.o t/fuzz/fuzz.o
 
 # the replay drivers that make test runs are built with the sanitizers on
@@ -249,6 +252,8 @@ $(eval $(call fuzz_family,$(FUZZ_RTARGETS),\
                           $(filter-out loader/resources.o,$(FUZZ_LOADER_OBJS)),\
                           $(LOADER_LIBS)))
 $(eval $(call fuzz_family,$(FUZZ_MTARGETS),$(FUZZ_MODULE_OBJS),-lcrypto))
+$(eval $(call fuzz_family,$(FUZZ_NTARGETS),\
+                          $(FUZZ_MODULE_OBJS) t/fuzz/ngx_fuzz_parse.o,-lcrypto))
 $(eval $(call fuzz_family,$(FUZZ_CTARGETS),$(FUZZ_CLI_OBJS),$(CLI_LIBS)))
 
 $(B)/t/asan/%: t/unit/%.c t/unit/tap.h \

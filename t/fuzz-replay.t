@@ -17,7 +17,7 @@ my $root = "$FindBin::Bin/..";
 my @targets = qw(keys extract manifest resources zone deployargs
                  apibody
                  route request resfd
-                 modzone modkeys
+                 modzone modkeys modrelay
                  ignore cliconfig cliapi);
 
 # a sanitizer's report is an error: exit status 1, the report on stderr

@@ -4,6 +4,8 @@
  * call only from code the targets do not run (request handlers, the
  * hand-off to the builder): each aborts, so a target that reached one
  * would say so at once.  No nginx header here: only the names matter.
+ * Each is weak: a target that runs one (modrelay runs the hand-off's)
+ * defines it, or links t/fuzz/ngx_fuzz_parse.c, and its own is taken.
  */
 
 
@@ -11,7 +13,7 @@
 
 
 #define FUZZ_UNREACHED(name)                                                  \
-    void name(void);                                                          \
+    void name(void) __attribute__((weak));                                    \
     void name(void) { abort(); }
 
 
