@@ -43,8 +43,9 @@ DEPS_PKGS := gcc make pkg-config perl nginx nginx-dev libpcre2-dev \
              zlib1g-dev libssl-dev libsqlite3-dev sqlite3 libjansson-dev \
              libarchive-dev libmicrohttpd-dev libcurl4-openssl-dev wrk \
              curl libelf-dev libpq-dev postgresql libseccomp-dev
-# what make test needs beside: a browser for the dashboard's test
-TEST_DEPS_PKGS := chromium chromium-driver
+# what make test needs beside: a browser for the dashboard's test, strace
+# (races held open in the module's), openssl (a TLS backend's certificate)
+TEST_DEPS_PKGS := chromium chromium-driver strace openssl
 
 MODULE_SRCS := $(wildcard ngx_shuttle_module/*.c ngx_shuttle_module/*.h) \
                include/shuttle_zone.h
@@ -143,19 +144,32 @@ $(B)/t/%: t/unit/%.c t/unit/tap.h $(BUILDER_LIB_SRCS) $(BUILDER_HDRS)
 # fuzzing ----------------------------------------------------------------
 #
 # Every t/fuzz/TARGET.c is a libFuzzer target over one parser of untrusted
-# bytes.  make builds each, with gcc, into a replay driver
-# build/t/fuzz-replay-TARGET that runs it on the files named (t/fuzz-replay.t
-# feeds it t/fuzz/corpus/TARGET/); make fuzz builds them with clang and
+# bytes.  make builds each, with gcc, AddressSanitizer and UBSan, into a
+# replay driver build/t/fuzz-replay-TARGET that runs it on the files named
+# (t/fuzz-replay.t feeds it t/fuzz/corpus/TARGET/, so an input kept from a
+# sanitizer's finding fails make test); make fuzz builds them with clang and
 # libFuzzer into build/fuzz/ and runs each for FUZZ_SECONDS, its new inputs
 # kept in build/fuzz/corpus/TARGET/; make check-asan builds the unit tests
-# and the replay drivers with AddressSanitizer and UBSan and runs them.
+# with the sanitizers and runs them, and the replays.
 
 FUZZ_SECONDS    ?= 60
 FUZZ_CC         ?= clang
 FUZZ_DEPS_PKGS  := clang libclang-rt-14-dev
-FUZZ_TARGETS    := keys extract manifest resources zone modzone deployargs route
-FUZZ_BTARGETS   := $(filter-out route,$(FUZZ_TARGETS))
-FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -It/fuzz
+# by the code they link with: the builder's, the loader's, the module's
+FUZZ_BTARGETS   := keys extract manifest resources zone deployargs
+# builder/api/*.c are included by its target, not linked
+FUZZ_ATARGETS   := apibody
+FUZZ_LTARGETS   := route request
+# loader/resources.c is included by its target, not linked
+FUZZ_RTARGETS   := resfd
+FUZZ_MTARGETS   := modzone modkeys
+# and nginx's HTTP parsers, t/fuzz/ngx_fuzz_parse.c's stand-ins
+FUZZ_NTARGETS   := modrelay
+FUZZ_CTARGETS   := ignore cliconfig cliapi
+FUZZ_TARGETS    := $(FUZZ_BTARGETS) $(FUZZ_ATARGETS) \
+                   $(FUZZ_LTARGETS) $(FUZZ_RTARGETS) \
+                   $(FUZZ_MTARGETS) $(FUZZ_NTARGETS) $(FUZZ_CTARGETS)
+FUZZ_CFLAGS      = $(SHUTTLE_CFLAGS) -Ibuilder -Iloader -Icli -It/fuzz
 # -Werror is gcc's gate (make all); clang's extra warnings are only shown
 FUZZ_CC_CFLAGS  := -Wno-error
 ASAN_FLAGS      := -fsanitize=address,undefined -fno-sanitize-recover=all \
@@ -168,22 +182,34 @@ FUZZ_BUILDER_OBJS := $(BUILDER_LIB_SRCS:.c=.o) t/fuzz/fuzz.o
 FUZZ_LOADER_OBJS  := $(patsubst %.c,%.o,\
                        $(filter-out loader/main.c,$(LOADER_SRCS))) \
                      t/fuzz/fuzz.o
-FUZZ_HDRS         := $(BUILDER_HDRS) $(LOADER_HDRS) t/fuzz/fuzz.h
+# the CLI's code, its main() renamed (cli_error() and friends are there)
+FUZZ_CLI_OBJS     := $(CLI_SRCS:.c=.o) $(CLI_BUILDER:.c=.o) t/fuzz/fuzz.o
+FUZZ_HDRS         := $(BUILDER_HDRS) $(LOADER_HDRS) $(CLI_HDRS) t/fuzz/fuzz.h
 
+# the module's targets #include its .c files, compiled against the
+# configured nginx tree with nginx's warnings; t/fuzz/ngx_fuzz.c stands in
+# for the few nginx functions they run (see t/fuzz/ngx_fuzz.h)
+FUZZ_NGX_SRC      := $(B)/nginx-src/src
+FUZZ_NGX_CFLAGS    = $(CFLAGS) -W -Wall -Wpointer-arith \
+                     -Wno-unused-parameter -Werror \
+                     $(addprefix -I$(FUZZ_NGX_SRC)/,core event event/modules \
+                       os/unix http http/modules http/v2) \
+                     -I$(B)/nginx -Iinclude -Ingx_shuttle_module -It/fuzz
+FUZZ_NGX_SRCS     := $(FUZZ_MTARGETS:%=t/fuzz/%.c) t/fuzz/ngx_fuzz.c \
+                     $(FUZZ_NTARGETS:%=t/fuzz/%.c) t/fuzz/ngx_fuzz_parse.c
+FUZZ_MODULE_OBJS  := t/fuzz/ngx_fuzz.o t/fuzz/ngx_unreached.o t/fuzz/fuzz.o
+
+# the replay drivers that make test runs are built with the sanitizers on
 FUZZ_REPLAYS  := $(FUZZ_TARGETS:%=$(B)/t/fuzz-replay-%)
 FUZZERS       := $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz-%)
-ASAN_REPLAYS  := $(FUZZ_TARGETS:%=$(B)/t/asan/fuzz-replay-%)
+ASAN_REPLAYS  := $(FUZZ_REPLAYS)
 ASAN_TESTBINS := $(patsubst t/unit/%.c,$(B)/t/asan/%,$(wildcard t/unit/*.c))
 
 .PHONY: fuzz fuzz-deps check-asan
 
 all: $(FUZZ_REPLAYS)
 
-# objects: gcc for the replay drivers, gcc with sanitizers, clang+libFuzzer
-$(B)/fuzz/gcc/%.o: %.c $(FUZZ_HDRS)
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) -c -o $@ $<
-
+# objects: gcc with sanitizers, clang with libFuzzer's and the sanitizers
 $(B)/fuzz/asan/%.o: %.c $(FUZZ_HDRS)
 	mkdir -p $(@D)
 	$(CC) $(FUZZ_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
@@ -192,29 +218,54 @@ $(B)/fuzz/clang/%.o: %.c $(FUZZ_HDRS)
 	mkdir -p $(@D)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_CC_CFLAGS) $(LIBFUZZER_FLAGS) -c -o $@ $<
 
-$(FUZZ_BTARGETS:%=$(B)/t/fuzz-replay-%): $(B)/t/fuzz-replay-%: \
-        $(B)/fuzz/gcc/t/fuzz/%.o $(B)/fuzz/gcc/t/fuzz/replay.o \
-        $(addprefix $(B)/fuzz/gcc/,$(FUZZ_BUILDER_OBJS))
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) -o $@ $^ $(BUILDER_LIBS)
+# the targets that #include the file they test
+$(B)/fuzz/asan/t/fuzz/apibody.o $(B)/fuzz/clang/t/fuzz/apibody.o: \
+        $(wildcard builder/api/*.c builder/api/*.h)
+$(B)/fuzz/asan/t/fuzz/resfd.o $(B)/fuzz/clang/t/fuzz/resfd.o: \
+        loader/resources.c
 
-$(B)/t/fuzz-replay-route: $(B)/fuzz/gcc/t/fuzz/route.o \
-        $(B)/fuzz/gcc/t/fuzz/replay.o \
-        $(addprefix $(B)/fuzz/gcc/,$(FUZZ_LOADER_OBJS))
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) -o $@ $^ $(LOADER_LIBS)
+$(B)/fuzz/asan/cli/main.o $(B)/fuzz/clang/cli/main.o: \
+        FUZZ_CFLAGS += -Dmain=cli_main
 
-$(FUZZ_BTARGETS:%=$(B)/t/asan/fuzz-replay-%): $(B)/t/asan/fuzz-replay-%: \
+$(FUZZ_NGX_SRCS:%.c=$(B)/fuzz/asan/%.o): $(B)/fuzz/asan/%.o: %.c \
+        $(MODULE_SRCS) t/fuzz/ngx_fuzz.h t/fuzz/fuzz.h | $(B)/nginx/Makefile
+	mkdir -p $(@D)
+	$(CC) $(FUZZ_NGX_CFLAGS) $(ASAN_FLAGS) -c -o $@ $<
+
+$(FUZZ_NGX_SRCS:%.c=$(B)/fuzz/clang/%.o): $(B)/fuzz/clang/%.o: %.c \
+        $(MODULE_SRCS) t/fuzz/ngx_fuzz.h t/fuzz/fuzz.h | $(B)/nginx/Makefile
+	mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_NGX_CFLAGS) $(FUZZ_CC_CFLAGS) $(LIBFUZZER_FLAGS) \
+	    -c -o $@ $<
+
+# $(call fuzz_family,TARGETS,OBJECTS,LIBS): each target's replay driver
+# and libFuzzer binary, linked with OBJECTS
+define fuzz_family
+$(1:%=$(B)/t/fuzz-replay-%): $(B)/t/fuzz-replay-%: \
         $(B)/fuzz/asan/t/fuzz/%.o $(B)/fuzz/asan/t/fuzz/replay.o \
-        $(addprefix $(B)/fuzz/asan/,$(FUZZ_BUILDER_OBJS))
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(BUILDER_LIBS)
+        $(addprefix $(B)/fuzz/asan/,$(2))
+	mkdir -p $$(@D)
+	$$(CC) $$(ASAN_FLAGS) -o $$@ $$^ $(3)
 
-$(B)/t/asan/fuzz-replay-route: $(B)/fuzz/asan/t/fuzz/route.o \
-        $(B)/fuzz/asan/t/fuzz/replay.o \
-        $(addprefix $(B)/fuzz/asan/,$(FUZZ_LOADER_OBJS))
-	mkdir -p $(@D)
-	$(CC) $(FUZZ_CFLAGS) $(ASAN_FLAGS) -o $@ $^ $(LOADER_LIBS)
+$(1:%=$(B)/fuzz/fuzz-%): $(B)/fuzz/fuzz-%: \
+        $(B)/fuzz/clang/t/fuzz/%.o $(addprefix $(B)/fuzz/clang/,$(2))
+	$$(FUZZ_CC) $$(LIBFUZZER_LINK) -o $$@ $$^ $(3)
+endef
+
+$(eval $(call fuzz_family,$(FUZZ_BTARGETS),$(FUZZ_BUILDER_OBJS),\
+                          $(BUILDER_LIBS)))
+$(eval $(call fuzz_family,$(FUZZ_ATARGETS),\
+                          $(filter-out builder/api/%.o,$(FUZZ_BUILDER_OBJS)),\
+                          $(BUILDER_LIBS)))
+$(eval $(call fuzz_family,$(FUZZ_LTARGETS),$(FUZZ_LOADER_OBJS),\
+                          $(LOADER_LIBS)))
+$(eval $(call fuzz_family,$(FUZZ_RTARGETS),\
+                          $(filter-out loader/resources.o,$(FUZZ_LOADER_OBJS)),\
+                          $(LOADER_LIBS)))
+$(eval $(call fuzz_family,$(FUZZ_MTARGETS),$(FUZZ_MODULE_OBJS),-lcrypto))
+$(eval $(call fuzz_family,$(FUZZ_NTARGETS),\
+                          $(FUZZ_MODULE_OBJS) t/fuzz/ngx_fuzz_parse.o,-lcrypto))
+$(eval $(call fuzz_family,$(FUZZ_CTARGETS),$(FUZZ_CLI_OBJS),$(CLI_LIBS)))
 
 $(B)/t/asan/%: t/unit/%.c t/unit/tap.h \
         $(addprefix $(B)/fuzz/asan/,$(BUILDER_LIB_SRCS:.c=.o))
@@ -222,17 +273,6 @@ $(B)/t/asan/%: t/unit/%.c t/unit/tap.h \
 	$(CC) $(SHUTTLE_CFLAGS) -Ibuilder $(ASAN_FLAGS) -o $@ $< \
 	    $(addprefix $(B)/fuzz/asan/,$(BUILDER_LIB_SRCS:.c=.o)) \
 	    $(BUILDER_LIBS)
-
-$(FUZZ_BTARGETS:%=$(B)/fuzz/fuzz-%): $(B)/fuzz/fuzz-%: \
-        $(B)/fuzz/clang/t/fuzz/%.o \
-        $(addprefix $(B)/fuzz/clang/,$(FUZZ_BUILDER_OBJS))
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LIBFUZZER_LINK) -o $@ $^ \
-	    $(BUILDER_LIBS)
-
-$(B)/fuzz/fuzz-route: $(B)/fuzz/clang/t/fuzz/route.o \
-        $(addprefix $(B)/fuzz/clang/,$(FUZZ_LOADER_OBJS))
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $(LIBFUZZER_LINK) -o $@ $^ \
-	    $(LOADER_LIBS)
 
 fuzz-deps:
 	$(MAKE) deps DEPS_PKGS="$(FUZZ_DEPS_PKGS)"
@@ -258,10 +298,66 @@ check-asan: $(ASAN_TESTBINS) $(ASAN_REPLAYS)
 	prove --exec '' $(ASAN_UNITS)
 	@for t in $(FUZZ_TARGETS); do \
 	    log=$(B)/t/asan/fuzz-replay-$$t.log; \
-	    $(B)/t/asan/fuzz-replay-$$t t/fuzz/corpus/$$t/* \
+	    $(B)/t/fuzz-replay-$$t t/fuzz/corpus/$$t/* \
 	        > /dev/null 2> $$log || { cat $$log; exit 1; }; \
 	    echo "fuzz-replay-$$t: $$(tail -1 $$log), clean"; \
 	done
+
+# the module's tests under the sanitizers -----------------------------------
+#
+# make check-module-asan builds the module again, with AddressSanitizer
+# and UBSan, in a tree of its own (build/asan-nginx/), and runs the
+# module's tests (MODULE_ASAN_TESTS) against $(NGINX) started by a wrapper
+# that preloads gcc's libasan: the workers fork from that master and keep
+# the runtime.  A sanitizer's report goes to build/asan-nginx/log/ (the
+# workers run as nobody); any report fails the target.  Leaks are not
+# looked for: nginx leaves its cycle's memory to the exit.
+
+ASAN_NGX_MODULE   := $(B)/asan-nginx/ngx_http_shuttle_module.so
+ASAN_NGX_WRAPPER  := $(B)/asan-nginx/nginx
+ASAN_NGX_LOG      := $(B)/asan-nginx/log
+MODULE_ASAN_TESTS ?= $(wildcard t/module-*.t) t/route.t
+
+.PHONY: check-module-asan
+
+$(B)/asan-nginx/Makefile: config $(NGINX_SRC)/src/core/nginx.h
+	rm -rf $(B)/asan-nginx-src $(B)/asan-nginx
+	mkdir -p $(B)/asan-nginx-src $(B)/asan-nginx
+	cp -a $(NGINX_SRC)/auto $(NGINX_SRC)/src $(NGINX_SRC)/configure \
+	    $(B)/asan-nginx-src/
+	cd $(B)/asan-nginx-src && ./configure $(NGX_CONF_FLAGS) \
+	    --with-cc-opt='-O1 -g $(ASAN_FLAGS)' --with-ld-opt='$(ASAN_FLAGS)' \
+	    --add-dynamic-module=$(CURDIR) \
+	    --builddir=$(abspath $(B))/asan-nginx \
+	    > $(abspath $(B))/asan-nginx/configure.log 2>&1 \
+	    || { tail -20 $(abspath $(B))/asan-nginx/configure.log; exit 1; }
+
+$(ASAN_NGX_MODULE): $(B)/asan-nginx/Makefile $(MODULE_SRCS)
+	$(MAKE) -C $(B)/asan-nginx-src -f $(abspath $(B))/asan-nginx/Makefile \
+	    modules
+
+$(ASAN_NGX_WRAPPER): Makefile
+	mkdir -p $(@D)
+	printf '%s\n' '#!/bin/sh' \
+	    'LD_PRELOAD=$(shell $(CC) -print-file-name=libasan.so)' \
+	    'ASAN_OPTIONS=detect_leaks=0:log_path=$(abspath $(ASAN_NGX_LOG))/asan' \
+	    'UBSAN_OPTIONS=print_stacktrace=1:log_path=$(abspath $(ASAN_NGX_LOG))/ubsan' \
+	    'export LD_PRELOAD ASAN_OPTIONS UBSAN_OPTIONS' \
+	    'exec $(NGINX) "$$@"' > $@
+	chmod 755 $@
+
+check-module-asan: all $(ASAN_NGX_MODULE) $(ASAN_NGX_WRAPPER)
+	rm -rf $(ASAN_NGX_LOG)
+	mkdir -p $(ASAN_NGX_LOG)
+	chmod 1777 $(ASAN_NGX_LOG)
+	SHUTTLE_MODULE=$(abspath $(ASAN_NGX_MODULE)) \
+	NGINX_BINARY=$(abspath $(ASAN_NGX_WRAPPER)) \
+	    prove $(MODULE_ASAN_TESTS); rc=$$?; \
+	for f in $(ASAN_NGX_LOG)/*; do \
+	    [ -e "$$f" ] || continue; echo "== $$f"; cat "$$f"; rc=1; \
+	done; \
+	[ $$rc = 0 ] && echo "check-module-asan: no sanitizer report"; \
+	exit $$rc
 
 # the two commands and friends -------------------------------------------
 

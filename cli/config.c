@@ -73,7 +73,7 @@ cli_settings(cli_t *cli, int need_key)
     int          rc;
     size_t       len;
     json_t      *config;
-    const char  *api, *key, *env;
+    const char  *api, *key, *env, *rest;
     static char  path[PATH_MAX];
 
     config = NULL;
@@ -125,6 +125,16 @@ cli_settings(cli_t *cli, int need_key)
     if (strncmp(api, "http://", 7) != 0 && strncmp(api, "https://", 8) != 0) {
         cli_error(cli, "the API URL \"%s\" (from %s) does not start with "
                   "http:// or https://", api, cli->api_from);
+        json_decref(config);
+        return CLI_USAGE;
+    }
+
+    /* "http://" and "https:///" name no host: "http:" once trimmed */
+    rest = api + (api[4] == 's' ? 8 : 7);
+
+    if (rest[strspn(rest, "/")] == '\0') {
+        cli_error(cli, "the API URL \"%s\" (from %s) names no host", api,
+                  cli->api_from);
         json_decref(config);
         return CLI_USAGE;
     }

@@ -396,6 +396,8 @@ ngx_http_shuttle_deploy_body(ngx_http_request_t *r)
     ngx_int_t                      rc;
     ngx_str_t                      file;
     ngx_temp_file_t               *tf;
+    ngx_file_info_t                fi;
+    struct sockaddr_un            *saun;
     ngx_http_shuttle_ctx_t        *ctx;
     ngx_http_shuttle_deploy_t     *d;
     ngx_http_shuttle_main_conf_t  *smcf;
@@ -427,6 +429,27 @@ ngx_http_shuttle_deploy_body(ngx_http_request_t *r)
 
     if (ngx_http_shuttle_deploy_request(r, d, &file) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /*
+     * No socket file: the builder is not running.  nginx would log the
+     * failed connect() at "crit", which a client must not be able to
+     * cause.
+     */
+
+    saun = (struct sockaddr_un *) smcf->builder->sockaddr;
+
+    if (ngx_file_info(saun->sun_path, &fi) == NGX_FILE_ERROR
+        && ngx_errno == NGX_ENOENT)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, NGX_ENOENT,
+                      "shuttle: deploy \"%V\": connect() to %V failed, "
+                      "is shuttle-builder running?", &d->project,
+                      &smcf->builder->name);
+        d->peer.name = &smcf->builder->name;
+        ngx_http_shuttle_deploy_fail(d, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "cannot connect to the builder");
         return;
     }
 
@@ -650,8 +673,26 @@ ngx_http_shuttle_deploy_read(ngx_event_t *rev)
         ngx_log_error(NGX_LOG_ERR, rev->log, NGX_ETIMEDOUT,
                       "shuttle: deploy \"%V\": builder %V did not answer "
                       "in time", &d->project, d->peer.name);
-        ngx_http_shuttle_deploy_fail(d, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                     "the builder does not answer");
+
+        if (d->out->pos < d->out->last) {
+            ngx_http_shuttle_deploy_fail(d, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                         "the builder does not answer");
+            return;
+        }
+
+        /*
+         * The builder has the whole hand-off: it may have queued the
+         * upload, and taken its file, already.  The file is left to it,
+         * and the client is not told the deploy failed.
+         */
+
+        d->handed = 1;
+
+        ngx_http_shuttle_deploy_fail(d, NGX_HTTP_GATEWAY_TIME_OUT,
+                                     "the builder did not answer in time: "
+                                     "whether it queued the upload is "
+                                     "unknown, see the project's "
+                                     "deployments before deploying again");
         return;
     }
 
@@ -905,8 +946,14 @@ ngx_http_shuttle_send(ngx_http_request_t *r, ngx_uint_t status, u_char *body,
 
     rc = ngx_http_send_header(r);
 
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only || len == 0) {
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
+    }
+
+    /* an empty body ends the answer too, else the header stays buffered */
+
+    if (len == 0) {
+        return ngx_http_send_special(r, NGX_HTTP_LAST);
     }
 
     b = ngx_calloc_buf(r->pool);

@@ -9,17 +9,21 @@
  * never freed: a project keeps its entry, and its counts, until the zone
  * is made anew (nginx restarted, or the zone's size changed).
  *
- * The request path takes no lock.  Every count is an atomic add, in the
- * log phase, of a request the routing zone resolved to a project: the
- * Host header of any other request is never a label.  A project meets
- * its entry by its hash and name; the first request of a project claims
- * an empty entry with a compare-and-swap (0 -> CLAIMED), writes the name,
- * then marks it READY.  A worker that meets a CLAIMED entry waits for it
- * a few hundred pauses; one that stays CLAIMED (its worker died in those
- * instructions) is passed over for good.  When three quarters of the
- * entries are used, further projects are counted together under the
- * project "_other", which no project name can be: the labels stay
- * bounded by the table, whatever the requests.
+ * The request path takes no lock.  Every count is a 64-bit atomic add
+ * (on 32-bit platforms too), in the log phase, of a request the routing
+ * zone resolved to a project: the Host header of any other request is
+ * never a label.  A project meets its entry by its hash and name; the
+ * first request of a project claims an empty entry with a compare-and-
+ * swap of the entry's key (0 -> hash and CLAIMED), writes the name, then
+ * marks it READY.  A probe passes over the entries of other hashes,
+ * whatever their state, without waiting.  One that meets a CLAIMED entry
+ * of its own hash waits for it a few hundred pauses; if it stays CLAIMED
+ * (its claimer is preempted, or died in those instructions), the request
+ * is counted under "_other": a project never gets a second entry, so
+ * the page never prints it twice.  When three quarters of the entries
+ * are used, further projects are counted together under the project
+ * "_other", which no project name can be: the labels stay bounded by the
+ * table, whatever the requests.
  */
 
 
@@ -32,9 +36,11 @@
 
 #define NGX_HTTP_SHUTTLE_METRICS_SIZE     (1024 * 1024)
 
+/* the low bits of an entry's key; the hash of its name is above them */
 #define NGX_HTTP_SHUTTLE_ENTRY_EMPTY      0
 #define NGX_HTTP_SHUTTLE_ENTRY_CLAIMED    1
 #define NGX_HTTP_SHUTTLE_ENTRY_READY      2
+#define NGX_HTTP_SHUTTLE_ENTRY_STATE      3
 
 /* pauses a worker waits for an entry another worker is naming */
 #define NGX_HTTP_SHUTTLE_CLAIM_SPINS      1024
@@ -49,14 +55,13 @@ static ngx_msec_t  ngx_http_shuttle_buckets[] = {
 
 
 typedef struct {
-    ngx_atomic_t              state;       /* NGX_HTTP_SHUTTLE_ENTRY_* */
-    uint32_t                  hash;
+    uint64_t                  key;         /* hash << 32 | ..._ENTRY_* */
     u_char                    name_len;
     u_char                    name[SHUTTLE_ZONE_NAME_MAX + 1];
 
-    ngx_atomic_t              status[5];   /* 1xx .. 5xx */
-    ngx_atomic_t              bucket[NGX_HTTP_SHUTTLE_NBUCKETS];
-    ngx_atomic_t              time_ms;     /* the sum of the observations */
+    uint64_t                  status[5];   /* 1xx .. 5xx */
+    uint64_t                  bucket[NGX_HTTP_SHUTTLE_NBUCKETS];
+    uint64_t                  time_ms;     /* the sum of the observations */
 } ngx_http_shuttle_entry_t;
 
 
@@ -84,9 +89,9 @@ typedef struct {
     ngx_uint_t                limit;       /* entries claimed at most */
     ngx_atomic_t              used;
 
-    ngx_atomic_t              unrouted[NGX_HTTP_SHUTTLE_UNROUTED];
-    ngx_atomic_t              deploys[5];  /* by status class */
-    ngx_atomic_t              refused[NGX_HTTP_SHUTTLE_DEPLOY_REFUSED];
+    uint64_t                  unrouted[NGX_HTTP_SHUTTLE_UNROUTED];
+    uint64_t                  deploys[5];  /* by status class */
+    uint64_t                  refused[NGX_HTTP_SHUTTLE_DEPLOY_REFUSED];
 
     ngx_http_shuttle_entry_t  other;
     ngx_http_shuttle_entry_t  entry[1];
@@ -100,11 +105,12 @@ static ngx_http_shuttle_entry_t *ngx_http_shuttle_metrics_entry(
 static ngx_uint_t ngx_http_shuttle_metrics_status(ngx_http_request_t *r);
 static void ngx_http_shuttle_metrics_deploy(ngx_http_request_t *r,
     ngx_http_shuttle_metrics_t *m);
-static ngx_int_t ngx_http_shuttle_metrics_handler(ngx_http_request_t *r);
 static u_char *ngx_http_shuttle_metrics_families(u_char *p, u_char *last,
     ngx_http_shuttle_metrics_t *m);
 static u_char *ngx_http_shuttle_metrics_project(u_char *p, u_char *last,
     ngx_uint_t family, ngx_http_shuttle_entry_t *e);
+static void ngx_http_shuttle_metrics_add(uint64_t *counter, uint64_t n);
+static uint64_t ngx_http_shuttle_metrics_get(uint64_t *counter);
 
 
 ngx_int_t
@@ -192,7 +198,7 @@ ngx_http_shuttle_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
     ngx_memcpy(m->other.name, "_other", sizeof("_other") - 1);
     m->other.name_len = sizeof("_other") - 1;
-    m->other.state = NGX_HTTP_SHUTTLE_ENTRY_READY;
+    m->other.key = NGX_HTTP_SHUTTLE_ENTRY_READY;
 
     shpool->data = m;
     shm_zone->data = m;
@@ -247,7 +253,7 @@ ngx_http_shuttle_metrics_log_handler(ngx_http_request_t *r)
 
     if (ctx->result != NGX_HTTP_SHUTTLE_FOUND) {
         if (ctx->result < NGX_HTTP_SHUTTLE_UNROUTED) {
-            (void) ngx_atomic_fetch_add(&m->unrouted[ctx->result], 1);
+            ngx_http_shuttle_metrics_add(&m->unrouted[ctx->result], 1);
         }
 
         return NGX_OK;
@@ -258,7 +264,7 @@ ngx_http_shuttle_metrics_log_handler(ngx_http_request_t *r)
     cls = ngx_http_shuttle_metrics_status(r) / 100;
 
     if (cls >= 1 && cls <= 5) {
-        (void) ngx_atomic_fetch_add(&e->status[cls - 1], 1);
+        ngx_http_shuttle_metrics_add(&e->status[cls - 1], 1);
     }
 
     if (r->upstream_states == NULL || r->upstream_states->nelts == 0) {
@@ -294,8 +300,8 @@ ngx_http_shuttle_metrics_log_handler(ngx_http_request_t *r)
         }
     }
 
-    (void) ngx_atomic_fetch_add(&e->bucket[i], 1);
-    (void) ngx_atomic_fetch_add(&e->time_ms, ms);
+    ngx_http_shuttle_metrics_add(&e->bucket[i], 1);
+    ngx_http_shuttle_metrics_add(&e->time_ms, ms);
 
     return NGX_OK;
 }
@@ -319,7 +325,7 @@ ngx_http_shuttle_metrics_deploy(ngx_http_request_t *r,
     cls = ngx_http_shuttle_metrics_status(r) / 100;
 
     if (cls >= 1 && cls <= 5) {
-        (void) ngx_atomic_fetch_add(&m->deploys[cls - 1], 1);
+        ngx_http_shuttle_metrics_add(&m->deploys[cls - 1], 1);
     }
 
     switch (ngx_http_shuttle_metrics_status(r)) {
@@ -340,7 +346,7 @@ ngx_http_shuttle_metrics_deploy(ngx_http_request_t *r,
         return;
     }
 
-    (void) ngx_atomic_fetch_add(&m->refused[reason], 1);
+    ngx_http_shuttle_metrics_add(&m->refused[reason], 1);
 }
 
 
@@ -350,57 +356,61 @@ static ngx_http_shuttle_entry_t *
 ngx_http_shuttle_metrics_entry(ngx_http_shuttle_metrics_t *m, uint32_t hash,
     ngx_str_t *name)
 {
+    uint64_t                   key, claimed, ready;
     ngx_uint_t                 i, n, spins;
-    ngx_atomic_uint_t          state;
     ngx_http_shuttle_entry_t  *e;
+
+    claimed = (uint64_t) hash << 32 | NGX_HTTP_SHUTTLE_ENTRY_CLAIMED;
+    ready = (uint64_t) hash << 32 | NGX_HTTP_SHUTTLE_ENTRY_READY;
 
     i = hash % m->nentries;
 
     for (n = 0; n < m->nentries; n++, i = (i + 1) % m->nentries) {
         e = &m->entry[i];
 
-        state = e->state;
+        key = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
 
-        if (state == NGX_HTTP_SHUTTLE_ENTRY_EMPTY) {
+        if (key == NGX_HTTP_SHUTTLE_ENTRY_EMPTY) {
 
             if (m->used >= m->limit) {
                 return &m->other;
             }
 
-            if (ngx_atomic_cmp_set(&e->state, NGX_HTTP_SHUTTLE_ENTRY_EMPTY,
-                                   NGX_HTTP_SHUTTLE_ENTRY_CLAIMED))
+            if (__atomic_compare_exchange_n(&e->key, &key, claimed, 0,
+                                            __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
             {
                 (void) ngx_atomic_fetch_add(&m->used, 1);
 
-                e->hash = hash;
                 e->name_len = (u_char) name->len;
                 ngx_memcpy(e->name, name->data, name->len);
 
-                ngx_memory_barrier();
-                e->state = NGX_HTTP_SHUTTLE_ENTRY_READY;
+                __atomic_store_n(&e->key, ready, __ATOMIC_RELEASE);
 
                 return e;
             }
 
-            state = e->state;
+            /* another worker claimed it first: "key" is its key now */
         }
 
-        for (spins = 0;
-             state == NGX_HTTP_SHUTTLE_ENTRY_CLAIMED
-             && spins < NGX_HTTP_SHUTTLE_CLAIM_SPINS;
-             spins++)
-        {
-            ngx_cpu_pause();
-            state = e->state;
-        }
-
-        if (state != NGX_HTTP_SHUTTLE_ENTRY_READY) {
+        if (key >> 32 != hash) {
             continue;
         }
 
-        ngx_memory_barrier();
+        for (spins = 0;
+             key == claimed && spins < NGX_HTTP_SHUTTLE_CLAIM_SPINS;
+             spins++)
+        {
+            ngx_cpu_pause();
+            key = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
+        }
 
-        if (e->hash == hash && e->name_len == name->len
+        if (key == claimed) {
+            /* not named yet: the project may be the one it is for */
+            return &m->other;
+        }
+
+        if (e->name_len == name->len
             && ngx_memcmp(e->name, name->data, name->len) == 0)
         {
             return e;
@@ -408,6 +418,20 @@ ngx_http_shuttle_metrics_entry(ngx_http_shuttle_metrics_t *m, uint32_t hash,
     }
 
     return &m->other;
+}
+
+
+static void
+ngx_http_shuttle_metrics_add(uint64_t *counter, uint64_t n)
+{
+    (void) __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
+
+static uint64_t
+ngx_http_shuttle_metrics_get(uint64_t *counter)
+{
+    return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
 
@@ -453,6 +477,8 @@ ngx_http_shuttle_metrics_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 char *
 ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_shuttle_loc_conf_t  *slcf = conf;
+
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -462,6 +488,7 @@ ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_shuttle_metrics_handler;
+    slcf->metrics = 1;
 
     return NGX_CONF_OK;
 }
@@ -482,7 +509,7 @@ ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 #define NGX_HTTP_SHUTTLE_FAMILY_TIME       1
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_shuttle_metrics_handler(ngx_http_request_t *r)
 {
     size_t                         size;
@@ -511,7 +538,10 @@ ngx_http_shuttle_metrics_handler(ngx_http_request_t *r)
 
     if (m != NULL) {
         for (i = 0; i < m->nentries; i++) {
-            if (m->entry[i].state == NGX_HTTP_SHUTTLE_ENTRY_READY) {
+            if ((ngx_http_shuttle_metrics_get(&m->entry[i].key)
+                 & NGX_HTTP_SHUTTLE_ENTRY_STATE)
+                == NGX_HTTP_SHUTTLE_ENTRY_READY)
+            {
                 lines++;
             }
         }
@@ -587,7 +617,10 @@ ngx_http_shuttle_metrics_families(u_char *p, u_char *last,
         for (i = 0; i < m->nentries; i++) {
             e = &m->entry[i];
 
-            if (e->state != NGX_HTTP_SHUTTLE_ENTRY_READY) {
+            if ((__atomic_load_n(&e->key, __ATOMIC_ACQUIRE)
+                 & NGX_HTTP_SHUTTLE_ENTRY_STATE)
+                != NGX_HTTP_SHUTTLE_ENTRY_READY)
+            {
                 continue;
             }
 
@@ -596,8 +629,6 @@ ngx_http_shuttle_metrics_families(u_char *p, u_char *last,
             if ((size_t) (last - p) < NGX_HTTP_SHUTTLE_PROJECT_MAX + 4096) {
                 break;
             }
-
-            ngx_memory_barrier();
 
             p = ngx_http_shuttle_metrics_project(p, last, family, e);
         }
@@ -614,9 +645,9 @@ ngx_http_shuttle_metrics_families(u_char *p, u_char *last,
     for (i = 0; i < NGX_HTTP_SHUTTLE_UNROUTED; i++) {
         p = ngx_slprintf(p, last,
                          "shuttle_http_unrouted_requests_total"
-                         "{reason=\"%s\"} %uA\n",
+                         "{reason=\"%s\"} %uL\n",
                          ngx_http_shuttle_unrouted_reason[i],
-                         m->unrouted[i]);
+                         ngx_http_shuttle_metrics_get(&m->unrouted[i]));
     }
 
     p = ngx_slprintf(p, last,
@@ -628,7 +659,8 @@ ngx_http_shuttle_metrics_families(u_char *p, u_char *last,
     for (i = 0; i < 5; i++) {
         p = ngx_slprintf(p, last,
                          "shuttle_deploy_requests_total{class=\"%uixx\"} "
-                         "%uA\n", i + 1, m->deploys[i]);
+                         "%uL\n", i + 1,
+                         ngx_http_shuttle_metrics_get(&m->deploys[i]));
     }
 
     p = ngx_slprintf(p, last,
@@ -638,8 +670,9 @@ ngx_http_shuttle_metrics_families(u_char *p, u_char *last,
 
     for (i = 0; i < NGX_HTTP_SHUTTLE_DEPLOY_REFUSED; i++) {
         p = ngx_slprintf(p, last,
-                         "shuttle_deploy_refused_total{reason=\"%s\"} %uA\n",
-                         ngx_http_shuttle_refused_reason[i], m->refused[i]);
+                         "shuttle_deploy_refused_total{reason=\"%s\"} %uL\n",
+                         ngx_http_shuttle_refused_reason[i],
+                         ngx_http_shuttle_metrics_get(&m->refused[i]));
     }
 
     p = ngx_slprintf(p, last,
@@ -662,9 +695,9 @@ static u_char *
 ngx_http_shuttle_metrics_project(u_char *p, u_char *last, ngx_uint_t family,
     ngx_http_shuttle_entry_t *e)
 {
-    ngx_str_t          name;
-    ngx_uint_t         i;
-    ngx_atomic_uint_t  n, count, bucket[NGX_HTTP_SHUTTLE_NBUCKETS];
+    uint64_t     n, count, bucket[NGX_HTTP_SHUTTLE_NBUCKETS];
+    ngx_str_t    name;
+    ngx_uint_t   i;
 
     name.len = e->name_len;
     name.data = e->name;
@@ -673,8 +706,9 @@ ngx_http_shuttle_metrics_project(u_char *p, u_char *last, ngx_uint_t family,
         for (i = 0; i < 5; i++) {
             p = ngx_slprintf(p, last,
                              "shuttle_http_requests_total{project=\"%V\","
-                             "class=\"%uixx\"} %uA\n",
-                             &name, i + 1, e->status[i]);
+                             "class=\"%uixx\"} %uL\n",
+                             &name, i + 1,
+                             ngx_http_shuttle_metrics_get(&e->status[i]));
         }
 
         return p;
@@ -683,7 +717,7 @@ ngx_http_shuttle_metrics_project(u_char *p, u_char *last, ngx_uint_t family,
     /* one copy of the buckets: "+Inf" and "_count" are the same number */
 
     for (i = 0; i < NGX_HTTP_SHUTTLE_NBUCKETS; i++) {
-        bucket[i] = e->bucket[i];
+        bucket[i] = ngx_http_shuttle_metrics_get(&e->bucket[i]);
     }
 
     count = 0;
@@ -694,20 +728,20 @@ ngx_http_shuttle_metrics_project(u_char *p, u_char *last, ngx_uint_t family,
 
         p = ngx_slprintf(p, last,
                          "shuttle_upstream_response_seconds_bucket"
-                         "{project=\"%V\",le=\"%uA.%03uA\"} %uA\n",
+                         "{project=\"%V\",le=\"%uL.%03uL\"} %uL\n",
                          &name, n / 1000, n % 1000, count);
     }
 
     count += bucket[i];
-    n = e->time_ms;
+    n = ngx_http_shuttle_metrics_get(&e->time_ms);
 
     return ngx_slprintf(p, last,
                         "shuttle_upstream_response_seconds_bucket"
-                        "{project=\"%V\",le=\"+Inf\"} %uA\n"
+                        "{project=\"%V\",le=\"+Inf\"} %uL\n"
                         "shuttle_upstream_response_seconds_sum"
-                        "{project=\"%V\"} %uA.%03uA\n"
+                        "{project=\"%V\"} %uL.%03uL\n"
                         "shuttle_upstream_response_seconds_count"
-                        "{project=\"%V\"} %uA\n",
+                        "{project=\"%V\"} %uL\n",
                         &name, count, &name, n / 1000, n % 1000,
                         &name, count);
 }

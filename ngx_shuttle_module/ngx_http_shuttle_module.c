@@ -213,45 +213,69 @@ ngx_http_shuttle_apps_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    rc = ngx_http_shuttle_answer(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_finalize_request(r, rc);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * The answer to a request whose project is not to be proxied, sent; or
+ * NGX_DECLINED for a running one.  The phase handler asks, and the
+ * upstream peer again when it connects.
+ */
+
+ngx_int_t
+ngx_http_shuttle_answer(ngx_http_request_t *r, ngx_http_shuttle_ctx_t *ctx)
+{
+    const char                   *state;
+    ngx_http_shuttle_srv_conf_t  *sscf;
+
+    sscf = ngx_http_get_module_srv_conf(r, ngx_http_shuttle_module);
+
     switch (ctx->result) {
 
     case NGX_HTTP_SHUTTLE_FOUND:
         break;
 
     case NGX_HTTP_SHUTTLE_NO_ZONE:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      NGX_HTTP_SHUTTLE_RETRY_AFTER,
-                                      "shuttle: platform starting, "
-                                      "no routing zone yet");
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        NGX_HTTP_SHUTTLE_RETRY_AFTER,
+                                        "shuttle: platform starting, "
+                                        "no routing zone yet");
 
     case NGX_HTTP_SHUTTLE_BAD_HOST:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_NOT_FOUND, 0,
-                                      "shuttle: host \"%V\" is not "
-                                      "<project>.%V",
-                                      &r->headers_in.server, &sscf->domain);
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_NOT_FOUND, 0,
+                                        "shuttle: host \"%V\" is not "
+                                        "<project>.%V",
+                                        &r->headers_in.server,
+                                        &sscf->domain);
 
     case NGX_HTTP_SHUTTLE_BAD_NAME:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_BAD_REQUEST, 0,
-                                      "shuttle: \"%V\" is not a project name "
-                                      "(a DNS label: a-z, 0-9 and '-')",
-                                      &ctx->project);
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_BAD_REQUEST, 0,
+                                        "shuttle: \"%V\" is not a project "
+                                        "name (a DNS label: a-z, 0-9 and "
+                                        "'-')", &ctx->project);
 
     case NGX_HTTP_SHUTTLE_UNKNOWN:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_NOT_FOUND, 0,
-                                      "shuttle: no project \"%V\"",
-                                      &ctx->project);
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_NOT_FOUND, 0,
+                                        "shuttle: no project \"%V\"",
+                                        &ctx->project);
 
     default: /* NGX_HTTP_SHUTTLE_BUSY */
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      NGX_HTTP_SHUTTLE_RETRY_AFTER,
-                                      "shuttle: project \"%V\" is being "
-                                      "updated, retry", &ctx->project);
-        goto done;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        NGX_HTTP_SHUTTLE_RETRY_AFTER,
+                                        "shuttle: project \"%V\" is being "
+                                        "updated, retry", &ctx->project);
     }
+
+    state = shuttle_zone_state_name(ctx->slot.state);
 
     switch (ctx->slot.state) {
 
@@ -266,49 +290,37 @@ ngx_http_shuttle_apps_handler(ngx_http_request_t *r)
             return NGX_DECLINED;
         }
 
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
-                                      "shuttle: project \"%V\" is %s "
-                                      "but has no address", &ctx->project,
-                                      shuttle_zone_state_name(ctx->slot.state));
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
+                                        "shuttle: project \"%V\" is %s "
+                                        "but has no address", &ctx->project,
+                                        state);
 
     case SHUTTLE_STATE_QUEUED:
     case SHUTTLE_STATE_BUILDING:
     case SHUTTLE_STATE_LOADING:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                      NGX_HTTP_SHUTTLE_RETRY_AFTER,
-                                      "shuttle: project \"%V\" is %s "
-                                      "(deployment %uL)", &ctx->project,
-                                      shuttle_zone_state_name(ctx->slot.state),
-                                      ctx->slot.deployment);
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        NGX_HTTP_SHUTTLE_RETRY_AFTER,
+                                        "shuttle: project \"%V\" is %s "
+                                        "(deployment %uL)", &ctx->project,
+                                        state, ctx->slot.deployment);
 
     case SHUTTLE_STATE_FAILED:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
-                                      "shuttle: project \"%V\": deployment "
-                                      "%uL failed", &ctx->project,
-                                      ctx->slot.deployment);
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
+                                        "shuttle: project \"%V\": "
+                                        "deployment %uL failed",
+                                        &ctx->project, ctx->slot.deployment);
 
     case SHUTTLE_STATE_STOPPED:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE, 0,
-                                      "shuttle: project \"%V\" is stopped",
-                                      &ctx->project);
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_SERVICE_UNAVAILABLE, 0,
+                                        "shuttle: project \"%V\" is "
+                                        "stopped", &ctx->project);
 
     default:
-        rc = ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
-                                      "shuttle: project \"%V\" has unknown "
-                                      "state %ud", &ctx->project,
-                                      (ngx_uint_t) ctx->slot.state);
-        break;
+        return ngx_http_shuttle_respond(r, NGX_HTTP_BAD_GATEWAY, 0,
+                                        "shuttle: project \"%V\" has "
+                                        "unknown state %ud", &ctx->project,
+                                        (ngx_uint_t) ctx->slot.state);
     }
-
-done:
-
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
 }
 
 
@@ -606,6 +618,7 @@ ngx_http_shuttle_create_main_conf(ngx_conf_t *cf)
      *     smcf->spool = NULL;
      *     smcf->apps = 0;
      *     smcf->route = 0;
+     *     smcf->routes = NULL;
      *     smcf->deploy = 0;
      *     smcf->auth = 0;
      *     smcf->metrics = NULL;
@@ -630,6 +643,10 @@ ngx_http_shuttle_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"shuttle_apps\" needs \"shuttle_zone\" "
                            "in the http block");
+        return NGX_CONF_ERROR;
+    }
+
+    if (smcf->route && ngx_http_shuttle_route_check(cf, smcf) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -749,7 +766,9 @@ ngx_http_shuttle_create_loc_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     slcf->keys_file = { 0, NULL };
-     *     slcf->deploy = NULL;
+     *     slcf->deploy = 0;
+     *     slcf->metrics = 0;
+     *     slcf->temp_path = NULL;
      */
 
     slcf->keys = NGX_CONF_UNSET_PTR;
@@ -765,11 +784,40 @@ ngx_http_shuttle_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_shuttle_loc_conf_t  *prev = parent;
     ngx_http_shuttle_loc_conf_t  *conf = child;
 
+    ngx_http_core_loc_conf_t      *clcf;
     ngx_http_shuttle_main_conf_t  *smcf;
 
     ngx_conf_merge_ptr_value(conf->keys, prev->keys, NULL);
     ngx_conf_merge_str_value(conf->keys_file, prev->keys_file, "");
     ngx_conf_merge_value(conf->auth, prev->auth, 0);
+
+    /* the core module has merged every level already */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    conf->temp_path = clcf->client_body_temp_path;
+
+    /*
+     * An "if" or "limit_except" block in a "shuttle_deploy" location
+     * serves with the location's handler: its uploads are deploys too.
+     */
+
+    if (prev->deploy && clcf->noname && clcf->handler == NULL) {
+        conf->deploy = 1;
+    }
+
+    if ((conf->deploy && clcf->handler != NULL
+         && clcf->handler != ngx_http_shuttle_deploy_handler)
+        || (conf->metrics
+            && clcf->handler != ngx_http_shuttle_metrics_handler))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "location \"%V\" has \"%s\" and another "
+                           "content handler (\"proxy_pass\" or the like): "
+                           "one of them answers, remove the other",
+                           &clcf->name, conf->deploy ? "shuttle_deploy"
+                                                     : "shuttle_metrics");
+        return NGX_CONF_ERROR;
+    }
 
     if ((conf->auth || conf->deploy) && conf->keys == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -779,13 +827,29 @@ ngx_http_shuttle_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (conf->deploy) {
+
+        /* a path of the location's own is not its parent's */
+
+        if (!clcf->noname && prev->temp_path != NULL
+            && conf->temp_path != prev->temp_path)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "location \"%V\" has \"shuttle_deploy\" and "
+                               "\"client_body_temp_path\": its uploads go "
+                               "to the builder's spool (shuttle_spool), "
+                               "remove \"client_body_temp_path\"",
+                               &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+
         /*
-         * the core module has merged this location already: its request
-         * bodies are written straight into the builder's spool
+         * Its request bodies are written straight into the builder's
+         * spool; the locations nested in it keep the temporary path they
+         * inherited.
          */
 
         smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
-        conf->deploy->client_body_temp_path = smcf->spool;
+        clcf->client_body_temp_path = smcf->spool;
     }
 
     return NGX_CONF_OK;
@@ -964,8 +1028,8 @@ ngx_http_shuttle_deploy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     /*
      * Its request bodies go to the builder's spool (merge_loc_conf sets
      * the path): a client_body_temp_path of the location's own would be
-     * overridden silently.  One before this directive is refused here;
-     * the placeholder makes nginx refuse one after as a duplicate.
+     * overridden silently.  One before this directive is refused here,
+     * one after by merge_loc_conf.
      */
 
     if (clcf->client_body_temp_path != NULL) {
@@ -973,14 +1037,9 @@ ngx_http_shuttle_deploy(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                "its uploads go to the builder's spool (shuttle_spool)";
     }
 
-    clcf->client_body_temp_path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
-    if (clcf->client_body_temp_path == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
     clcf->handler = ngx_http_shuttle_deploy_handler;
 
-    slcf->deploy = clcf;
+    slcf->deploy = 1;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
     smcf->deploy = 1;

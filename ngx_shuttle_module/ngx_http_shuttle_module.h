@@ -34,6 +34,7 @@ typedef struct {
     dev_t                        dev;
     time_t                       checked;   /* last stat() of the path */
     time_t                       failed;    /* last map that failed */
+    time_t                       torn;      /* last torn slot logged */
 
     const char                  *error;     /* last reason logged */
 } ngx_http_shuttle_zone_t;
@@ -49,6 +50,8 @@ typedef struct {
 
     ngx_uint_t                   apps;      /* a "shuttle_apps" is set */
     ngx_uint_t                   route;     /* a "shuttle_route" is set */
+    ngx_array_t                 *routes;    /* their upstreams not set up
+                                               yet, NULLs after */
     ngx_uint_t                   deploy;    /* a "shuttle_deploy" is set */
     ngx_uint_t                   auth;      /* a "shuttle_auth on" is set */
 
@@ -67,8 +70,11 @@ typedef struct {
     ngx_str_t                    keys_file;
     ngx_flag_t                   auth;
 
-    /* the core conf of a "shuttle_deploy" location, NULL elsewhere */
-    ngx_http_core_loc_conf_t    *deploy;
+    ngx_uint_t                   deploy;    /* "shuttle_deploy" answers */
+    ngx_uint_t                   metrics;   /* "shuttle_metrics" answers */
+
+    /* client_body_temp_path as the core module merged it, before ours */
+    ngx_path_t                  *temp_path;
 } ngx_http_shuttle_loc_conf_t;
 
 
@@ -106,6 +112,8 @@ void ngx_http_shuttle_zone_unmap(ngx_http_shuttle_zone_t *zone);
 
 ngx_http_shuttle_ctx_t *ngx_http_shuttle_get_ctx(ngx_http_request_t *r);
 ngx_http_shuttle_ctx_t *ngx_http_shuttle_resolve(ngx_http_request_t *r);
+ngx_int_t ngx_http_shuttle_answer(ngx_http_request_t *r,
+    ngx_http_shuttle_ctx_t *ctx);
 
 ngx_int_t ngx_http_shuttle_auth_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_shuttle_deploy_handler(ngx_http_request_t *r);
@@ -116,6 +124,8 @@ ngx_int_t ngx_http_shuttle_key_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 
 char *ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_shuttle_route_check(ngx_conf_t *cf,
+    ngx_http_shuttle_main_conf_t *smcf);
 char *ngx_http_shuttle_api_keys(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
@@ -126,6 +136,7 @@ char *ngx_http_shuttle_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_int_t ngx_http_shuttle_metrics_add_zone(ngx_conf_t *cf,
     ngx_http_shuttle_main_conf_t *smcf);
 ngx_int_t ngx_http_shuttle_metrics_log_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_shuttle_metrics_handler(ngx_http_request_t *r);
 
 
 extern ngx_module_t  ngx_http_shuttle_module;

@@ -30,12 +30,30 @@ static ngx_int_t ngx_http_shuttle_get_peer(ngx_peer_connection_t *pc,
 static void ngx_http_shuttle_free_peer(ngx_peer_connection_t *pc,
     void *data, ngx_uint_t state);
 
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_shuttle_set_session(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_shuttle_save_session(ngx_peer_connection_t *pc,
+    void *data);
+#endif
+
+
+/* the placeholder server's address: never connected to */
+static struct sockaddr_in  ngx_http_shuttle_route_sin;
+static ngx_addr_t          ngx_http_shuttle_route_addr = {
+    (struct sockaddr *) &ngx_http_shuttle_route_sin,
+    sizeof(struct sockaddr_in),
+    ngx_string("shuttle_route")
+};
+
 
 static ngx_int_t
 ngx_http_shuttle_init_upstream(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us)
 {
-    ngx_http_shuttle_main_conf_t  *smcf;
+    ngx_uint_t                      i;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+    ngx_http_shuttle_main_conf_t   *smcf;
 
     if (us->servers->nelts != 1) {
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
@@ -71,7 +89,50 @@ ngx_http_shuttle_init_upstream(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
+    /* set up as a shuttle_route upstream: off the list of those to be */
+
+    uscfp = smcf->routes->elts;
+
+    for (i = 0; i < smcf->routes->nelts; i++) {
+        if (uscfp[i] == us) {
+            uscfp[i] = NULL;
+        }
+    }
+
     us->peer.init = ngx_http_shuttle_init_peer;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "least_conn", "hash", "ip_hash" and "random" after "shuttle_route" take
+ * its place (nginx only warns "load balancing method redefined"): its
+ * upstream was never set up.
+ */
+
+ngx_int_t
+ngx_http_shuttle_route_check(ngx_conf_t *cf,
+    ngx_http_shuttle_main_conf_t *smcf)
+{
+    ngx_uint_t                      i;
+    ngx_http_upstream_srv_conf_t  **uscfp;
+
+    uscfp = smcf->routes->elts;
+
+    for (i = 0; i < smcf->routes->nelts; i++) {
+        if (uscfp[i] == NULL) {
+            continue;
+        }
+
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "upstream \"%V\" in %s:%ui has \"shuttle_route\" "
+                      "and a balancing method after it (least_conn, hash, "
+                      "ip_hash, random): its peer comes from the zone, "
+                      "remove the method (only \"keepalive\" may follow)",
+                      &uscfp[i]->host, uscfp[i]->file_name, uscfp[i]->line);
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }
@@ -81,7 +142,10 @@ static ngx_int_t
 ngx_http_shuttle_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
+    ngx_int_t                      rc;
+    ngx_http_upstream_t           *u;
     ngx_http_shuttle_ctx_t        *ctx;
+    ngx_http_shuttle_srv_conf_t   *sscf;
     ngx_http_shuttle_main_conf_t  *smcf;
 
     ctx = ngx_http_shuttle_resolve(r);
@@ -103,15 +167,34 @@ ngx_http_shuttle_init_peer(ngx_http_request_t *r,
                                                    r->connection->log);
     }
 
-    if (ctx->result != NGX_HTTP_SHUTTLE_FOUND
-        || (ctx->slot.state != SHUTTLE_STATE_RUNNING
-            && ctx->slot.state != SHUTTLE_STATE_IDLE)
-        || ctx->slot.port == 0)
-    {
+    sscf = ngx_http_get_module_srv_conf(r, ngx_http_shuttle_module);
+
+    if (sscf->domain.len == 0) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "upstream \"%V\": no running project for host \"%V\""
                       " (is \"shuttle_apps\" set in this server?)",
                       &us->host, &r->headers_in.server);
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_shuttle_answer(r, ctx);
+
+    if (rc != NGX_DECLINED) {
+        /*
+         * The project stopped running while the request was on its way
+         * (a long upload): it is answered here as a new request would be,
+         * and finalized.  The upstream, its cleanup gone, takes it as
+         * finalized already and only lets go of its reference to it.
+         */
+
+        u = r->upstream;
+
+        r->main->count++;
+        *u->cleanup = NULL;
+        u->cleanup = NULL;
+
+        ngx_http_finalize_request(r, rc);
+
         return NGX_ERROR;
     }
 
@@ -129,6 +212,11 @@ ngx_http_shuttle_init_peer(ngx_http_request_t *r,
     r->upstream->peer.get = ngx_http_shuttle_get_peer;
     r->upstream->peer.free = ngx_http_shuttle_free_peer;
     r->upstream->peer.tries = 1;
+
+#if (NGX_HTTP_SSL)
+    r->upstream->peer.set_session = ngx_http_shuttle_set_session;
+    r->upstream->peer.save_session = ngx_http_shuttle_save_session;
+#endif
 
     return NGX_OK;
 }
@@ -157,12 +245,37 @@ ngx_http_shuttle_free_peer(ngx_peer_connection_t *pc, void *data,
 }
 
 
+#if (NGX_HTTP_SSL)
+
+/*
+ * "proxy_pass https://": no TLS session is kept to be resumed.  A peer is
+ * whichever loader serves a project at the time, not a server of the
+ * upstream to keep a session with; "keepalive" keeps the connections,
+ * and with them their handshakes.
+ */
+
+static ngx_int_t
+ngx_http_shuttle_set_session(ngx_peer_connection_t *pc, void *data)
+{
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_shuttle_save_session(ngx_peer_connection_t *pc, void *data)
+{
+    return;
+}
+
+#endif
+
+
 char *
 ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_upstream_server_t    *us;
-    ngx_http_shuttle_main_conf_t  *smcf;
-    ngx_http_upstream_srv_conf_t  *uscf;
+    ngx_http_upstream_server_t     *us;
+    ngx_http_shuttle_main_conf_t   *smcf;
+    ngx_http_upstream_srv_conf_t   *uscf, **uscfp;
 
     uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
 
@@ -187,7 +300,12 @@ ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     uscf->peer.init_upstream = ngx_http_shuttle_init_upstream;
     uscf->flags = NGX_HTTP_UPSTREAM_CREATE;
 
-    /* the upstream block wants a server; ours stands for the zone */
+    /*
+     * The upstream block wants a server; ours stands for the zone.  It has
+     * an address, down, so that a balancing method put after us, which
+     * would set up round robin peers, is refused with our message rather
+     * than "no servers in upstream".
+     */
 
     us = ngx_array_push(uscf->servers);
     if (us == NULL) {
@@ -196,9 +314,28 @@ ngx_http_shuttle_route(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     ngx_memzero(us, sizeof(ngx_http_upstream_server_t));
     ngx_str_set(&us->name, "shuttle_route");
+    us->addrs = &ngx_http_shuttle_route_addr;
+    us->naddrs = 1;
+    us->weight = 1;
+    us->down = 1;
 
     smcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_shuttle_module);
     smcf->route = 1;
+
+    if (smcf->routes == NULL) {
+        smcf->routes = ngx_array_create(cf->pool, 2,
+                                     sizeof(ngx_http_upstream_srv_conf_t *));
+        if (smcf->routes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    uscfp = ngx_array_push(smcf->routes);
+    if (uscfp == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *uscfp = uscf;
 
     return NGX_CONF_OK;
 }

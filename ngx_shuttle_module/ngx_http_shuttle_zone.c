@@ -10,11 +10,14 @@
  * The file is validated once, when mapped, and only what was validated is
  * used after: the slot count copied into the worker's memory, the exact
  * header and slot sizes, never beyond the size checked.  Someone may
- * still shrink the file under the mapping (truncate, or cp over it):
- * reading a page past its new end raises SIGBUS.  A handler of ours puts
- * zeros in place of the mapping and lets the lookup finish; the lookup
- * then drops the mapping and answers as with no zone (503), and says why
- * in the error log.  Any other SIGBUS is left as it was.
+ * still shrink the file under the mapping (truncate, or cp over it), even
+ * between the fstat() that sized a new mapping and the reading of its
+ * header: reading a page past the file's new end raises SIGBUS.  A
+ * handler of ours, installed before the first mapping, guards the one
+ * mapping being read: it puts zeros in its place and lets the read
+ * finish.  A lookup then drops the mapping and answers as with no zone
+ * (503); a map refuses the new file.  Either says why in the error log.
+ * Any other SIGBUS is left as it was.
  */
 
 
@@ -26,7 +29,8 @@
 
 
 /* the mapping the SIGBUS handler may replace, and what it did */
-static ngx_http_shuttle_zone_t   *ngx_http_shuttle_zone_guarded;
+static u_char *volatile           ngx_http_shuttle_zone_guard_start;
+static volatile size_t            ngx_http_shuttle_zone_guard_size;
 static volatile sig_atomic_t      ngx_http_shuttle_zone_faulted;
 static ngx_uint_t                 ngx_http_shuttle_zone_guard_set;
 static struct sigaction           ngx_http_shuttle_zone_sigbus_prev;
@@ -36,6 +40,7 @@ static ngx_int_t ngx_http_shuttle_zone_changed(ngx_http_shuttle_zone_t *zone);
 static void ngx_http_shuttle_zone_close(ngx_http_shuttle_zone_t *zone,
     ngx_fd_t fd, ngx_log_t *log);
 static ngx_int_t ngx_http_shuttle_zone_guard(ngx_log_t *log);
+static void ngx_http_shuttle_zone_cover(void *start, size_t size);
 static void ngx_http_shuttle_zone_sigbus(int signo, siginfo_t *si,
     void *context);
 static void ngx_http_shuttle_zone_fail(ngx_http_shuttle_zone_t *zone,
@@ -87,10 +92,18 @@ ngx_http_shuttle_zone_lookup(ngx_http_shuttle_zone_t *zone, ngx_str_t *name,
         return NGX_HTTP_SHUTTLE_FOUND;
 
     case SHUTTLE_ZONE_BUSY:
-        ngx_log_error(NGX_LOG_WARN, log, 0,
-                      "shuttle zone \"%s\": slot of project \"%V\" stayed "
-                      "torn for %d reads", zone->path.data, name,
-                      SHUTTLE_ZONE_READ_TRIES);
+
+        /* until the builder repairs the slot: a warning a second */
+
+        if (zone->torn != ngx_time()) {
+            zone->torn = ngx_time();
+
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "shuttle zone \"%s\": slot of project \"%V\" "
+                          "stayed torn for %d reads", zone->path.data, name,
+                          SHUTTLE_ZONE_READ_TRIES);
+        }
+
         return NGX_HTTP_SHUTTLE_BUSY;
 
     default:
@@ -127,6 +140,8 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
 {
     void                   *p;
     size_t                  size;
+    uint32_t                nslots;
+    uint64_t                generation;
     ngx_fd_t                fd;
     ngx_err_t               err;
     const char             *reason;
@@ -134,6 +149,14 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
     shuttle_zone_header_t  *hdr;
 
     zone->checked = ngx_time();
+
+    /* the new mapping's header is read under the guard too */
+
+    if (ngx_http_shuttle_zone_guard(log) != NGX_OK) {
+        ngx_http_shuttle_zone_fail(zone, log, ngx_errno,
+                                   "sigaction(SIGBUS) failed");
+        return NGX_ERROR;
+    }
 
     fd = ngx_open_file(zone->path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
@@ -170,7 +193,20 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
     }
 
     hdr = p;
+
+    ngx_http_shuttle_zone_cover(p, size);
+
     reason = shuttle_zone_check(hdr, size);
+    nslots = hdr->nslots;
+    generation = hdr->generation;
+
+    ngx_http_shuttle_zone_cover(zone->hdr, zone->size);
+
+    if (ngx_http_shuttle_zone_faulted) {
+        ngx_http_shuttle_zone_faulted = 0;
+        reason = "the file shrank while it was mapped (truncated or "
+                 "written over in place)";
+    }
 
     if (reason != NULL) {
         (void) munmap(p, size);
@@ -178,19 +214,12 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
         return NGX_ERROR;
     }
 
-    if (ngx_http_shuttle_zone_guard(log) != NGX_OK) {
-        (void) munmap(p, size);
-        ngx_http_shuttle_zone_fail(zone, log, ngx_errno,
-                                   "sigaction(SIGBUS) failed");
-        return NGX_ERROR;
-    }
-
     ngx_http_shuttle_zone_unmap(zone);
 
     zone->hdr = hdr;
     zone->size = size;
-    zone->nslots = hdr->nslots;
-    ngx_http_shuttle_zone_guarded = zone;
+    zone->nslots = nslots;
+    ngx_http_shuttle_zone_cover(hdr, size);
     zone->ino = ngx_file_uniq(&fi);
     zone->dev = fi.st_dev;
     zone->error = NULL;
@@ -198,7 +227,7 @@ ngx_http_shuttle_zone_map(ngx_http_shuttle_zone_t *zone, ngx_log_t *log)
 
     ngx_log_error(NGX_LOG_NOTICE, log, 0,
                   "shuttle zone \"%s\": generation %uL mapped, %uD slots",
-                  zone->path.data, hdr->generation, hdr->nslots);
+                  zone->path.data, generation, nslots);
 
     return NGX_OK;
 }
@@ -246,8 +275,8 @@ void
 ngx_http_shuttle_zone_unmap(ngx_http_shuttle_zone_t *zone)
 {
     if (zone->hdr != NULL) {
-        if (ngx_http_shuttle_zone_guarded == zone) {
-            ngx_http_shuttle_zone_guarded = NULL;
+        if (ngx_http_shuttle_zone_guard_start == (u_char *) zone->hdr) {
+            ngx_http_shuttle_zone_cover(NULL, 0);
         }
 
         (void) munmap(zone->hdr, zone->size);
@@ -283,7 +312,23 @@ ngx_http_shuttle_zone_guard(ngx_log_t *log)
 
 
 /*
- * A fault inside the zone's mapping: the file shrank.  Zeros (an empty
+ * The mapping the handler guards from now on: one at a time, the one the
+ * worker reads.  The barrier keeps the compiler from moving reads of the
+ * mapping before the guard is set.
+ */
+
+static void
+ngx_http_shuttle_zone_cover(void *start, size_t size)
+{
+    ngx_http_shuttle_zone_guard_start = start;
+    ngx_http_shuttle_zone_guard_size = start ? size : 0;
+
+    ngx_memory_barrier();
+}
+
+
+/*
+ * A fault inside the guarded mapping: the file shrank.  Zeros (an empty
  * zone) take the mapping's place, so the read that faulted finishes; the
  * lookup sees the flag.  Elsewhere: the previous disposition, and the
  * fault comes again under it.  mmap(2) is a plain system call here.
@@ -292,23 +337,20 @@ ngx_http_shuttle_zone_guard(ngx_log_t *log)
 static void
 ngx_http_shuttle_zone_sigbus(int signo, siginfo_t *si, void *context)
 {
-    u_char                   *a, *start;
-    ngx_http_shuttle_zone_t  *zone;
+    u_char  *a, *start;
+    size_t   size;
 
-    zone = ngx_http_shuttle_zone_guarded;
+    start = ngx_http_shuttle_zone_guard_start;
+    size = ngx_http_shuttle_zone_guard_size;
     a = si->si_addr;
 
-    if (zone != NULL && zone->hdr != NULL) {
-        start = (u_char *) zone->hdr;
-
-        if (a >= start && a < start + zone->size
-            && mmap(start, zone->size, PROT_READ,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
-               != MAP_FAILED)
-        {
-            ngx_http_shuttle_zone_faulted = 1;
-            return;
-        }
+    if (start != NULL && a >= start && a < start + size
+        && mmap(start, size, PROT_READ,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+           != MAP_FAILED)
+    {
+        ngx_http_shuttle_zone_faulted = 1;
+        return;
     }
 
     (void) sigaction(SIGBUS, &ngx_http_shuttle_zone_sigbus_prev, NULL);

@@ -275,6 +275,16 @@ like($err, qr{no API key for http://localhost:8080: log in with `shuttle login -
 ($rc, $out, $err) = shuttle(['list', '--api', 'ftp://x', '--key', 'k']);
 is($rc, 2, 'an API URL that is not http(s): exit 2');
 
+# no host: once trimmed of its '/', "http://" was "http:", and the CLI
+# said it could not resolve host "v1"
+for my $url ('http://', 'https:///') {
+    ($rc, $out, $err) = shuttle(['list', '--key', 'k'],
+                                env => { SHUTTLE_API => $url });
+    is($rc, 2, "API URL \"$url\": exit 2");
+    like($err, qr{the API URL "\Q$url\E" \(from SHUTTLE_API\) names no host},
+         '... naming the URL, where it came from, and the cause');
+}
+
 ($rc, $out, $err) = shuttle(['login', '--api', "http://127.0.0.1:$p1",
                              '--key', 'sk_x']);
 is($rc, 3, 'login to an unreachable API: exit 3');

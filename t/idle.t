@@ -251,7 +251,9 @@ $r = $p->v1('alice', 'DELETE', '/v1/projects/echo/secrets/FAIL');
 is($r->{status}, 200, 'the secret removed');
 ok($t->wait_until(sub { get_root()->{status} == 200 }, 10),
    'a later request wakes it: 200');
-is(state('echo'), 'running', 'running');
+# the loader answers from the socket's backlog as soon as it listens,
+# maybe before the builder read its "ready"
+ok(wait_state('echo', 'running', 5), 'running');
 
 
 # shuttle scale ---------------------------------------------------------

@@ -126,6 +126,7 @@ sub scrape {
             $type{$1} = $2;
             push @order, $1;
         } elsif ($line =~ /^(\w+)(\{[^}]*\})? (\d+(?:\.\d+)?)$/) {
+            $v{'#bad'} .= "twice: $line\n" if exists $v{$1 . ($2 // '')};
             $v{$1 . ($2 // '')} = $3;
         } else {
             $v{'#bad'} .= "$line\n";

@@ -5,7 +5,8 @@
 # through the unix socket the builder names (the admin connection is TCP,
 # --postgres-socket gives the directory); it cannot connect to "postgres",
 # "template1" or another project's database (CONNECT revoked, and
-# pg_hba.conf's lines of README.md: samerole, +shuttle-tenants); its role
+# pg_hba.conf's lines of docs/operators-guide.md: samerole,
+# +shuttle-tenants); its role
 # has a connection limit, so holding connections does not lock the other
 # project out; a provisioning brings roles and databases made before these
 # rules back in line.

@@ -83,6 +83,16 @@ my @misuse = (
       . $apps,
       qr/upstream "apps" in \S+:\d+ has "shuttle_route" and "zone"/ ],
 
+    # issue 21: a balancing method after shuttle_route takes its place;
+    # nginx said "no servers in upstream"
+    (map {
+        [ "$_ after shuttle_route",
+          "shuttle_zone %%ZONE%%;\n"
+          . "upstream apps { shuttle_route; $_; keepalive 4; }\n" . $apps,
+          qr/upstream "apps" in \S+:\d+ has "shuttle_route" and a balancing method after it \(least_conn, hash, ip_hash, random\): its peer comes from the zone, remove the method/ ]
+    } 'least_conn', 'hash $host', 'hash $host consistent', 'ip_hash',
+      'random', 'random two least_conn'),
+
     [ 'shuttle_route with an argument',
       "shuttle_zone %%ZONE%%;\nupstream apps { shuttle_route 1; }\n",
       qr/invalid number of arguments in "shuttle_route"/ ],
@@ -102,7 +112,7 @@ for my $case (@misuse) {
     like($out, $want, "... and says why: $name");
 }
 
-# a correct configuration, the shape of the README's
+# a correct configuration, the shape of docs/operators-guide.md's
 $t->write_nginx_conf(<<'EOF');
     shuttle_zone %%ZONE%%;
     upstream apps { shuttle_route; keepalive 8; }

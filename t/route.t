@@ -225,6 +225,15 @@ is($r->{headers}{'retry-after'}, '1', '... with Retry-After');
 like($r->{body}, qr/project "alpha" is being updated/, '... says so');
 ok($t->wait_for_log(qr/\[warn\].*slot of project "alpha" stayed torn/, 5,
                     from => $mark), '... and warns in the error log');
+
+# issue 21: a warning a second while it stays torn, not one a request
+my $t0 = time;
+for (1 .. 100) { get('alpha.apps.test', '/') }
+my $seconds = int(time) - int($t0) + 1;
+my $warns = () = substr($t->error_log, $mark)
+                 =~ /slot of project "alpha" stayed torn/g;
+ok($warns <= $seconds + 1, "101 requests in $seconds s: $warns warnings, "
+                           . 'one a second at most');
 is(get('gamma.apps.test', '/')->{status}, 404,
    '... other lookups go on meanwhile');
 

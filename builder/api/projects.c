@@ -447,6 +447,7 @@ api_secrets(api_req_t *r)
     json_t            *j, *v, *names;
     const char        *name, *key;
     json_error_t       jerr;
+    enum MHD_Result    ret;
     shuttle_project_t  p;
 
     name = r->seg[2];
@@ -521,20 +522,24 @@ api_secrets(api_req_t *r)
         }
 
         json_object_foreach(j, key, v) {
+            /* the answer before the body goes: key is the body's */
+
             if (!api_secret_key(key)) {
+                ret = api_error(r->c, MHD_HTTP_BAD_REQUEST, "secret name "
+                                "\"%.64s\" is not [A-Za-z_][A-Za-z0-9_]"
+                                "{0,63}", key);
                 json_decref(j);
-                return api_error(r->c, MHD_HTTP_BAD_REQUEST, "secret name "
-                                 "\"%.64s\" is not [A-Za-z_][A-Za-z0-9_]"
-                                 "{0,63}", key);
+                return ret;
             }
 
             if (!json_is_string(v)
                 || strlen(json_string_value(v)) != json_string_length(v))
             {
+                ret = api_error(r->c, MHD_HTTP_BAD_REQUEST, "secret %s: "
+                                "the value must be a string without NUL "
+                                "bytes", key);
                 json_decref(j);
-                return api_error(r->c, MHD_HTTP_BAD_REQUEST, "secret %s: "
-                                 "the value must be a string without NUL "
-                                 "bytes", key);
+                return ret;
             }
         }
 

@@ -4,6 +4,7 @@
  */
 
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +66,30 @@ fuzz_file(const char *name, const uint8_t *data, size_t size)
     }
 
     return path;
+}
+
+
+void
+fuzz_std_fds(void)
+{
+    int  fd;
+
+    for ( ;; ) {
+        fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+        if (fd == -1) {
+            perror("fuzz: /dev/null");
+            exit(2);
+        }
+
+        if (fd > 2) {
+            close(fd);
+            return;
+        }
+
+        /* not O_CLOEXEC as 0, 1 or 2: what a child inherits */
+        (void) fcntl(fd, F_SETFD, 0);
+    }
 }
 
 

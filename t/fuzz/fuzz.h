@@ -25,5 +25,12 @@ const char *fuzz_dir(void);
 /* name (in fuzz_dir()) holding data; its full path, static, or exits */
 const char *fuzz_file(const char *name, const uint8_t *data, size_t size);
 
+/*
+ * Descriptors 0, 1 and 2 open, on /dev/null when libFuzzer closed them
+ * (make fuzz's -close_fd_mask=3): else a socket or a file opened by the
+ * code under test takes them, and what it prints goes there.
+ */
+void fuzz_std_fds(void);
+
 
 #endif /* SHUTTLE_FUZZ_H */

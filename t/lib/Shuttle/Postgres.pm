@@ -80,7 +80,7 @@ sub new {
     unlink $pwfile;
     _skip_or_die("initdb failed: $out") if $rc;
 
-    # the lines README.md gives an operator: the builder's tenant roles
+    # the lines docs/operators-guide.md gives an operator: the builder's tenant roles
     # (members of shuttle-tenants) reach only the database named as a role
     # they are in (their own), only through the socket, with a password
     my $hba = "$dir/data/pg_hba.conf";
@@ -270,7 +270,7 @@ free port of 127.0.0.1, its socket in C<PREFIX/pg/run> (C<socket_dir>),
 as the C<postgres> user when the test runs as root.  Every connection
 needs a password (scram-sha-256); the superuser C<postgres> has a random
 one (C<admin_dsn>, C<socket_dsn>).  C<pg_hba.conf> holds the lines
-README.md gives an operator: members of C<shuttle-tenants> (the builder's
+docs/operators-guide.md gives an operator: members of C<shuttle-tenants> (the builder's
 tenant roles) only reach, through the socket, a database named as a role
 they are in.  fsync is off: the data is a test's.
 
