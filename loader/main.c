@@ -138,7 +138,7 @@ int
 main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "--warm") == 0) {
-        /* started ahead by the builder: see builder/sandbox.c */
+        /* started ahead by the builder: see builder/sandbox/warm.c */
         shuttle_sandbox_warm_serve(3, loader_main, argc, argv);
     }
 

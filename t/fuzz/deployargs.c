@@ -2,7 +2,7 @@
 /*
  * Fuzz target: the arguments of the builder's hand-off, POST
  * /deploy?project=NAME&key=KEY&file=FILE, as libmicrohttpd hands them to
- * builder/api.c: three strings, here the input cut at its first two NUL
+ * builder/api/api.c: three strings, here the input cut at its first two NUL
  * bytes.  What is accepted must be what the contract says: a project a
  * DNS label, a key [A-Za-z0-9_.-]{1,64}, a spool file a plain name that
  * cannot leave the spool directory.  A breach aborts.

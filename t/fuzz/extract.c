@@ -1,7 +1,7 @@
 
 /*
  * Fuzz target: unpacking a deploy's tarball under the deploy contract
- * (shuttle_extract() of builder/extract.c, libarchive underneath).  The
+ * (shuttle_extract() of builder/build/extract.c, libarchive underneath).  The
  * input is the tarball; small limits, so that they are reached too.
  */
 

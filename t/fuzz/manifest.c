@@ -1,7 +1,7 @@
 
 /*
  * Fuzz target: the shuttle.json reader (shuttle_manifest_read() of
- * builder/build.c).  The input is the project's shuttle.json.
+ * builder/build/build_manifest.c).  The input is the project's shuttle.json.
  */
 
 

@@ -1,7 +1,7 @@
 
 /*
  * Fuzz target: the ELF resource reader (shuttle_resources_read() of
- * builder/resources.c).  The input is the service.so.
+ * builder/build/resources.c).  The input is the service.so.
  */
 
 

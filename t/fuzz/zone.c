@@ -1,6 +1,6 @@
 
 /*
- * Fuzz target: a hostile zone file as the builder meets it (builder/zone.c
+ * Fuzz target: a hostile zone file as the builder meets it (builder/zone/zone.c
  * over include/shuttle_zone.h): opened read-only and walked, as "zone
  * list" does; then opened for writing, locked, edited and rebuilt, as the
  * builder does at start.  The input is the zone file.
