@@ -42,6 +42,7 @@ static int rmtree_open(int at, const char *name, struct stat *st);
 static int rmtree_scan(int fd, rmtree_level_t *level);
 static void rmtree_free(rmtree_level_t *level);
 static int chown_tree(int fd, uid_t uid, gid_t gid, unsigned depth);
+static DIR *fsafe_opendir(int fd);
 
 
 int
@@ -538,25 +539,16 @@ rmtree_open(int at, const char *name, struct stat *st)
 static int
 rmtree_scan(int fd, rmtree_level_t *level)
 {
-    int             dfd, isdir, saved;
+    int             isdir, saved;
     DIR            *dir;
     char          **more;
     size_t          n;
     struct stat     st;
     struct dirent  *de;
 
-    dfd = dup(fd);
-
-    if (dfd == -1) {
-        return -1;
-    }
-
-    dir = fdopendir(dfd);
+    dir = fsafe_opendir(fd);
 
     if (dir == NULL) {
-        saved = errno;
-        (void) close(dfd);
-        errno = saved;
         return -1;
     }
 
@@ -655,7 +647,7 @@ rmtree_free(rmtree_level_t *level)
 static int
 chown_tree(int fd, uid_t uid, gid_t gid, unsigned depth)
 {
-    int             dfd, sub, rc, saved;
+    int             sub, rc, saved;
     DIR            *dir;
     struct dirent  *de;
 
@@ -668,18 +660,9 @@ chown_tree(int fd, uid_t uid, gid_t gid, unsigned depth)
         return -1;
     }
 
-    dfd = dup(fd);
-
-    if (dfd == -1) {
-        return -1;
-    }
-
-    dir = fdopendir(dfd);
+    dir = fsafe_opendir(fd);
 
     if (dir == NULL) {
-        saved = errno;
-        (void) close(dfd);
-        errno = saved;
         return -1;
     }
 
@@ -729,4 +712,30 @@ chown_tree(int fd, uid_t uid, gid_t gid, unsigned depth)
     errno = saved;
 
     return rc;
+}
+
+
+/* a directory stream of fd's directory, fd itself left open */
+
+static DIR *
+fsafe_opendir(int fd)
+{
+    int   dfd, saved;
+    DIR  *dir;
+
+    dfd = dup(fd);
+
+    if (dfd == -1) {
+        return NULL;
+    }
+
+    dir = fdopendir(dfd);
+
+    if (dir == NULL) {
+        saved = errno;
+        (void) close(dfd);
+        errno = saved;
+    }
+
+    return dir;
 }
