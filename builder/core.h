@@ -101,6 +101,7 @@ typedef struct shuttle_msg_s {
     int64_t                 id;
     char                    project[SHUTTLE_NAME_MAX + 1];
     unsigned                wait:1;     /* on the sender's stack: it waits */
+    unsigned                purge:1;    /* DELETE: its data goes next */
     unsigned                done:1;
     const char             *reason;    /* ROLLBACK: for the transition */
     int                     rc;

@@ -214,6 +214,16 @@ serve_delete(shuttle_serve_t *s, shuttle_msg_t *m)
     shuttle_fault("delete");
 
     shuttle_supervise_stop_project(s->sup, m->project);
+
+    if (m->purge) {
+        /*
+         * No drain when its data goes: a loader still writing there would
+         * race the purge's removal.  Whatever is left in the project's
+         * cgroup is killed, and gone when this returns.
+         */
+        shuttle_sandbox_release(s->conf.sandbox, m->project, NULL);
+    }
+
     shuttle_serve_zone_sync(s, m->project);
 
     dir = malloc(strlen(s->conf.data) + strlen(m->project) + 32);

@@ -27,6 +27,7 @@ use lib "$FindBin::Bin/lib";
 use File::Copy qw(copy);
 use File::Path qw(make_path);
 use POSIX ();
+use IO::Socket::INET;
 use Test::More;
 use Shuttle::Test;
 use Shuttle::Platform;
@@ -200,6 +201,24 @@ for my $try (1 .. 10) {
     last if $taken;
 }
 is($taken, 0, "... none of root's files changed owner");
+
+# a purge while the service still exchanges its folder and the link: its
+# loaders are killed first, not drained, so nothing writes there meanwhile
+like(get('racer', '/flip?n=1000&to=' . qs($race)), qr/^200 ok flipping/,
+     'racer exchanges its folder and the link again');
+# a request in flight for 3 s: a drained loader would go on flipping
+my $slow = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $p->port)
+    or die "connect: $!";
+print $slow "GET /sleep?ms=3000 HTTP/1.1\r\nHost: racer.localhost\r\n"
+          . "Connection: close\r\n\r\n";
+ok($t->wait_until(sub { -e "$data/projects/racer/resources/sqlite/sleeping" },
+                  5),
+   '... one request of its in flight');
+$r = $p->v1('alice', 'DELETE', '/v1/projects/racer?purge=1');
+is($r->{status}, 200, '... deleted and purged meanwhile') or diag $r->{body};
+ok(!-e "$data/projects/racer/resources", '... its resources are all gone');
+is(scalar(grep { -f "$race/f$_" && owner("$race/f$_") eq '0:0' } 0 .. 999),
+   1000, "... and root's files the link named are all there, root's");
 
 
 # 4. reading a log that is a link ---------------------------------------------

@@ -137,6 +137,7 @@ api_project_delete(api_req_t *r)
     memset(&m, 0, sizeof(shuttle_msg_t));
     m.type = SHUTTLE_MSG_DELETE;
     m.wait = 1;
+    m.purge = purging;
     snprintf(m.project, sizeof(m.project), "%s", p.name);
 
     shuttle_serve_post(r->s, &m);

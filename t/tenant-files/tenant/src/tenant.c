@@ -152,9 +152,42 @@ tenant_flip(shuttle_req *req, shuttle_res *res)
 }
 
 
+/* a request in flight for a while: a loader told to stop drains it */
+
+static void
+tenant_sleep(shuttle_req *req, shuttle_res *res)
+{
+    int          fd;
+    char         path[4200], *slash;
+    sqlite3     *db;
+    const char  *ms, *file;
+
+    /* "sleeping" beside its database says it is under way */
+    db = shuttle_sqlite(shuttle_req_app(req), "main");
+    file = db ? sqlite3_db_filename(db, "main") : NULL;
+
+    if (file != NULL) {
+        snprintf(path, sizeof(path), "%s", file);
+        slash = strrchr(path, '/');
+        if (slash != NULL) {
+            snprintf(slash, sizeof(path) - (slash - path), "/sleeping");
+            fd = open(path, O_WRONLY | O_CREAT, 0644);
+            if (fd != -1) {
+                close(fd);
+            }
+        }
+    }
+
+    ms = shuttle_req_query(req, "ms");
+    usleep(ms ? atoi(ms) * 1000 : 0);
+    shuttle_text(res, 200, "slept\n");
+}
+
+
 SHUTTLE_MAIN(app)
 {
     shuttle_get(app, "/flip", tenant_flip);
+    shuttle_get(app, "/sleep", tenant_sleep);
     shuttle_get(app, "/hello", tenant_hello);
     shuttle_get(app, "/link", tenant_link);
     return 0;
