@@ -6,6 +6,7 @@
  */
 
 
+#include "serve.h"
 #include "serve_int.h"
 
 

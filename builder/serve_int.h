@@ -18,6 +18,9 @@
 #ifndef SHUTTLE_BUILDER_SERVE_INT_H
 #define SHUTTLE_BUILDER_SERVE_INT_H
 
+/* after serve.h: it uses that header's types (and is not included by it,
+   so the part and its own header make no include circle) */
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +53,6 @@
 #include "metrics.h"
 #include "provision.h"
 #include "proc.h"
-#include "serve.h"
 #include "supervise.h"
 #include "tenant.h"
 

@@ -4,6 +4,7 @@
  * to main, the stop (serve_int.h).
  */
 
+#include "serve.h"
 #include "serve_int.h"
 
 

@@ -4,6 +4,7 @@
  * sandbox and the tenants' limits (serve_int.h).
  */
 
+#include "serve.h"
 #include "serve_int.h"
 
 

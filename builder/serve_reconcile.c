@@ -4,6 +4,7 @@
  * running loaders say reconciled (serve_int.h).
  */
 
+#include "serve.h"
 #include "serve_int.h"
 
 

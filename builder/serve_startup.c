@@ -4,6 +4,7 @@
  * the signals opened (serve_int.h).
  */
 
+#include "serve.h"
 #include "serve_int.h"
 
 

@@ -7,8 +7,10 @@
 # compiler does (the including file's folder first, then the folders the
 # Makefile passes with -I: include/, builder/ and its subfolders, loader/,
 # cli/, t/fuzz/); a name that resolves to no file of the project (a
-# system header) is left out.  A .c, the .h of the same path and its
-# private header (NAME_int.h) are one node: the file and its interfaces.
+# system header) is left out.  A .c and the .h of the same path are one
+# node: the file and its interface.  A part's private header (NAME_int.h)
+# is a node of its own: it does not include NAME.h (its files include
+# NAME.h first), so no part and its private header make a circle.
 # Any strongly connected component of more than one node is a circle; it
 # is printed, one "A -> B (file:line)" edge a line, and the exit status
 # is 1.  0 and "no include circle" else.
@@ -33,7 +35,7 @@ find({ no_chdir => 1, wanted => sub {
 my @search = ('include', 'builder', (sort grep { -d } glob('builder/*')),
               'loader', 'cli', 't/fuzz');
 
-sub node { my ($f) = @_; $f =~ s/(_int)?\.[ch]\z//; return $f }
+sub node { my ($f) = @_; $f =~ s/\.[ch]\z//; return $f }
 
 my (%edges, %nodes);
 

@@ -4,6 +4,7 @@
  */
 
 
+#include "api.h"
 #include "api_int.h"
 
 

@@ -17,6 +17,9 @@
 #ifndef SHUTTLE_BUILDER_API_INT_H
 #define SHUTTLE_BUILDER_API_INT_H
 
+/* after api.h: it uses that header's types (and is not included by it,
+   so the part and its own header make no include circle) */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -30,7 +33,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api.h"
 #include "deploy.h"
 #include "fsafe.h"
 #include "keys.h"

@@ -4,6 +4,7 @@
  * logs, followed (api_int.h).
  */
 
+#include "api.h"
 #include "api_int.h"
 
 

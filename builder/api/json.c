@@ -4,6 +4,7 @@
  * (JSON, errors, text) and the helpers of the handlers (api_int.h).
  */
 
+#include "api.h"
 #include "api_int.h"
 
 

@@ -4,6 +4,7 @@
  * restart, scale, secrets (api_int.h).
  */
 
+#include "api.h"
 #include "api_int.h"
 
 

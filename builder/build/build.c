@@ -20,6 +20,7 @@
  */
 
 
+#include "build.h"
 #include "build_int.h"
 
 

@@ -4,6 +4,7 @@
  * waited for and logged; their argument vectors (build_int.h).
  */
 
+#include "build.h"
 #include "build_int.h"
 
 

@@ -16,6 +16,9 @@
 #ifndef SHUTTLE_BUILDER_BUILD_INT_H
 #define SHUTTLE_BUILDER_BUILD_INT_H
 
+/* after build.h: it uses that header's types (and is not included by it,
+   so the part and its own header make no include circle) */
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -38,7 +41,6 @@
 
 #include <shuttle_zone.h>
 
-#include "build.h"
 
 
 #define BUILD_PATH         "/usr/local/bin:/usr/bin:/bin"

@@ -3,6 +3,7 @@
  * A project's manifest, shuttle.json: read and checked (build.h).
  */
 
+#include "build.h"
 #include "build_int.h"
 
 

@@ -22,6 +22,7 @@
  */
 
 
+#include "provision.h"
 #include "provision_int.h"
 
 

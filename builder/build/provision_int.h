@@ -14,6 +14,9 @@
 #ifndef SHUTTLE_BUILDER_PROVISION_INT_H
 #define SHUTTLE_BUILDER_PROVISION_INT_H
 
+/* after provision.h: it uses that header's types (and is not included by it,
+   so the part and its own header make no include circle) */
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +36,6 @@
 #include "fault.h"
 #include "fsafe.h"
 #include "log.h"
-#include "provision.h"
 #include "resources.h"
 #include "store.h"
 

@@ -4,6 +4,7 @@
  * shows, purges and unpublishing (provision_int.h).
  */
 
+#include "provision.h"
 #include "provision_int.h"
 
 

@@ -4,6 +4,7 @@
  * roles, databases and DSNs) and the helpers (provision_int.h).
  */
 
+#include "provision.h"
 #include "provision_int.h"
 
 

@@ -4,6 +4,7 @@
  * loop and the fallback to the deployment before (supervise_int.h).
  */
 
+#include "supervise.h"
 #include "supervise_int.h"
 
 

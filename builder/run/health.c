@@ -3,6 +3,7 @@
  * Loaders: health checks of the running ones (supervise_int.h).
  */
 
+#include "supervise.h"
 #include "supervise_int.h"
 
 

@@ -4,6 +4,7 @@
  * and the census of them all (supervise_int.h).
  */
 
+#include "supervise.h"
 #include "supervise_int.h"
 
 

@@ -4,6 +4,7 @@
  * exit status and log tail in words (supervise_int.h).
  */
 
+#include "supervise.h"
 #include "supervise_int.h"
 
 

@@ -4,6 +4,7 @@
  * says on its readiness pipe (supervise_int.h).
  */
 
+#include "supervise.h"
 #include "supervise_int.h"
 
 

@@ -4,6 +4,7 @@
  */
 
 
+#include "supervise.h"
 #include "supervise_int.h"
 
 

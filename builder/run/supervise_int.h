@@ -19,6 +19,9 @@
 #ifndef SHUTTLE_BUILDER_SUPERVISE_INT_H
 #define SHUTTLE_BUILDER_SUPERVISE_INT_H
 
+/* after supervise.h: it uses that header's types (and is not included by it,
+   so the part and its own header make no include circle) */
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +48,6 @@
 #include "proc.h"
 #include "metrics.h"
 #include "provision.h"
-#include "supervise.h"
 #include "tenant.h"
 
 

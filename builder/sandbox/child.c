@@ -4,6 +4,7 @@
  * namespaces, loopback and descriptors (sandbox_int.h).
  */
 
+#include "sandbox.h"
 #include "sandbox_int.h"
 
 

@@ -4,6 +4,7 @@
  * project's own, the binds (sandbox_int.h).
  */
 
+#include "sandbox.h"
 #include "sandbox_int.h"
 
 

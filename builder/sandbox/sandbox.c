@@ -24,6 +24,7 @@
  */
 
 
+#include "sandbox.h"
 #include "sandbox_int.h"
 
 

@@ -19,6 +19,9 @@
 #ifndef SHUTTLE_BUILDER_SANDBOX_INT_H
 #define SHUTTLE_BUILDER_SANDBOX_INT_H
 
+/* after sandbox.h: it uses that header's types (and is not included by it,
+   so the part and its own header make no include circle) */
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +54,6 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 
-#include "sandbox.h"
 
 
 #define SB_STACK        (256 * 1024)

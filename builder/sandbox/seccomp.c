@@ -4,6 +4,7 @@
  * (sandbox_int.h).
  */
 
+#include "sandbox.h"
 #include "sandbox_int.h"
 
 /* the calls a service may not make: SIGSYS (logged by the loader) */

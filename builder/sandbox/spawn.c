@@ -4,6 +4,7 @@
  * its release and status, and the cgroup files (sandbox_int.h).
  */
 
+#include "sandbox.h"
 #include "sandbox_int.h"
 
 

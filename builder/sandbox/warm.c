@@ -4,6 +4,7 @@
  * (sandbox_int.h).
  */
 
+#include "sandbox.h"
 #include "sandbox_int.h"
 
 

@@ -4,6 +4,7 @@
  * resize asked of nginx (zone_int.h).
  */
 
+#include "zone.h"
 #include "zone_int.h"
 
 

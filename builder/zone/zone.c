@@ -18,6 +18,7 @@
  */
 
 
+#include "zone.h"
 #include "zone_int.h"
 
 

@@ -13,6 +13,9 @@
 #ifndef SHUTTLE_BUILDER_ZONE_INT_H
 #define SHUTTLE_BUILDER_ZONE_INT_H
 
+/* after zone.h: it uses that header's types (and is not included by it,
+   so the part and its own header make no include circle) */
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -29,7 +32,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "zone.h"
 
 
 #define ZONE_NONE     UINT32_MAX
