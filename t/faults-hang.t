@@ -45,8 +45,10 @@ my ($pid) = $t->loader_pids;
 my $mark = length $p->builder_log;
 # 10 checks' worth
 my $end = time + 3;
-my $answered = 0;
-while (time < $end) { $answered += hello_ok(); sleep 0.05 }
+my ($asked, $answered) = (0, 0);
+while (time < $end) { $asked++; $answered += hello_ok(); sleep 0.05 }
+cmp_ok($asked, '>=', 10, "$asked requests to hello in 3 s");
+is($answered, $asked, "... each answered 200 \"Hello, world!\" by hello");
 is(($t->loader_pids)[0], $pid, 'a loader that answers is left alone');
 unlike(substr($p->builder_log, $mark), qr/health check failed/,
        '... no health check failed');

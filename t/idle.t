@@ -8,7 +8,8 @@
 # builder restart (SIGTERM and SIGKILL) and a restart of the project; a
 # loader that cannot start on wake gets its waiting requests a 502 that
 # says why, and the next one after the cause is gone is served;
-# "shuttle scale" sets a project's own timeout, "never" included.
+# "shuttle scale" sets a project's own timeout, "never" included; of two
+# idle projects, a request to one wakes that one alone.
 
 use strict;
 use warnings;
@@ -350,6 +351,64 @@ ok(wait_state('echo', 'idle', 10), 'the warm loader killed; idle');
 $r = get_root();
 is($r->{status}, 200, 'a wake without it: 200');
 is($r->{body}, "echo here\n", '... answered by the service');
+
+
+
+# two idle projects: a wake wakes the one asked, alone -------------------
+
+# echo and other both idle; a request to one starts its loader alone and
+# is answered by it; the other stays as it was: no loader, idle in the API,
+# the zone and the store.  Each way round: whichever comes first in the
+# builder's list, a wake of the wrong one shows.
+sub loaders_of {
+    my ($name) = @_;
+    return grep {
+        ($t->read_file("/proc/$_/cmdline") // '') =~ /\0--name\0\Q$name\E\0/
+    } $t->loader_pids;
+}
+
+sub store_idle_since {
+    my ($name) = @_;
+    my $out = `sqlite3 $data/shuttle.db "SELECT d.idle_since FROM projects p
+               JOIN deployments d ON d.id = p.current
+               WHERE p.name = '$name' AND p.deleted IS NULL" 2>&1`;
+    chomp $out;
+    return $out;
+}
+
+(my $other = $v1) =~ s/echo here\\n/other here\\n/
+    or die 'no body to change';
+$t->write_file('other/src/main.c', $other);
+($rc, $out, $err) = $p->cli(['deploy'], dir => "$dir/other");
+is($rc, 0, 'a second project, other, deployed') or diag $err;
+is($p->app_get('other', '/')->{body}, "other here\n", '... and serves');
+
+for my $pair (['echo', 'other'], ['other', 'echo']) {
+    my ($wake, $stay) = @$pair;
+    ok(wait_state('echo', 'idle', 10) && wait_state('other', 'idle', 10),
+       "echo and other are idle (to wake $wake)");
+    ok($t->wait_until(sub { !$t->loader_pids }, 5), '... no loader runs');
+    my $since = store_idle_since($stay);
+    like($since, qr/^\d+$/, "$stay is idle in the store since $since");
+
+    $mark = length $p->builder_log;
+    $r = $p->app_get($wake, '/');
+    is($r->{status}, 200, "a request to $wake: 200");
+    is($r->{body}, "$wake here\n", "... answered by $wake");
+    my @l = loaders_of($wake);
+    is(scalar @l, 1, "... its loader started: pid @l");
+    is_deeply([loaders_of($stay)], [], "$stay: no loader started");
+    is_deeply([$t->loader_pids], \@l, '... no loader but ' . $wake . "'s");
+    is(state($wake), 'running', "$wake runs");
+    is(state($stay), 'idle', "$stay is idle still in the API");
+    like(`${\ Shuttle::Test::builder()} zone $dir/zone list 2>&1`,
+         qr/^$stay idle 127\.0\.0\.1:\d+ /m, '... in the zone');
+    is(store_idle_since($stay), $since, '... and in the store, since then');
+    my $log = substr($p->builder_log, $mark);
+    like($log, qr/deploy $wake #\d+: woken by a request/,
+         "the builder log: $wake woken");
+    unlike($log, qr/deploy $stay #\d+: woken/, "... $stay not");
+}
 
 $p->stop;
 is_deeply([$t->loader_pids], [], 'no loader left');

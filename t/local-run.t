@@ -207,7 +207,7 @@ print $fh <<'EOF';
 static void
 hello(shuttle_req *req, shuttle_res *res)
 {
-    shuttle_text(res, 200, "Hello, world!\n");
+    shuttle_text(res, 200, "Hello from hello2!\n");
 }
 
 static void
@@ -261,10 +261,36 @@ sub project_state {
     my $j = `curl -s --max-time 5 -H 'Authorization: Bearer $key' '$api/v1/projects/$_[0]'`;
     return $j =~ /"state":\s*"(\w+)"/ ? $1 : '';
 }
-my $end = time + 15;
-sleep 0.2 until project_state('hello2') eq 'idle' || time > $end;
-is(project_state('hello2'), 'idle', 'hello2 is idle after 2 s (IDLE=2s)');
-like(get($url2), qr/Hello/, '... and the next request is answered');
+# the loaders of project $name: their command line names it
+sub loaders_of {
+    my ($name) = @_;
+    return grep {
+        my $cmd = '';
+        if (open my $fh, '<', "/proc/$_/cmdline") {
+            local $/;
+            $cmd = <$fh> // '';
+        }
+        $cmd =~ m{shuttle-loader\0.*\0--name\0\Q$name\E\0}s && alive($_);
+    } map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
+}
+
+# both idle, a request to one wakes it alone, each way round: whichever
+# the builder lists first, a wake of the wrong one shows
+my %body = (hello => "Hello, world!\n", hello2 => "Hello from hello2!\n");
+for my $pair (['hello2', 'hello'], ['hello', 'hello2']) {
+    my ($wake, $stay) = @$pair;
+    my $end = time + 15;
+    sleep 0.2 until (project_state('hello') eq 'idle'
+                     && project_state('hello2') eq 'idle') || time > $end;
+    is(project_state($_), 'idle', "$_ is idle after 2 s (IDLE=2s)")
+        for 'hello', 'hello2';
+    is_deeply([loaders_of($stay)], [], "... $stay has no loader");
+    is(get("http://$wake.localhost:$port/hello"), $body{$wake},
+       "the next request to $wake is answered by $wake");
+    ok(scalar loaders_of($wake), "... $wake's loader started");
+    is_deeply([loaders_of($stay)], [], "... $stay's did not");
+    is(project_state($stay), 'idle', "... $stay is idle still");
+}
 
 my @second = running($repo);
 ($rc, $out) = local_sh($repo, 'stop');

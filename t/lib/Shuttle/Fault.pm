@@ -7,7 +7,10 @@ package Shuttle::Fault;
 #   my $c = Shuttle::Fault::client($p, ['demo', 'other'],
 #                                  ok => qr/^Hello/);
 #   ... the fault ...
-#   my $r = $c->stop;      # {served, failed, bad => [first samples], ms => [...]}
+#   $c->wait_served(10);   # (a short fault) until 10 requests were served
+#   my $r = $c->stop;      # {served, failed, by => {project => served},
+#                          #  bad => [first samples], p50, p99, seconds}
+#   Shuttle::Fault::all_served($r, 'during the reloads', min => 20);
 #   Shuttle::Fault::report('nginx -s reload x20', $r, lost => 0);
 #
 # report() appends a tab-separated line to $SHUTTLE_FAULTS_REPORT when it
@@ -44,7 +47,8 @@ sub metric {
 
 # A forked client: GETs each project in turn (a new connection each, as
 # a browser's first request) until stop().  A request counts as served
-# when it answers 200 and, with ok =>, its body matches.
+# when it answers 200 and, with ok =>, its body matches (and an
+# app_src() body, "NAME vN", is the project's own).
 sub client {
     my ($p, $projects, %opt) = @_;
     my $ok = $opt{ok};
@@ -55,16 +59,20 @@ sub client {
 
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        my ($served, $failed, @bad, @ms) = (0, 0);
+        my ($served, $failed, %by, @bad, @ms) = (0, 0);
         my $i = 0;
         until (-e $stop) {
             my $name = $projects->[$i++ % @$projects];
             my $t0 = time;
             my $res = eval { $p->app_get($name, $path, timeout => 10) };
+            # an app_src() body names its project: another's is wrong
             my $good = $res && $res->{status} == 200
-                       && (!$ok || $res->{body} =~ $ok);
+                       && (!$ok || $res->{body} =~ $ok)
+                       && !($res->{body} =~ /^([a-z0-9-]+) v\d+\n?\z/
+                            && $1 ne $name);
             if ($good) {
                 $served++;
+                $by{$name}++;
                 push @ms, (time - $t0) * 1000;
             } else {
                 $failed++;
@@ -74,10 +82,16 @@ sub client {
                          : 'error: ' . ($@ || 'no answer'))
                     if @bad < 20;
             }
+            # how far it got, for wait_served()
+            if (open my $pg, '>', "$file.progress") {
+                print $pg "$served $failed\n";
+                close $pg;
+            }
             sleep($opt{pause}) if $opt{pause};
         }
         open my $fh, '>', "$file.tmp" or POSIX::_exit(1);
-        print $fh "$served $failed\n";
+        print $fh join(' ', $served, $failed,
+                       map { "$_=$by{$_}" } sort keys %by), "\n";
         print $fh join(' ', map { sprintf '%.2f', $_ } @ms), "\n";
         print $fh map { s/\n/ /gr . "\n" } @bad;
         close $fh;
@@ -86,10 +100,32 @@ sub client {
     }
 
     return bless { pid => $pid, file => $file, stop => $stop,
-                   started => time }, 'Shuttle::Fault::Client';
+                   projects => [@$projects], started => time },
+                 'Shuttle::Fault::Client';
 }
 
 sub Shuttle::Fault::Client::pid { $_[0]{pid} }
+
+# waits until the client was served $n requests (by default one a
+# project): a fault shorter than a request still gets its client's
+# answers; true when it was
+sub Shuttle::Fault::Client::wait_served {
+    my ($c, $n, $timeout) = @_;
+    $n //= @{ $c->{projects} };
+    my $end = time + ($timeout // 10);
+    while (time < $end) {
+        my $progress = Shuttle::Fault::_slurp("$c->{file}.progress") // '0';
+        return 1 if (split ' ', $progress)[0] >= $n;
+        sleep 0.02;
+    }
+    return 0;
+}
+
+sub _slurp {
+    open my $fh, '<', $_[0] or return undef;
+    local $/;
+    return scalar <$fh>;
+}
 
 sub Shuttle::Fault::Client::stop {
     my ($c) = @_;
@@ -99,13 +135,15 @@ sub Shuttle::Fault::Client::stop {
     waitpid($c->{pid}, 0);
     delete $c->{pid};
     open $fh, '<', $c->{file} or die "the fault client left no result: $!";
-    my ($served, $failed) = split ' ', scalar <$fh>;
+    my ($served, $failed, @by) = split ' ', scalar <$fh>;
     my @ms = split ' ', scalar <$fh> // '';
     chomp(my @bad = <$fh>);
     close $fh;
     my @sorted = sort { $a <=> $b } @ms;
     $c->{result} = {
         served => $served, failed => $failed, bad => \@bad,
+        by => { map { split /=/, $_, 2 } @by },
+        projects => $c->{projects},
         p50 => @sorted ? $sorted[int(@sorted * 0.50)] : 0,
         p99 => @sorted ? $sorted[int(@sorted * 0.99)] : 0,
         seconds => time - $c->{started},
@@ -119,6 +157,29 @@ sub Shuttle::Fault::Client::DESTROY {
         kill 'KILL', $c->{pid};
         waitpid($c->{pid}, 0);
     }
+}
+
+# The client's result checked, as every fault test wants it: no request
+# failed, and the projects were served (none failed means nothing when
+# nothing was asked): at least min => N requests (default: one a second
+# of the client's life, at least one per project), each project answered
+# with what ok => wanted at least once.  $what names the fault.
+sub all_served {
+    my ($r, $what, %opt) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my @projects = @{ $r->{projects} // [] };
+    my $min = $opt{min} // (int($r->{seconds}) > @projects
+                            ? int($r->{seconds}) : scalar @projects);
+
+    Test::More::is($r->{failed}, 0, "$what: $r->{served} requests served, "
+                   . 'none failed')
+        or Test::More::diag(join "\n", @{ $r->{bad} });
+    Test::More::cmp_ok($r->{served}, '>=', $min,
+        sprintf('%s: at least %d served (%d in %.1f s)', $what, $min,
+                $r->{served}, $r->{seconds}));
+    my @unserved = grep { !$r->{by}{$_} } @projects;
+    Test::More::is("@unserved", '', "$what: every project answered ("
+        . join(', ', map { "$_ " . ($r->{by}{$_} // 0) } @projects) . ')');
 }
 
 # A service's source answering "NAME vN" on /, in $p's test directory

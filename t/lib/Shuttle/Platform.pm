@@ -371,7 +371,8 @@ sub stop_cli {
 
 # the API through nginx, as a key would call it: $method $path with
 # "Authorization: Bearer <key NAME's secret>"; %opts: body (a hash or
-# array ref is sent as JSON), headers.  The response, json decoded.
+# array ref is sent as JSON), headers.  The response, json decoded; dies
+# "METHOD PATH (key NAME): why" when none comes.
 sub v1 {
     my ($self, $who, $method, $path, %opts) = @_;
     my @h = (Authorization => 'Bearer ' . $self->key($who),
@@ -381,8 +382,11 @@ sub v1 {
         $body = JSON::PP::encode_json($body);
         push @h, 'Content-Type' => 'application/json';
     }
-    my $r = http_get($self->port, 'localhost', $path, method => $method,
-                     headers => \@h, defined $body ? (body => $body) : ());
+    # a request that gets no answer dies naming itself
+    my $r = eval {
+        http_get($self->port, 'localhost', $path, method => $method,
+                 headers => \@h, defined $body ? (body => $body) : ());
+    } // die "$method $path (key $who): " . ($@ =~ s/\s+\z//r) . "\n";
     $r->{json} = eval { JSON::PP::decode_json($r->{body}) }
         if ($r->{headers}{'content-type'} // '') =~ m{^application/json};
     return $r;

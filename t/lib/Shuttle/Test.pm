@@ -28,6 +28,17 @@ our @EXPORT_OK = qw(http_request parse_response read_response);
 
 our $TIMEOUT = 5;        # seconds, every socket operation and every wait
 
+# Every rand() of a test comes from one seed, printed first: a run that
+# failed is replayed with SHUTTLE_TEST_SEED=N (the seed of a parallel run
+# mixes in the pid, so two tests started together draw differently)
+our $SEED = $ENV{SHUTTLE_TEST_SEED};
+if (defined $SEED && $SEED !~ /^\d+\z/) {
+    die "SHUTTLE_TEST_SEED=$SEED: not a number\n";
+}
+$SEED //= (int(time) ^ ($$ << 15)) & 0x7fffffff;
+srand($SEED);
+print STDERR "# $0: seed $SEED (SHUTTLE_TEST_SEED=$SEED replays it)\n";
+
 my $REPO = abs_path(File::Spec->catdir(dirname(abs_path(__FILE__)),
                                        '..', '..', '..'));
 
@@ -1367,6 +1378,13 @@ C<tmp/> (mode 01777: client body, proxy, fastcgi, uwsgi and scgi temp
 paths), C<zone> (the routing zone, once written), C<spawn-N.log>, and for a
 builder (L</THE BUILDER>) C<data/>, C<spool/>, C<builder.sock> and
 C<builder.log>.  It is removed at the end unless C<SHUTTLE_TEST_KEEP=1>.
+
+=head1 THE SEED
+
+Every C<rand()> of a test that uses this module comes from one seed,
+printed to stderr as the module loads (C<# t/NAME.t: seed N>):
+C<SHUTTLE_TEST_SEED=N prove -v t/NAME.t> replays the same draws (ports,
+names, random pauses).  Without it the seed mixes the time and the pid.
 
 =head1 CONFIGURATION
 
