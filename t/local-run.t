@@ -287,8 +287,8 @@ for my $pair (['hello2', 'hello'], ['hello', 'hello2']) {
     is_deeply([loaders_of($stay)], [], "... $stay has no loader");
     is(get("http://$wake.localhost:$port/hello"), $body{$wake},
        "the next request to $wake is answered by $wake");
-    ok(scalar loaders_of($wake), "... $wake's loader started");
-    is_deeply([loaders_of($stay)], [], "... $stay's did not");
+    ok(scalar loaders_of($wake), "... ${wake}'s loader started");
+    is_deeply([loaders_of($stay)], [], "... ${stay}'s did not");
     is(project_state($stay), 'idle', "... $stay is idle still");
 }
 
