@@ -303,7 +303,7 @@ shuttle_store_transition(shuttle_store_t *st, int64_t id,
     const shuttle_deploy_state_t *to, const shuttle_store_note_t *note,
     int64_t *prev, char *err, size_t errlen)
 {
-    int                    rc, set;
+    int                    rc, set, unsynced;
     int64_t                now, project, current;
     const char            *reason;
     sqlite3_stmt          *stmt;
@@ -311,6 +311,12 @@ shuttle_store_transition(shuttle_store_t *st, int64_t id,
 
     now = shuttle_now_ms();
     rc = -1;
+
+    /* the steps on the way to running: synced by the next commit that is
+       (store.h) */
+    unsynced = to->tag == SHUTTLE_DEPLOY_BUILDING
+               || to->tag == SHUTTLE_DEPLOY_BUILT
+               || to->tag == SHUTTLE_DEPLOY_LOADING;
 
     switch (to->tag) {
 
@@ -332,7 +338,9 @@ shuttle_store_transition(shuttle_store_t *st, int64_t id,
 
     pthread_mutex_lock(&st->lock);
 
-    if (store_begin(st, err, errlen) != 0) {
+    if ((unsynced && store_unsynced(st, 1, err, errlen) != 0)
+        || store_begin(st, err, errlen) != 0)
+    {
         goto done;
     }
 
@@ -485,6 +493,11 @@ failed:
 
 done:
 
+    if (unsynced && store_unsynced(st, 0, err, errlen) != 0) {
+        /* the connection stays unsynced: no commit may count on it */
+        rc = -1;
+    }
+
     pthread_mutex_unlock(&st->lock);
 
     return rc;
@@ -502,11 +515,16 @@ shuttle_store_set_loader(shuttle_store_t *st, int64_t id, uint16_t port,
 
     pthread_mutex_lock(&st->lock);
 
+    /* a loader does not outlive the machine: not synced (store.h) */
+    if (store_unsynced(st, 1, err, errlen) != 0) {
+        goto done;
+    }
+
     stmt = store_prepare(st, "UPDATE deployments SET port = ?1, pid = ?2 "
                          "WHERE id = ?3 AND state IN ('loading', "
                          "'running')", err, errlen);
     if (stmt == NULL) {
-        goto done;
+        goto synced;
     }
 
     store_bind_int(stmt, 1, port, 1);
@@ -522,6 +540,12 @@ shuttle_store_set_loader(shuttle_store_t *st, int64_t id, uint16_t port,
     }
 
     sqlite3_finalize(stmt);
+
+synced:
+
+    if (store_unsynced(st, 0, err, errlen) != 0) {
+        rc = -1;
+    }
 
 done:
 
