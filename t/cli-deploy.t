@@ -40,6 +40,7 @@ my ($rc, $out, $err) = $p->cli(['init', 'demo'], dir => $work);
 is($rc, 0, 'shuttle init demo') or diag $err;
 
 my $demo = "$work/demo";
+my $access_mark = -s $t->access_log_file // 0;
 my $t0 = time;
 ($rc, $out, $err) = $p->cli(['deploy'], dir => $demo);
 my $took = time - $t0;
@@ -52,6 +53,18 @@ like($err, qr/^  (?!\|).*building.*\n(.*\n)*  \| cc .*src\/main\.c.*\n(.*\n)*  (
      'the state changes, the build log indented under "building"');
 like($err, qr/^demo is running \(deployment $id1, [\d.]+ s\)$/m,
      'the end: running');
+
+# the URL came with the 202 and the log's end said "running": the CLI asks
+# nothing once the new version runs (nginx logs the stream when it ends)
+$t->wait_for_log(qr{"GET /v1/deployments/$id1/logs\?follow=1 }, 10,
+                 file => 'access.log', from => $access_mark);
+my @asked = grep { !/" 499 / }
+            split /\n/, substr($t->access_log // '', $access_mark);
+like($asked[-1] // '', qr{"GET /v1/deployments/$id1/logs\?follow=1 },
+     'the build log\'s stream is the last request of the deploy')
+    or diag join "\n", @asked;
+is(scalar(grep { m{"GET /v1/projects/} } @asked), 0,
+   '... and the project is not asked for its URL') or diag join "\n", @asked;
 diag sprintf 'shuttle deploy of a new project, CLI start to running: '
              . '%.0f ms', $took * 1000;
 
