@@ -147,7 +147,15 @@ cli_deploy(cli_t *cli, int argc, char **argv)
     d.name = name;
     snprintf(d.what, sizeof(d.what), "%s", name);
 
+    /* libcurl loads (cli/lazy.c) while the project packs */
+    if (!dry_run) {
+        cli_lazy_preload();
+    }
+
     rc = cli_deploy_pack(&d, dir, &pack, dry_run);
+
+    cli_lazy_preloaded();
+
     if (rc != CLI_OK || dry_run) {
         return rc;
     }
