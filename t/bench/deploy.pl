@@ -14,6 +14,11 @@
 #   cli_start_ms         "shuttle --version" minus /bin/true, paired the
 #                        same way, BENCH_CLI_STARTS (101) rounds
 #
+# BENCH_BEFORE=DIR (a shuttle-builder and a shuttle built from an older
+# commit) measures that pair too, in the same rounds, on a platform of its
+# own beside the first: the _before figures, the before/after comparison
+# in the same run.
+#
 # Both are started by the same fork and exec (run_cmd), so perl's own
 # cost cancels out in the difference.
 
@@ -26,6 +31,7 @@ use Time::HiRes qw(sleep time);
 
 my $OVERHEAD_ROUNDS = $ENV{BENCH_OVERHEAD_ROUNDS} // 11;
 my $CLI_STARTS = $ENV{BENCH_CLI_STARTS} // 101;
+my $BEFORE = $ENV{BENCH_BEFORE};
 
 # the milliseconds that fork, exec and wait of @cmd take (its output to
 # /dev/null); dies when it fails
@@ -57,24 +63,33 @@ sub deploy_bench_summary {
 
 # shuttle --version against /bin/true, alternating which goes first
 sub bench_cli_start {
-    my $cli = Shuttle::Platform::shuttle_bin();
-    my (@diff, @cli, @true);
+    my @clis = (['', Shuttle::Platform::shuttle_bin()],
+                $BEFORE ? (['_before', "$BEFORE/shuttle"]) : ());
+    my (%diff, %cli, @true);
 
-    deploy_bench_time(undef, $cli, '--version') for 1 .. 3;
-    for my $i (1 .. $CLI_STARTS) {
-        my ($c, $t);
-        if ($i % 2) {
-            $c = deploy_bench_time(undef, $cli, '--version');
-            $t = deploy_bench_time(undef, '/bin/true', '--version');
-        } else {
-            $t = deploy_bench_time(undef, '/bin/true', '--version');
-            $c = deploy_bench_time(undef, $cli, '--version');
-        }
-        push @cli, $c;
-        push @true, $t;
-        push @diff, $c - $t;
+    for my $c (@clis) {
+        deploy_bench_time(undef, $c->[1], '--version') for 1 .. 3;
     }
-    deploy_bench_summary('cli_start_ms', \@diff, \@cli, \@true);
+    for my $i (1 .. $CLI_STARTS) {
+        # /bin/true, then each CLI, in an order turning with $i
+        my @order = (undef, @clis);
+        push @order, shift @order for 1 .. $i % @order;
+        my %ms;
+        for my $c (@order) {
+            $ms{ $c ? $c->[0] : 'true' }
+                = deploy_bench_time(undef, $c ? $c->[1] : '/bin/true',
+                                    '--version');
+        }
+        push @true, $ms{true};
+        for my $c (@clis) {
+            push @{ $cli{ $c->[0] } }, $ms{ $c->[0] };
+            push @{ $diff{ $c->[0] } }, $ms{ $c->[0] } - $ms{true};
+        }
+    }
+    for my $c (@clis) {
+        deploy_bench_summary("cli_start_ms$c->[0]", $diff{ $c->[0] },
+                             $cli{ $c->[0] }, \@true);
+    }
 }
 
 # shuttle deploy to the new version answering, against cc alone
@@ -83,8 +98,13 @@ sub bench_deploy_overhead {
     my $p = Shuttle::Platform->new;
     my $proj = $p->testdir . '/overhead';
     my $ccdir = $p->testdir . '/overhead-cc';
-    my %env = $p->cli_env;
-    my $cli = Shuttle::Platform::shuttle_bin();
+
+    # [suffix, platform, CLI]: this build's, and the one before it
+    my @sides = (['', $p, Shuttle::Platform::shuttle_bin()]);
+    if ($BEFORE) {
+        local $ENV{SHUTTLE_BUILDER} = "$BEFORE/shuttle-builder";
+        push @sides, ['_before', Shuttle::Platform->new, "$BEFORE/shuttle"];
+    }
 
     make_path("$proj/src", "$ccdir/src");
     open my $fh, '<', "$repo/examples/hello/src/main.c" or die "bench: $!\n";
@@ -104,12 +124,12 @@ sub bench_deploy_overhead {
               "$ccdir/service.so");
 
     my $answers = sub {
-        my ($body) = @_;
-        my $r = eval { $p->app_get('overhead', '/hello', timeout => 2) };
+        my ($pf, $body) = @_;
+        my $r = eval { $pf->app_get('overhead', '/hello', timeout => 2) };
         return $r && $r->{status} == 200 && $r->{body} eq $body;
     };
 
-    my (@diff, @dep, @ccms);
+    my (%diff, %dep, @ccms);
     for my $i (0 .. $OVERHEAD_ROUNDS) {
         my $body = "Hello, round $i!\n";
         (my $src = $main) =~ s/Hello, world!\\n/Hello, round $i!\\n/
@@ -118,32 +138,46 @@ sub bench_deploy_overhead {
         $write->("$ccdir/src/main.c", $src);
 
         my $deploy = sub {
+            my ($side) = @_;
+            my ($suffix, $pf, $cli) = @$side;
+            my %env = $pf->cli_env;
             my $t0 = time;
             deploy_bench_time(\%env, $cli, 'deploy', $proj);
-            until ($answers->($body)) {
-                die "bench: round $i of overhead does not answer\n"
-                    . $p->builder_log if time - $t0 > 30;
+            until ($answers->($pf, $body)) {
+                die "bench: round $i of overhead$suffix does not answer\n"
+                    . $pf->builder_log if time - $t0 > 30;
             }
             return (time - $t0) * 1000;
         };
-        my ($d, $c);
-        if ($i % 2) {
-            $d = $deploy->();
-            $c = deploy_bench_time(undef, @cc);
-        } else {
-            $c = deploy_bench_time(undef, @cc);
-            $d = $deploy->();
+
+        # cc and each side, in an order turning with $i
+        my @order = (undef, @sides);
+        push @order, shift @order for 1 .. $i % @order;
+        my ($c, %d);
+        for my $side (@order) {
+            if ($side) {
+                $d{ $side->[0] } = $deploy->($side);
+            } else {
+                $c = deploy_bench_time(undef, @cc);
+            }
         }
+
         # round 0 makes the project: its first deploy is not a redeploy
         next if $i == 0;
-        push @dep, $d;
         push @ccms, $c;
-        push @diff, $d - $c;
-        printf "# overhead %d/%d: shuttle deploy %.1f ms, cc %.1f ms\n",
-               $i, $OVERHEAD_ROUNDS, $d, $c;
+        for my $side (@sides) {
+            push @{ $dep{ $side->[0] } }, $d{ $side->[0] };
+            push @{ $diff{ $side->[0] } }, $d{ $side->[0] } - $c;
+        }
+        printf "# overhead %d/%d: cc %.1f ms, %s\n", $i, $OVERHEAD_ROUNDS, $c,
+               join(', ', map { sprintf 'shuttle deploy%s %.1f ms', $_->[0],
+                                        $d{ $_->[0] } } @sides);
     }
-    $p->stop;
-    deploy_bench_summary('deploy_overhead_ms', \@diff, \@dep, \@ccms);
+    $_->[1]->stop for @sides;
+    for my $side (@sides) {
+        deploy_bench_summary("deploy_overhead_ms$side->[0]",
+                             $diff{ $side->[0] }, $dep{ $side->[0] }, \@ccms);
+    }
 }
 
 1;
