@@ -12,6 +12,8 @@ static int store_claim(shuttle_store_t *st, const char *name,
     size_t errlen);
 static int store_count_projects(shuttle_store_t *st, const char *name,
     const char *owner, unsigned max, char *err, size_t errlen);
+static int store_state_is(shuttle_store_t *st, int64_t id,
+    shuttle_deploy_tag_t tag);
 
 
 int
@@ -338,6 +340,20 @@ shuttle_store_transition(shuttle_store_t *st, int64_t id,
 
     pthread_mutex_lock(&st->lock);
 
+    /*
+     * A running deployment superseded by the one that just ran: the
+     * switch, synced, made that one current; a start after a power loss
+     * supersedes the older one again (serve_reconcile.c).  The state is
+     * read before the transaction, the pragma being refused inside one;
+     * the mutex keeps it (one connection, one writer).
+     */
+
+    if (to->tag == SHUTTLE_DEPLOY_SUPERSEDED
+        && store_state_is(st, id, SHUTTLE_DEPLOY_RUNNING))
+    {
+        unsynced = 1;
+    }
+
     if ((unsynced && store_unsynced(st, 1, err, errlen) != 0)
         || store_begin(st, err, errlen) != 0)
     {
@@ -501,6 +517,33 @@ done:
     pthread_mutex_unlock(&st->lock);
 
     return rc;
+}
+
+
+/* deployment id is in state tag now; with the mutex held */
+
+static int
+store_state_is(shuttle_store_t *st, int64_t id, shuttle_deploy_tag_t tag)
+{
+    int            is;
+    sqlite3_stmt  *stmt;
+
+    if (sqlite3_prepare_v2(st->db, "SELECT state FROM deployments "
+                           "WHERE id = ?1", -1, &stmt, NULL)
+        != SQLITE_OK)
+    {
+        return 0;
+    }
+
+    store_bind_int(stmt, 1, id, 1);
+
+    is = sqlite3_step(stmt) == SQLITE_ROW
+         && shuttle_deploy_tag((const char *) sqlite3_column_text(stmt, 0))
+            == tag;
+
+    sqlite3_finalize(stmt);
+
+    return is;
 }
 
 
