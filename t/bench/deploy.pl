@@ -13,6 +13,10 @@
 #                        differences, and both medians beside them
 #   cli_start_ms         "shuttle --version" minus /bin/true, paired the
 #                        same way, BENCH_CLI_STARTS (101) rounds
+#   deploy_fdatasyncs    the builder's fdatasync() calls during one more
+#                        redeploy (perf record -a of the syscall's
+#                        tracepoint while the CLI runs, counted by the
+#                        builder's pid; skipped without perf)
 #
 # BENCH_BEFORE=DIR (a shuttle-builder and a shuttle built from an older
 # commit) measures that pair too, in the same rounds, on a platform of its
@@ -173,10 +177,50 @@ sub bench_deploy_overhead {
                join(', ', map { sprintf 'shuttle deploy%s %.1f ms', $_->[0],
                                         $d{ $_->[0] } } @sides);
     }
+    deploy_bench_syncs($proj, $main, $write, @sides);
     $_->[1]->stop for @sides;
     for my $side (@sides) {
         deploy_bench_summary("deploy_overhead_ms$side->[0]",
                              $diff{ $side->[0] }, $dep{ $side->[0] }, \@ccms);
+    }
+    # what this build saves over the one before, round by round
+    if ($BEFORE) {
+        my @gain = map { $dep{_before}[$_] - $dep{''}[$_] } 0 .. $#ccms;
+        figure('deploy_gain_ms', sprintf('%.1f', median(@gain)));
+        figure('deploy_gain_ms_runs', join(',', map { sprintf '%.1f', $_ }
+                                                @gain));
+    }
+}
+
+# the fdatasyncs of each side's builder in one redeploy, if perf can tell
+sub deploy_bench_syncs {
+    my ($proj, $main, $write, @sides) = @_;
+    my $perf = (grep { -x "$_/perf" } split /:/, $ENV{PATH} // '')[0];
+    unless ($perf) {
+        print "# deploy_fdatasyncs: no perf in PATH, skipped\n";
+        return;
+    }
+    for my $side (@sides) {
+        my ($suffix, $pf, $cli) = @$side;
+        (my $src = $main) =~ s/Hello, world!/Hello, syncs$suffix!/;
+        $write->("$proj/src/main.c", $src);
+        my $data = $pf->testdir . "/perf$suffix.data";
+        my %env = ($pf->cli_env, PATH => $ENV{PATH});
+        eval {
+            deploy_bench_time(\%env, "$perf/perf", 'record', '-q', '-a',
+                              '-e', 'syscalls:sys_enter_fdatasync',
+                              '-o', $data, '--', $cli, 'deploy', $proj);
+        };
+        if ($@) {
+            print "# deploy_fdatasyncs$suffix: perf record failed: $@";
+            next;
+        }
+        my $pid = $pf->builder_pid;
+        open my $fh, '-|', "$perf/perf", 'script', '-i', $data, '-F', 'pid'
+            or die "bench: perf script: $!\n";
+        my $n = grep { /^\s*(\d+)\s*$/ && $1 == $pid } <$fh>;
+        close $fh;
+        figure("deploy_fdatasyncs$suffix", $n);
     }
 }
 
