@@ -147,7 +147,8 @@ cli_deploy(cli_t *cli, int argc, char **argv)
     d.name = name;
     snprintf(d.what, sizeof(d.what), "%s", name);
 
-    /* libcurl loads (cli/lazy.c) while the project packs */
+    /* libarchive, then libcurl load (cli/lazy.c): libcurl while the
+       project packs */
     if (!dry_run) {
         cli_lazy_preload();
     }

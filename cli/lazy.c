@@ -10,8 +10,10 @@
  * function up once and calls it: the CLI's code calls them as if linked,
  * and the commands that never upload or pack never load them.
  *
- * cli_lazy_preload() loads libcurl in a thread of its own, so that
- * "shuttle deploy" loads it while it packs.
+ * cli_lazy_preload() loads libarchive then libcurl in a thread of its
+ * own, so that "shuttle deploy" loads libcurl while it packs (the dynamic
+ * loader takes one library at a time: libcurl first would hold the
+ * packing up).
  *
  * A library that cannot be loaded ends the CLI, naming it and why (exit
  * 3 for libcurl, an API error; 2 for libarchive, a packing error).
@@ -35,27 +37,73 @@
 #include "cli.h"
 
 
+/* the functions the CLI calls, each library's (X-macro lists) */
+
+#define CLI_CURL_FUNCS(X)                                                    \
+    X(curl_global_init) X(curl_global_cleanup) X(curl_easy_init)             \
+    X(curl_easy_cleanup) X(curl_easy_reset) X(curl_easy_strerror)            \
+    X(curl_slist_append) X(curl_slist_free_all) X(curl_multi_init)           \
+    X(curl_multi_cleanup) X(curl_multi_add_handle)                           \
+    X(curl_multi_remove_handle) X(curl_multi_perform) X(curl_multi_poll)     \
+    X(curl_multi_info_read) X(curl_easy_setopt) X(curl_easy_getinfo)
+
+#define CLI_ARCHIVE_FUNCS(X)                                                 \
+    X(archive_write_new) X(archive_write_free) X(archive_write_close)        \
+    X(archive_write_add_filter_gzip)                                         \
+    X(archive_write_set_format_pax_restricted)                               \
+    X(archive_write_set_bytes_in_last_block)                                 \
+    X(archive_write_set_filter_option) X(archive_write_open)                 \
+    X(archive_write_header) X(archive_write_data) X(archive_error_string)    \
+    X(archive_entry_new) X(archive_entry_free) X(archive_entry_set_pathname) \
+    X(archive_entry_set_filetype) X(archive_entry_set_perm)                  \
+    X(archive_entry_set_size) X(archive_entry_set_mtime) X(archive_set_error)
+
+#define CLI_ENUM(name)   CLI_SYM_##name,
+#define CLI_NAME(name)   #name,
+
+enum { CLI_CURL_FUNCS(CLI_ENUM) CLI_CURL_N };
+enum { CLI_ARCHIVE_FUNCS(CLI_ENUM) CLI_ARCHIVE_N };
+
+
+/*
+ * A library: every function of its list is looked up when it loads, so
+ * that a call needs no dlsym() (which would wait for a dlopen() of
+ * another thread).
+ */
+
 typedef struct {
     const char          *file;
     const char          *what;
     int                  status;     /* the exit status when it fails */
-    void                *handle;
+    const char *const   *names;
+    void               **syms;
+    size_t               n;
+    void                *handle;     /* set once syms are */
     pthread_mutex_t      lock;
 } cli_lib_t;
 
 
-static void *cli_lazy_sym(cli_lib_t *lib, const char *name);
+static void *cli_lazy_fn(cli_lib_t *lib, size_t i);
 static void *cli_lazy_load(void *arg);
+static void *cli_lazy_preload_run(void *arg);
 
+
+static const char *const  cli_curl_names[] = { CLI_CURL_FUNCS(CLI_NAME) };
+static const char *const  cli_archive_names[] = {
+    CLI_ARCHIVE_FUNCS(CLI_NAME)
+};
+
+static void  *cli_curl_syms[CLI_CURL_N];
+static void  *cli_archive_syms[CLI_ARCHIVE_N];
 
 static cli_lib_t  cli_curl = {
-    "libcurl.so.4", "the HTTP client", CLI_API, NULL,
-    PTHREAD_MUTEX_INITIALIZER
+    "libcurl.so.4", "the HTTP client", CLI_API, cli_curl_names,
+    cli_curl_syms, CLI_CURL_N, NULL, PTHREAD_MUTEX_INITIALIZER
 };
 
 static cli_lib_t  cli_archive = {
-    "libarchive.so.13", "the tar writer", CLI_USAGE, NULL,
-    PTHREAD_MUTEX_INITIALIZER
+    "libarchive.so.13", "the tar writer", CLI_USAGE, cli_archive_names,
+    cli_archive_syms, CLI_ARCHIVE_N, NULL, PTHREAD_MUTEX_INITIALIZER
 };
 
 static pthread_t  cli_preload_thread;
@@ -68,6 +116,7 @@ static void *
 cli_lazy_load(void *arg)
 {
     void       *h;
+    size_t      i;
     cli_lib_t  *lib;
 
     lib = arg;
@@ -85,6 +134,16 @@ cli_lazy_load(void *arg)
             exit(lib->status);
         }
 
+        for (i = 0; i < lib->n; i++) {
+            lib->syms[i] = dlsym(h, lib->names[i]);
+
+            if (lib->syms[i] == NULL) {
+                fprintf(stderr, "shuttle: %s (%s) has no %s: %s\n",
+                        lib->file, lib->what, lib->names[i], dlerror());
+                exit(lib->status);
+            }
+        }
+
         __atomic_store_n(&lib->handle, h, __ATOMIC_RELEASE);
     }
 
@@ -94,26 +153,16 @@ cli_lazy_load(void *arg)
 }
 
 
+/* function i of lib, lib loaded first if it is not */
+
 static void *
-cli_lazy_sym(cli_lib_t *lib, const char *name)
+cli_lazy_fn(cli_lib_t *lib, size_t i)
 {
-    void  *h, *fn;
-
-    h = __atomic_load_n(&lib->handle, __ATOMIC_ACQUIRE);
-
-    if (h == NULL) {
-        h = cli_lazy_load(lib);
+    if (__atomic_load_n(&lib->handle, __ATOMIC_ACQUIRE) == NULL) {
+        (void) cli_lazy_load(lib);
     }
 
-    fn = dlsym(h, name);
-
-    if (fn == NULL) {
-        fprintf(stderr, "shuttle: %s (%s) has no %s: %s\n", lib->file,
-                lib->what, name, dlerror());
-        exit(lib->status);
-    }
-
-    return fn;
+    return lib->syms[i];
 }
 
 
@@ -121,11 +170,20 @@ void
 cli_lazy_preload(void)
 {
     if (!cli_preloading
-        && pthread_create(&cli_preload_thread, NULL, cli_lazy_load,
-                          &cli_curl) == 0)
+        && pthread_create(&cli_preload_thread, NULL, cli_lazy_preload_run,
+                          NULL) == 0)
     {
         cli_preloading = 1;
     }
+}
+
+
+static void *
+cli_lazy_preload_run(void *arg)
+{
+    (void) cli_lazy_load(&cli_archive);
+
+    return cli_lazy_load(&cli_curl);
 }
 
 
@@ -139,23 +197,15 @@ cli_lazy_preloaded(void)
 }
 
 
-/*
- * A stub: NAME(PARAMS) calls the library's NAME(ARGS), looked up on its
- * first call (the pointer written and read atomically: any thread).
- */
+/* a stub: NAME(PARAMS) calls the library's NAME(ARGS) */
 
 #define CLI_LAZY(lib, type, name, params, args)                              \
 type                                                                         \
 name params                                                                  \
 {                                                                            \
     type (*fn) params;                                                       \
-    static void  *sym;                                                       \
                                                                              \
-    if (__atomic_load_n(&sym, __ATOMIC_ACQUIRE) == NULL) {                   \
-        __atomic_store_n(&sym, cli_lazy_sym(&lib, #name), __ATOMIC_RELEASE); \
-    }                                                                        \
-                                                                             \
-    *(void **) &fn = __atomic_load_n(&sym, __ATOMIC_ACQUIRE);                \
+    *(void **) &fn = cli_lazy_fn(&lib, CLI_SYM_##name);                      \
     return fn args;                                                          \
 }
 
@@ -164,13 +214,8 @@ void                                                                         \
 name params                                                                  \
 {                                                                            \
     void (*fn) params;                                                       \
-    static void  *sym;                                                       \
                                                                              \
-    if (__atomic_load_n(&sym, __ATOMIC_ACQUIRE) == NULL) {                   \
-        __atomic_store_n(&sym, cli_lazy_sym(&lib, #name), __ATOMIC_RELEASE); \
-    }                                                                        \
-                                                                             \
-    *(void **) &fn = __atomic_load_n(&sym, __ATOMIC_ACQUIRE);                \
+    *(void **) &fn = cli_lazy_fn(&lib, CLI_SYM_##name);                      \
     fn args;                                                                 \
 }
 
@@ -218,15 +263,9 @@ curl_easy_setopt(CURL *h, CURLoption option, ...)
     va_list          ap;
     CURLcode         rc;
     curl_off_t       off;
-    static void     *sym;
     CURLcode       (*fn)(CURL *, CURLoption, ...);
 
-    if (__atomic_load_n(&sym, __ATOMIC_ACQUIRE) == NULL) {
-        __atomic_store_n(&sym, cli_lazy_sym(&cli_curl, "curl_easy_setopt"),
-                         __ATOMIC_RELEASE);
-    }
-
-    *(void **) &fn = __atomic_load_n(&sym, __ATOMIC_ACQUIRE);
+    *(void **) &fn = cli_lazy_fn(&cli_curl, CLI_SYM_curl_easy_setopt);
 
     va_start(ap, option);
 
@@ -256,15 +295,9 @@ curl_easy_getinfo(CURL *h, CURLINFO info, ...)
 {
     void           *p;
     va_list         ap;
-    static void    *sym;
     CURLcode      (*fn)(CURL *, CURLINFO, ...);
 
-    if (__atomic_load_n(&sym, __ATOMIC_ACQUIRE) == NULL) {
-        __atomic_store_n(&sym, cli_lazy_sym(&cli_curl, "curl_easy_getinfo"),
-                         __ATOMIC_RELEASE);
-    }
-
-    *(void **) &fn = __atomic_load_n(&sym, __ATOMIC_ACQUIRE);
+    *(void **) &fn = cli_lazy_fn(&cli_curl, CLI_SYM_curl_easy_getinfo);
 
     va_start(ap, info);
     p = va_arg(ap, void *);
@@ -320,16 +353,9 @@ archive_set_error(struct archive *a, int err, const char *fmt, ...)
 {
     char           msg[512];
     va_list        ap;
-    static void   *sym;
     void         (*fn)(struct archive *, int, const char *, ...);
 
-    if (__atomic_load_n(&sym, __ATOMIC_ACQUIRE) == NULL) {
-        __atomic_store_n(&sym, cli_lazy_sym(&cli_archive,
-                                            "archive_set_error"),
-                         __ATOMIC_RELEASE);
-    }
-
-    *(void **) &fn = __atomic_load_n(&sym, __ATOMIC_ACQUIRE);
+    *(void **) &fn = cli_lazy_fn(&cli_archive, CLI_SYM_archive_set_error);
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
