@@ -479,7 +479,10 @@ cli_deploy_log_flush(cli_deploy_t *d)
 }
 
 
-/* each answer of the poll beside the stream: the new state changes */
+/*
+ * Each answer of the poll beside the stream: the new state changes.  Once
+ * the log tells them, no poll (NULL: asked before one starts).
+ */
 
 static int
 cli_deploy_poll(void *ctx, cli_xfer_t *poll)
@@ -491,6 +494,10 @@ cli_deploy_poll(void *ctx, cli_xfer_t *poll)
 
     if (d->narrated) {
         return 1;
+    }
+
+    if (poll == NULL) {
+        return 0;
     }
 
     if (poll->result != CURLE_OK || poll->status != 200) {
