@@ -80,9 +80,10 @@ CLI_BUILDER := $(wildcard builder/build/build*.c) $(SANDBOX_SRCS) \
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_HDRS := $(wildcard cli/*.h) $(wildcard builder/build/build*.h) \
             $(wildcard builder/build/resources.h) $(SANDBOX_HDRS)
-CLI_LIBS = $(shell pkg-config --libs libcurl libarchive jansson libelf \
-             libseccomp) \
-           -lpthread
+# libcurl and libarchive are dlopen()ed by the commands that use them
+# (cli/lazy.c): linked, they are most of every start's cost
+CLI_LIBS = $(shell pkg-config --libs jansson libelf libseccomp) \
+           -ldl -lpthread
 
 PROGRAMS := $(B)/bin/shuttle-builder \
             $(if $(LOADER_SRCS),$(B)/bin/shuttle-loader) \

@@ -195,9 +195,9 @@ cli_xfer_run(cli_t *cli, cli_xfer_t *x)
 /*
  * Runs stream to its end and, while it runs, poll again and again,
  * interval_ms after the start and after each answer, on_poll() called
- * with each answer (non-zero: no more polls).  A poll still running when
- * the stream ends is dropped.  Returns 0 when the stream ended, 1 when
- * interrupted.
+ * with each answer, and with NULL before each poll starts (non-zero: no
+ * more polls).  A poll still running when the stream ends is dropped.
+ * Returns 0 when the stream ended, 1 when interrupted.
  */
 
 int
@@ -252,6 +252,11 @@ cli_xfer_follow(cli_t *cli, cli_xfer_t *stream, cli_xfer_t *poll,
 
         if (poll != NULL && !poll->running) {
             if (now >= next_poll) {
+                if (on_poll(ctx, NULL) != 0) {
+                    poll = NULL;
+                    continue;
+                }
+
                 cli_xfer_start(cli, poll);
                 continue;
             }

@@ -124,6 +124,10 @@ int cli_config_path(char *path, size_t size);
 int cli_login(cli_t *cli, int argc, char **argv);
 
 /* api.c */
+/* lazy.c: libcurl loaded in a thread of its own, then waited for */
+void cli_lazy_preload(void);
+void cli_lazy_preloaded(void);
+
 int cli_api_init(cli_t *cli);
 void cli_api_done(cli_t *cli);
 void cli_xfer_init(cli_t *cli, cli_xfer_t *x, int slot, const char *what,

@@ -5,10 +5,13 @@
  * Pack, POST /deploy?project=NAME, then follow the deployment: its build
  * log streamed (GET /v1/deployments/ID/logs?follow=1, which ends when the
  * deployment settles), the builder's own lines in it ("shuttle:
- * building") shown as the state changes; then one GET of the deployment
- * for its final state, and the project's URL on stdout when it runs.
- * Nothing waits on a timer: the end of the stream is the end of the
- * deployment.  Should the log tell no state (another builder), GET
+ * building") shown as the state changes; then the project's URL on
+ * stdout when it runs.  Nothing waits on a timer: the end of the stream
+ * is the end of the deployment.  When the stream ended whole on the
+ * builder's "running on" line and the 202 gave the URL, that is all:
+ * no request is made after the new version runs.  Otherwise one GET of
+ * the deployment says how it settled (and one of the project its URL).
+ * Should the log tell no state (another builder), GET
  * /v1/deployments/ID is polled beside the stream for its transitions.
  */
 
@@ -40,6 +43,10 @@
 #define CLI_NARRATION          "shuttle: "
 #define CLI_NARRATION_LEN      (sizeof(CLI_NARRATION) - 1)
 
+/* its last one when the deployment runs (builder/run/crash.c) */
+#define CLI_RUNNING_ON         "running on "
+#define CLI_RUNNING_ON_LEN     (sizeof(CLI_RUNNING_ON) - 1)
+
 
 typedef struct {
     cli_t               *cli;
@@ -51,6 +58,9 @@ typedef struct {
     cli_buf_t            line;       /* a log line not ended yet */
     size_t               log_bytes;  /* of build log printed */
     int                  narrated;   /* the log tells the state changes */
+    int                  running_on; /* its last narration: running on */
+    int                  has_url;    /* the 202 said the URL */
+    char                 url[1024];
     struct timespec      t0;
 } cli_deploy_t;
 
@@ -65,6 +75,7 @@ static void cli_deploy_log_flush(cli_deploy_t *d);
 static int cli_deploy_poll(void *ctx, cli_xfer_t *poll);
 static void cli_deploy_show(cli_deploy_t *d, json_t *dep);
 static int cli_deploy_end(cli_deploy_t *d, json_t *dep);
+static void cli_deploy_running(cli_deploy_t *d, const char *url);
 static void cli_deploy_tail(cli_deploy_t *d);
 static double cli_deploy_elapsed(cli_deploy_t *d);
 
@@ -136,7 +147,16 @@ cli_deploy(cli_t *cli, int argc, char **argv)
     d.name = name;
     snprintf(d.what, sizeof(d.what), "%s", name);
 
+    /* libarchive, then libcurl load (cli/lazy.c): libcurl while the
+       project packs */
+    if (!dry_run) {
+        cli_lazy_preload();
+    }
+
     rc = cli_deploy_pack(&d, dir, &pack, dry_run);
+
+    cli_lazy_preloaded();
+
     if (rc != CLI_OK || dry_run) {
         return rc;
     }
@@ -268,6 +288,12 @@ cli_deploy_upload(cli_deploy_t *d, cli_pack_t *pack)
     d->id = cli_int(answer, "id", -1);
     snprintf(d->state, sizeof(d->state), "%s",
              cli_str(answer, "state", "queued"));
+
+    /* a builder that says it (null: no --apps-url, "" printed) */
+    if (json_object_get(answer, "url") != NULL) {
+        d->has_url = 1;
+        snprintf(d->url, sizeof(d->url), "%s", cli_str(answer, "url", ""));
+    }
     json_decref(answer);
 
     if (d->id < 0) {
@@ -307,6 +333,21 @@ cli_deploy_follow(cli_deploy_t *d)
                                   CLI_DEPLOY_POLL_MS);
 
     cli_deploy_log_flush(d);
+
+    /*
+     * The stream ended whole (it ends when the deployment settles) on the
+     * builder's "running on": it runs, and the 202 said the URL.
+     */
+
+    if (!interrupted && stream.result == CURLE_OK && stream.status == 200
+        && d->running_on && d->has_url)
+    {
+        cli_xfer_free(&stream);
+        cli_xfer_free(&poll);
+        cli_deploy_running(d, d->url);
+        return CLI_OK;
+    }
+
     cli_xfer_free(&stream);
     cli_xfer_free(&poll);
 
@@ -413,6 +454,9 @@ cli_deploy_log_line(cli_deploy_t *d)
         && memcmp(line, CLI_NARRATION, CLI_NARRATION_LEN) == 0)
     {
         d->narrated = 1;
+        d->running_on = len - CLI_NARRATION_LEN > CLI_RUNNING_ON_LEN
+                        && memcmp(line + CLI_NARRATION_LEN, CLI_RUNNING_ON,
+                                  CLI_RUNNING_ON_LEN) == 0;
         fprintf(stderr, "  %s%.*s%s\n", cli_c(color, "\033[1m"),
                 (int) (len - CLI_NARRATION_LEN), line + CLI_NARRATION_LEN,
                 cli_c(color, "\033[0m"));
@@ -435,7 +479,10 @@ cli_deploy_log_flush(cli_deploy_t *d)
 }
 
 
-/* each answer of the poll beside the stream: the new state changes */
+/*
+ * Each answer of the poll beside the stream: the new state changes.  Once
+ * the log tells them, no poll (NULL: asked before one starts).
+ */
 
 static int
 cli_deploy_poll(void *ctx, cli_xfer_t *poll)
@@ -447,6 +494,10 @@ cli_deploy_poll(void *ctx, cli_xfer_t *poll)
 
     if (d->narrated) {
         return 1;
+    }
+
+    if (poll == NULL) {
+        return 0;
     }
 
     if (poll->result != CURLE_OK || poll->status != 200) {
@@ -526,19 +577,18 @@ cli_deploy_end(cli_deploy_t *d, json_t *dep)
     snprintf(path, sizeof(path), "/v1/projects/%s", d->name);
 
     if (strcmp(state, "running") == 0) {
+        if (d->has_url) {
+            cli_deploy_running(d, d->url);
+            return CLI_OK;
+        }
+
         project = cli_api_call(cli, d->what, "GET", path, NULL, NULL);
         if (project == NULL) {
             return CLI_API;
         }
 
         url = cli_str(project, "url", "");
-
-        fprintf(stderr, "%s%s is running%s (deployment %lld, %.2f s)\n",
-                cli_c(cli->color_err, "\033[1;32m"), d->name,
-                cli_c(cli->color_err, "\033[0m"), d->id,
-                cli_deploy_elapsed(d));
-        printf("%s\n", url);
-        fflush(stdout);
+        cli_deploy_running(d, url);
 
         json_decref(project);
         return CLI_OK;
@@ -575,6 +625,22 @@ cli_deploy_end(cli_deploy_t *d, json_t *dep)
     json_decref(project);
 
     return CLI_FAILED;
+}
+
+
+static void
+cli_deploy_running(cli_deploy_t *d, const char *url)
+{
+    cli_t  *cli;
+
+    cli = d->cli;
+
+    fprintf(stderr, "%s%s is running%s (deployment %lld, %.2f s)\n",
+            cli_c(cli->color_err, "\033[1;32m"), d->name,
+            cli_c(cli->color_err, "\033[0m"), d->id,
+            cli_deploy_elapsed(d));
+    printf("%s\n", url);
+    fflush(stdout);
 }
 
 

@@ -376,6 +376,11 @@ cli_pack(const char *dir, cli_pack_t *p, FILE *list, char *err,
 
     if (ctx->ar == NULL
         || archive_write_add_filter_gzip(ctx->ar) != ARCHIVE_OK
+        /* a source tree: level 1 is about 3 times faster than the
+           default 6, for a tenth more bytes */
+        || archive_write_set_filter_option(ctx->ar, "gzip",
+                                           "compression-level", "1")
+           != ARCHIVE_OK
         || archive_write_set_format_pax_restricted(ctx->ar) != ARCHIVE_OK
         || archive_write_set_bytes_in_last_block(ctx->ar, 1) != ARCHIVE_OK
         || archive_write_open(ctx->ar, ctx, NULL, cli_pack_write, NULL)

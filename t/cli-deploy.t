@@ -40,6 +40,7 @@ my ($rc, $out, $err) = $p->cli(['init', 'demo'], dir => $work);
 is($rc, 0, 'shuttle init demo') or diag $err;
 
 my $demo = "$work/demo";
+my $access_mark = -s $t->access_log_file // 0;
 my $t0 = time;
 ($rc, $out, $err) = $p->cli(['deploy'], dir => $demo);
 my $took = time - $t0;
@@ -52,6 +53,17 @@ like($err, qr/^  (?!\|).*building.*\n(.*\n)*  \| cc .*src\/main\.c.*\n(.*\n)*  (
      'the state changes, the build log indented under "building"');
 like($err, qr/^demo is running \(deployment $id1, [\d.]+ s\)$/m,
      'the end: running');
+
+# the URL came with the 202, the log tells each state and its end says
+# "running": the CLI makes two requests, the upload and the log's stream
+# (nginx logs the stream when it ends)
+$t->wait_for_log(qr{"GET /v1/deployments/$id1/logs\?follow=1 }, 10,
+                 file => 'access.log', from => $access_mark);
+my @asked = map { /"(\S+ \S+) HTTP/ ? $1 : $_ }
+            split /\n/, substr($t->access_log // '', $access_mark);
+is(join(', ', @asked),
+   "POST /deploy?project=demo, GET /v1/deployments/$id1/logs?follow=1",
+   'the deploy asked for nothing but the upload and its log');
 diag sprintf 'shuttle deploy of a new project, CLI start to running: '
              . '%.0f ms', $took * 1000;
 

@@ -63,6 +63,20 @@ my ($rc, $out, $err) = shuttle(['--version']);
 is($rc, 0, '--version: exit 0');
 like($out, qr/^shuttle \d+\.\d+\.\d+\n\z/, '--version: "shuttle X.Y.Z"');
 
+# libcurl and libarchive (and the 40 libraries behind them) are loaded by
+# the commands that upload or pack, not at every start (cli/lazy.c): the
+# dynamic loader's own account of the files it opens
+($rc, $out, $err) = shuttle(['--version'], env => { LD_DEBUG => 'files' });
+unlike($err, qr/libcurl|libarchive/, '--version loads neither libcurl nor '
+       . 'libarchive');
+write_file("$dir/work/lazy/src/main.c", "int x;\n");
+($rc, $out, $err) = shuttle(['deploy', '--dry-run', '--name', 'lazy',
+                             'lazy'], env => { LD_DEBUG => 'files' });
+is($rc, 0, 'deploy --dry-run: exit 0') or diag $err;
+like($err, qr/file=libarchive\.so[.\d]* .*\n(.*\n)*.*calling init: \S*libarchive/,
+     '... loads libarchive to pack') or diag $err;
+like($out, qr/^src\/main\.c$/m, '... and lists what it packed');
+
 ($rc, $out) = shuttle(['--help']);
 is($rc, 0, '--help: exit 0');
 

@@ -329,6 +329,13 @@ is($d->{state}, 'running', 'killed while loading, then at the switch: '
    . 'the new deployment runs') or diag explain $d;
 is(deployment($app1)->{state}, 'superseded', '... the old one superseded');
 is(get_body('app'), "app v2\n", '... and the new one serves');
+# building, built and loading are not synced to the disk on their own
+# (store.h): a SIGKILL must lose none of them all the same
+is(join(' ', (map { $_->{state} }
+              @{ $p->v1('alice', 'GET', "/v1/deployments/$app2")
+                     ->{json}{transitions} // [] })[0 .. 3]),
+   'queued building built loading',
+   '... and its history kept every step before the kill');
 consistent('killed while loading, then at the switch');
 
 

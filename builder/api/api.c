@@ -618,8 +618,10 @@ api_deploy(api_req_t *r)
     shuttle_serve_zone_sync(s, project);
     shuttle_serve_changed(s);
 
-    j = json_pack("{sIsss" "s}", "id", (json_int_t) id, "project", project,
-                  "state", superseded == id ? "superseded" : "queued");
+    /* the URL too: "shuttle deploy" asks for nothing after "running" */
+    j = json_pack("{sIsss" "sso}", "id", (json_int_t) id, "project", project,
+                  "state", superseded == id ? "superseded" : "queued",
+                  "url", api_url(r->api, project));
 
     return api_json(r->c, MHD_HTTP_ACCEPTED, j);
 }

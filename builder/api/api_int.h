@@ -158,6 +158,7 @@ int api_add_deployment(const shuttle_deployment_t *d, void *data);
 int api_add_project(const shuttle_project_t *p, void *data);
 ssize_t api_follow_read(void *cls, uint64_t pos, char *buf,
     size_t max);
+json_t *api_url(shuttle_api_t *api, const char *name);
 void api_follow_free(void *cls);
 enum MHD_Result api_json(struct MHD_Connection *c, unsigned status,
     json_t *j);

@@ -10,7 +10,6 @@
 
 static int api_add_transition(const shuttle_transition_t *t, void *data);
 static json_t *api_time(int64_t ms);
-static json_t *api_url(shuttle_api_t *api, const char *name);
 static int api_parse_id(const char *s, int64_t *id);
 
 
@@ -289,7 +288,7 @@ api_time(int64_t ms)
 
 /* --apps-url with {name} replaced, or null */
 
-static json_t *
+json_t *
 api_url(shuttle_api_t *api, const char *name)
 {
     char        url[1024];

@@ -185,7 +185,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
         shuttle_metrics_build(build_ms);
     }
 
-    (void) shuttle_rmtree(s->conf.data, src);
+    /* the build tree: removed on the way out (failed:), or once the
+       loader is on its way (a few ms of a tree walk after cc) */
 
     if (rc != 0) {
         if (job->cancel && s->stopping) {
@@ -227,6 +228,7 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     m = calloc(1, sizeof(shuttle_msg_t));
 
     if (m == NULL) {
+        (void) shuttle_rmtree(s->conf.data, src);
         (void) shuttle_deploy_fail(s, job->project, job->id,
                                    "out of memory", build_ms);
         shuttle_queue_done(s->queue, job->project, job->id);
@@ -240,6 +242,8 @@ shuttle_deploy_run(shuttle_job_t *job, void *data)
     memcpy(m->project, job->project, sizeof(m->project));
 
     shuttle_serve_post(s, m);
+
+    (void) shuttle_rmtree(s->conf.data, src);
 
     return;
 

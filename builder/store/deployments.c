@@ -12,6 +12,8 @@ static int store_claim(shuttle_store_t *st, const char *name,
     size_t errlen);
 static int store_count_projects(shuttle_store_t *st, const char *name,
     const char *owner, unsigned max, char *err, size_t errlen);
+static int store_state_is(shuttle_store_t *st, int64_t id,
+    shuttle_deploy_tag_t tag);
 
 
 int
@@ -303,7 +305,7 @@ shuttle_store_transition(shuttle_store_t *st, int64_t id,
     const shuttle_deploy_state_t *to, const shuttle_store_note_t *note,
     int64_t *prev, char *err, size_t errlen)
 {
-    int                    rc, set;
+    int                    rc, set, unsynced;
     int64_t                now, project, current;
     const char            *reason;
     sqlite3_stmt          *stmt;
@@ -311,6 +313,12 @@ shuttle_store_transition(shuttle_store_t *st, int64_t id,
 
     now = shuttle_now_ms();
     rc = -1;
+
+    /* the steps on the way to running: synced by the next commit that is
+       (store.h) */
+    unsynced = to->tag == SHUTTLE_DEPLOY_BUILDING
+               || to->tag == SHUTTLE_DEPLOY_BUILT
+               || to->tag == SHUTTLE_DEPLOY_LOADING;
 
     switch (to->tag) {
 
@@ -332,7 +340,23 @@ shuttle_store_transition(shuttle_store_t *st, int64_t id,
 
     pthread_mutex_lock(&st->lock);
 
-    if (store_begin(st, err, errlen) != 0) {
+    /*
+     * A running deployment superseded by the one that just ran: the
+     * switch, synced, made that one current; a start after a power loss
+     * supersedes the older one again (serve_reconcile.c).  The state is
+     * read before the transaction, the pragma being refused inside one;
+     * the mutex keeps it (one connection, one writer).
+     */
+
+    if (to->tag == SHUTTLE_DEPLOY_SUPERSEDED
+        && store_state_is(st, id, SHUTTLE_DEPLOY_RUNNING))
+    {
+        unsynced = 1;
+    }
+
+    if ((unsynced && store_unsynced(st, 1, err, errlen) != 0)
+        || store_begin(st, err, errlen) != 0)
+    {
         goto done;
     }
 
@@ -485,9 +509,41 @@ failed:
 
 done:
 
+    if (unsynced && store_unsynced(st, 0, err, errlen) != 0) {
+        /* the connection stays unsynced: no commit may count on it */
+        rc = -1;
+    }
+
     pthread_mutex_unlock(&st->lock);
 
     return rc;
+}
+
+
+/* deployment id is in state tag now; with the mutex held */
+
+static int
+store_state_is(shuttle_store_t *st, int64_t id, shuttle_deploy_tag_t tag)
+{
+    int            is;
+    sqlite3_stmt  *stmt;
+
+    if (sqlite3_prepare_v2(st->db, "SELECT state FROM deployments "
+                           "WHERE id = ?1", -1, &stmt, NULL)
+        != SQLITE_OK)
+    {
+        return 0;
+    }
+
+    store_bind_int(stmt, 1, id, 1);
+
+    is = sqlite3_step(stmt) == SQLITE_ROW
+         && shuttle_deploy_tag((const char *) sqlite3_column_text(stmt, 0))
+            == tag;
+
+    sqlite3_finalize(stmt);
+
+    return is;
 }
 
 
@@ -502,11 +558,16 @@ shuttle_store_set_loader(shuttle_store_t *st, int64_t id, uint16_t port,
 
     pthread_mutex_lock(&st->lock);
 
+    /* a loader does not outlive the machine: not synced (store.h) */
+    if (store_unsynced(st, 1, err, errlen) != 0) {
+        goto done;
+    }
+
     stmt = store_prepare(st, "UPDATE deployments SET port = ?1, pid = ?2 "
                          "WHERE id = ?3 AND state IN ('loading', "
                          "'running')", err, errlen);
     if (stmt == NULL) {
-        goto done;
+        goto synced;
     }
 
     store_bind_int(stmt, 1, port, 1);
@@ -522,6 +583,12 @@ shuttle_store_set_loader(shuttle_store_t *st, int64_t id, uint16_t port,
     }
 
     sqlite3_finalize(stmt);
+
+synced:
+
+    if (store_unsynced(st, 0, err, errlen) != 0) {
+        rc = -1;
+    }
 
 done:
 

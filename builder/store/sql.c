@@ -81,6 +81,21 @@ store_commit(shuttle_store_t *st, char *err, size_t errlen)
 }
 
 
+/*
+ * The commits that follow, outside a transaction, are synced to the disk
+ * (synchronous=FULL, the store's default) or not (NORMAL: in WAL mode
+ * they survive the process, not the machine, until the next synced one).
+ */
+
+int
+store_unsynced(shuttle_store_t *st, int unsynced, char *err, size_t errlen)
+{
+    return store_exec(st, unsynced ? "PRAGMA synchronous = NORMAL"
+                                   : "PRAGMA synchronous = FULL",
+                      err, errlen);
+}
+
+
 void
 store_rollback(shuttle_store_t *st)
 {

@@ -21,6 +21,19 @@
  * user_version.  One connection, one writer: every call takes the
  * store's mutex, so any thread may call.  Times are ms since the epoch.
  *
+ * Every commit survives the builder's death (SIGKILL): the WAL is in the
+ * kernel's page cache once COMMIT returns.  The commits that must also
+ * survive the machine's (power, kernel) are synced to the disk: an
+ * accepted upload (enqueue), the switch to running, a failure, a
+ * delete, secrets, resources.  The steps between queued and running
+ * (building, built, loading, a loader's port and pid) and the previous
+ * deployment superseded by the switch are not synced on their own: the
+ * next synced commit carries them, and a power loss before it leaves the
+ * deployment in an earlier state of its way, as a builder killed then
+ * would (no process of a build or a loader outlives the machine; a start
+ * supersedes an older running one again).  That is 2 fdatasyncs per
+ * deploy, not 7.
+ *
  * A transition is one transaction: the state, its data, the transitions
  * row, and the project's current deployment change together, and an
  * illegal transition (shuttle_deploy_can()) changes nothing.

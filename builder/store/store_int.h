@@ -128,6 +128,8 @@ sqlite3_stmt *store_prepare(shuttle_store_t *st, const char *sql,
     char *err, size_t errlen);
 int store_begin(shuttle_store_t *st, char *err, size_t errlen);
 int store_commit(shuttle_store_t *st, char *err, size_t errlen);
+int store_unsynced(shuttle_store_t *st, int unsynced, char *err,
+    size_t errlen);
 void store_rollback(shuttle_store_t *st);
 void store_bind_text(sqlite3_stmt *stmt, int i, const char *s);
 void store_bind_int(sqlite3_stmt *stmt, int i, int64_t v, int set);

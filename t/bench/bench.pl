@@ -82,6 +82,9 @@ use Time::HiRes qw(sleep time);
 use Shuttle::Test;
 use Shuttle::Platform;
 
+# the deploy's overhead over cc and the CLI's start (overhead, cli_start)
+require "$FindBin::Bin/deploy.pl";
+
 $| = 1;
 
 my $SECONDS = $ENV{BENCH_SECONDS} // 3;
@@ -758,6 +761,8 @@ $t->stop;
 
 unless ($STATIC_ONLY) {
     bench_deploy() if want('deploy');
+    bench_cli_start() if want('cli_start');
+    bench_deploy_overhead() if want('overhead');
     bench_wake() if want('wake');
     bench_density() if $DENSITY > 0 && want('density');
 }

@@ -20,6 +20,7 @@
 #include "fsafe.h"
 #include "state.h"
 #include "store.h"
+#include "store_int.h"
 
 
 #define ERRLEN  512
@@ -35,6 +36,7 @@ static char  err[ERRLEN];
 static int to(shuttle_store_t *st, int64_t id, shuttle_deploy_tag_t tag,
     int64_t *prev);
 static long count(const char *db, const char *sql);
+static long synchronous(shuttle_store_t *st);
 static const char *text(const char *db, const char *sql);
 static int text_row(void *data, int n, char **v, char **names);
 static int count_row(void *data, int n, char **v, char **names);
@@ -97,6 +99,30 @@ to(shuttle_store_t *st, int64_t id, shuttle_deploy_tag_t tag, int64_t *prev)
     }
 
     return shuttle_store_transition(st, id, &s, NULL, prev, err, ERRLEN);
+}
+
+
+/* PRAGMA synchronous of the store's own connection (store_int.h) */
+
+static long
+synchronous(shuttle_store_t *st)
+{
+    long           v;
+    sqlite3_stmt  *stmt;
+
+    v = -1;
+
+    if (sqlite3_prepare_v2(st->db, "PRAGMA synchronous", -1, &stmt, NULL)
+        == SQLITE_OK)
+    {
+        if (sqlite3_step(stmt) == SQLITE_ROW) {
+            v = sqlite3_column_int(stmt, 0);
+        }
+
+        sqlite3_finalize(stmt);
+    }
+
+    return v;
 }
 
 
@@ -458,6 +484,9 @@ main(void)
        && d.state.u.running.port == 0,
        "running with no loader (the builder stopped): still running");
     ok(count(db, sql) == 5, "... not a transition");
+    ok(synchronous(st) == 2, "the store's connection syncs its commits "
+       "again after the unsynced ones (PRAGMA synchronous %ld, FULL is 2)",
+       synchronous(st));
 
     shuttle_store_enqueue(st, "hello", "alice", 0, &b, err, ERRLEN);
     rc = to(st, b, SHUTTLE_DEPLOY_BUILDING, NULL)
