@@ -60,7 +60,9 @@
 #define SB_PATH         4096
 #define SB_MAX_BINDS    32
 #define SB_MAX_FDS      16
-#define SB_WARM_FD      (SB_MAX_FDS * 2 + 8)   /* above sb_child_fds' dups */
+#define SB_WARM_FDS     (SB_MAX_FDS + SB_CONTROLLERS + SB_MAX_BINDS)
+#define SB_WARM_FD      (SB_MAX_FDS * 2 + 8 + SB_WARM_FDS)  /* above
+                                 sb_child_fds' dups and what it receives */
 #define SB_WARM_MAX     (64 * 1024)             /* a spawn request */
 #define SB_WARM_POOL    1           /* warm loaders kept (2 did not make a
                                        burst of wakes faster: each refill is
@@ -110,6 +112,9 @@ typedef struct {
     /* a warm loader's child: it reports on warm_fd, then runs run() */
     int                      warm_fd;
     int                      based;     /* sb_child_mounts_base() done */
+    int                      pivoted;   /* and in its new root already:
+                                           the binds come as bindfd[] */
+    int                      bindfd[SB_MAX_BINDS];  /* -1: none */
     shuttle_sandbox_run_pt   run;
 } sb_child_t;
 
@@ -149,6 +154,7 @@ typedef struct {
     shuttle_limits_t        limits;
     uint8_t                 rw[SB_MAX_BINDS];
     uint8_t                 optional[SB_MAX_BINDS];
+    uint8_t                 present[SB_MAX_BINDS];  /* its tree was sent */
 } sb_warm_head_t;
 
 /* shared between the files of this part */
@@ -166,6 +172,7 @@ extern size_t   sb_warm_args_len;
 int sb_loopback_up(void);
 int sb_child_mounts(sb_child_t *c);
 int sb_child_mounts_base(sb_child_t *c);
+int sb_child_mounts_pivot(sb_child_t *c);
 int sb_child_file(const char *path, const char *data);
 int sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     sb_child_t *c, pid_t *pid, char *err, size_t errlen);

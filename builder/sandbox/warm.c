@@ -8,6 +8,11 @@
 #include "sandbox_int.h"
 
 
+static int sb_warm_trees(const shuttle_spawn_t *sp, sb_warm_head_t *h,
+    int *fds, char *err, size_t errlen);
+static void sb_warm_close(int *fds, int n);
+
+
 static size_t
 sb_warm_put(char *buf, size_t off, const void *data, size_t len)
 {
@@ -51,17 +56,72 @@ sb_warm_get(const char *buf, size_t len, size_t *off)
 }
 
 
+/*
+ * The spawn's binds as detached copies of their trees, made here in the
+ * host's mount namespace (open_tree(2), OPEN_TREE_CLONE): the warm
+ * loader is in its new root already, the host's out of its reach, and
+ * only moves them in (move_mount(2)).  Those under /usr (seen through
+ * the sandbox's /usr) and the optional ones that are missing are not
+ * sent.  The number of descriptors put in fds, or -1 with err.
+ */
+
+static int
+sb_warm_trees(const shuttle_spawn_t *sp, sb_warm_head_t *h, int *fds,
+    char *err, size_t errlen)
+{
+    int     i, n, fd;
+
+    n = 0;
+
+    for (i = 0; i < (int) sp->nbinds; i++) {
+        h->present[i] = 0;
+
+        if (strncmp(sp->binds[i].path, "/usr/", 5) == 0) {
+            continue;
+        }
+
+        fd = (int) syscall(SYS_open_tree, AT_FDCWD, sp->binds[i].path,
+                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+                           | AT_RECURSIVE);
+
+        if (fd == -1) {
+            if (sp->binds[i].optional && errno == ENOENT) {
+                continue;
+            }
+
+            snprintf(err, errlen, "sandbox %s: bind %s: %s", sp->project,
+                     sp->binds[i].path, strerror(errno));
+            sb_warm_close(fds, n);
+            return -1;
+        }
+
+        h->present[i] = 1;
+        fds[n++] = fd;
+    }
+
+    return n;
+}
+
+
+static void
+sb_warm_close(int *fds, int n)
+{
+    while (n > 0) {
+        close(fds[--n]);
+    }
+}
+
+
 /* 0: spawned; -1: failed (err says why); 1: no warm loader after all */
 
 int
 sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     sb_child_t *c, pid_t *pid, char *err, size_t errlen)
 {
-    int              fds[SB_MAX_FDS + SB_CONTROLLERS], nsend, i, n, status;
+    int              fds[SB_WARM_FDS], nsend, ntrees, i, n, status;
     int              fd;
     char            *buf, reply[512], *p;
-    char             cmsg[CMSG_SPACE(sizeof(int)
-                                     * (SB_MAX_FDS + SB_CONTROLLERS))];
+    char             cmsg[CMSG_SPACE(sizeof(int) * SB_WARM_FDS)];
     size_t           off;
     ssize_t          len;
     pid_t            child;
@@ -106,12 +166,22 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
         h.optional[i] = sp->binds[i].optional;
     }
 
+    ntrees = sb_warm_trees(sp, &h, fds + nsend, err, errlen);
+
+    if (ntrees == -1) {
+        free(buf);
+        return -1;
+    }
+
+    nsend += ntrees;
+
     for (n = 0, off = 0; c->argv[n] != NULL; n++) {
         off += strlen(c->argv[n]) + 1;
     }
 
     if (off + strlen(sb->warm_path) + 8 > SB_WARM_ARGS) {
         /* its command line would not fit where the warm one is */
+        sb_warm_close(fds + nsend - ntrees, ntrees);
         free(buf);
         return 1;
     }
@@ -143,6 +213,7 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
                       h.nfilter * sizeof(struct sock_filter));
 
     if (off == (size_t) -1) {
+        sb_warm_close(fds + nsend - ntrees, ntrees);
         free(buf);
         return 1;
     }
@@ -167,6 +238,7 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     fd = sb->warm_fd[sb->nwarm - 1];
     len = sendmsg(fd, &msg, MSG_NOSIGNAL);
     free(buf);
+    sb_warm_close(fds + nsend - ntrees, ntrees);
 
     if (len != (ssize_t) off) {
         /* gone: the exec way, this time */
@@ -421,11 +493,10 @@ void
 shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     char **wargv)
 {
-    int                 fds[SB_MAX_FDS + SB_CONTROLLERS], nfds, i, k;
+    int                 fds[SB_WARM_FDS], nfds, i, k;
     int                 host_network;
     char               *buf, pidmsg[32];
-    char                cmsg[CMSG_SPACE(sizeof(int)
-                                        * (SB_MAX_FDS + SB_CONTROLLERS))];
+    char                cmsg[CMSG_SPACE(sizeof(int) * SB_WARM_FDS)];
     size_t              off;
     ssize_t             len;
     pid_t               child;
@@ -471,6 +542,13 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
 
     (void) sb_child_mounts_base(&c);     /* _exit()s when it fails */
 
+    /*
+     * Into the new root, the host's detached, ahead too: the detach waits
+     * for an RCU grace period (milliseconds on a busy machine), which a
+     * wake then does not; the spawn's binds come as trees to move in.
+     */
+    (void) sb_child_mounts_pivot(&c);    /* _exit()s when it fails */
+
     iov.iov_base = buf;
     iov.iov_len = SB_WARM_MAX;
 
@@ -494,7 +572,7 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
             nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            if (nfds > SB_MAX_FDS + SB_CONTROLLERS) {
+            if (nfds > SB_WARM_FDS) {
                 _exit(1);
             }
             memcpy(fds, CMSG_DATA(cm), nfds * sizeof(int));
@@ -514,6 +592,7 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     memset(&sp, 0, sizeof(sp));
     memset(&c, 0, sizeof(c));
     c.based = 1;
+    c.pivoted = 1;
     limits = h.limits;
 
     sp.kind = h.kind;
@@ -597,6 +676,19 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
 
     for (i = 0; i < (int) h.nprocs && k < nfds; i++) {
         c.procs[c.nprocs++] = fds[k++];
+    }
+
+    for (i = 0; i < SB_MAX_BINDS; i++) {
+        c.bindfd[i] = -1;
+
+        if (i < (int) h.nbinds && h.present[i]) {
+            if (k >= nfds) {
+                /* a bind would be missing */
+                _exit(1);
+            }
+
+            c.bindfd[i] = fds[k++];
+        }
     }
 
     c.sb = &sb;
