@@ -64,9 +64,10 @@
 #define SB_WARM_FD      (SB_MAX_FDS * 2 + 8 + SB_WARM_FDS)  /* above
                                  sb_child_fds' dups and what it receives */
 #define SB_WARM_MAX     (64 * 1024)             /* a spawn request */
-#define SB_WARM_POOL    1           /* warm loaders kept (2 did not make a
-                                       burst of wakes faster: each refill is
-                                       an exec, and the CPU is the limit) */
+#define SB_WARM_POOL    4           /* warm loaders kept: a burst of wakes
+                                       takes them as they come, the oldest
+                                       (ready) first, while the pool refills
+                                       in the background */
 #define SB_WARM_ARGS    4096        /* the longest command line it takes */
 #define SB_CONTROLLERS  3             /* memory, pids, cpu */
 #define SB_TMPFS_ROOT   "/tmp"        /* where the scratch root goes */

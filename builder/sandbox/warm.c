@@ -235,7 +235,7 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
         memcpy(CMSG_DATA(cm), fds, sizeof(int) * nsend);
     }
 
-    fd = sb->warm_fd[sb->nwarm - 1];
+    fd = sb->warm_fd[0];               /* the oldest: likely ready */
     len = sendmsg(fd, &msg, MSG_NOSIGNAL);
     free(buf);
     sb_warm_close(fds + nsend - ntrees, ntrees);
@@ -369,14 +369,18 @@ sb_warm_drop(shuttle_sandbox_t *sb)
         return;
     }
 
-    sb->nwarm--;
-    close(sb->warm_fd[sb->nwarm]);
+    /* the oldest, the one a spawn uses */
+
+    close(sb->warm_fd[0]);
 
     /* it exits at once on EOF, or has exited */
-    while (waitpid(sb->warm_pid[sb->nwarm], NULL, 0) == -1 && errno == EINTR)
-    {
+    while (waitpid(sb->warm_pid[0], NULL, 0) == -1 && errno == EINTR) {
         /* void */
     }
+
+    sb->nwarm--;
+    memmove(&sb->warm_fd[0], &sb->warm_fd[1], sb->nwarm * sizeof(int));
+    memmove(&sb->warm_pid[0], &sb->warm_pid[1], sb->nwarm * sizeof(pid_t));
 }
 
 

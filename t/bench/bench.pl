@@ -82,6 +82,8 @@ use Time::HiRes qw(sleep time);
 use Shuttle::Test;
 use Shuttle::Platform;
 
+require "$FindBin::Bin/wake.pl";    # bench_wake_socket
+
 $| = 1;
 
 my $SECONDS = $ENV{BENCH_SECONDS} // 3;
@@ -759,6 +761,7 @@ $t->stop;
 unless ($STATIC_ONLY) {
     bench_deploy() if want('deploy');
     bench_wake() if want('wake');
+    bench_wake_socket() if want('wake') || want('wake_socket');
     bench_density() if $DENSITY > 0 && want('density');
 }
 
