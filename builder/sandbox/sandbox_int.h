@@ -64,7 +64,7 @@
 #define SB_WARM_FD      (SB_MAX_FDS * 2 + 8 + SB_WARM_FDS)  /* above
                                  sb_child_fds' dups and what it receives */
 #define SB_WARM_MAX     (64 * 1024)             /* a spawn request */
-#define SB_WARM_POOL    4           /* warm loaders kept: a burst of wakes
+#define SB_WARM_POOL    10          /* warm loaders kept: a burst of wakes
                                        takes them as they come, the oldest
                                        (ready) first, while the pool refills
                                        in the background */

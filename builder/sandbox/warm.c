@@ -497,7 +497,7 @@ void
 shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     char **wargv)
 {
-    int                 fds[SB_WARM_FDS], nfds, i, k;
+    int                 fds[SB_WARM_FDS], nfds, i, k, gate[2];
     int                 host_network;
     char               *buf, pidmsg[32];
     char                cmsg[CMSG_SPACE(sizeof(int) * SB_WARM_FDS)];
@@ -553,6 +553,53 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
      */
     (void) sb_child_mounts_pivot(&c);    /* _exit()s when it fails */
 
+    /*
+     * The child, forked ahead too (a wake pays no fork): pid 1 of the new
+     * pid namespace, it waits for the request itself.  This process says
+     * the child's pid now (the builder reads it after its request) and
+     * stays its parent until the request came (the child says "U" on the
+     * gate) or the child ended unused (then it reaps it): only a used
+     * child becomes the builder's (its subreaper's) to reap.
+     *
+     * A fork, never a clone(CLONE_VM): this process is root outside the
+     * sandbox, the child will run the tenant's code, and nothing the
+     * child does (a constructor of the service, run by an init that
+     * could not fork its loader) may reach this memory.
+     */
+    if (pipe2(gate, O_CLOEXEC) == -1) {
+        _exit(1);
+    }
+
+    child = fork();
+
+    if (child == -1) {
+        _exit(1);
+    }
+
+    if (child > 0) {
+        close(gate[1]);
+
+        snprintf(pidmsg, sizeof(pidmsg), "P%ld", (long) child);
+        (void) !send(fd, pidmsg, strlen(pidmsg) + 1, MSG_NOSIGNAL);
+        close(fd);
+
+        do {
+            len = read(gate[0], pidmsg, 1);
+        } while (len == -1 && errno == EINTR);
+
+        if (len != 1) {
+            /* unused, gone: reaped here */
+            while (waitpid(child, NULL, 0) == -1 && errno == EINTR) {
+                /* void */
+            }
+        }
+
+        /* used: the builder adopts the child, it is a subreaper */
+        _exit(0);
+    }
+
+    close(gate[0]);
+
     iov.iov_base = buf;
     iov.iov_len = SB_WARM_MAX;
 
@@ -570,6 +617,10 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
         /* the builder went, or sent nonsense */
         _exit(0);
     }
+
+    /* used: its parent goes, the builder adopts it */
+    (void) !write(gate[1], "U", 1);
+    close(gate[1]);
 
     nfds = 0;
 
@@ -712,26 +763,5 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
 
     c.warm_fd = SB_WARM_FD;
 
-    /*
-     * A fork, never a clone(CLONE_VM): this process is root outside the
-     * sandbox, the child will run the tenant's code, and nothing the
-     * child does (a constructor of the service, run by an init that
-     * could not fork its loader) may reach this memory.
-     */
-    child = fork();
-
-    if (child == 0) {
-        _exit(sb_child(&c) == 0 ? 0 : 127);
-    }
-
-    if (child == -1) {
-        sb_warm_report(fd, 'F', "clone", NULL, errno);
-        _exit(1);
-    }
-
-    snprintf(pidmsg, sizeof(pidmsg), "P%ld", (long) child);
-    (void) !send(fd, pidmsg, strlen(pidmsg) + 1, MSG_NOSIGNAL);
-
-    /* the builder adopts the child: it is a subreaper */
-    _exit(0);
+    _exit(sb_child(&c) == 0 ? 0 : 127);
 }
