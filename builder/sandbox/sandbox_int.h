@@ -121,22 +121,28 @@ typedef struct {
 
 
 /*
- * The warm loader.  Most of a loader's start is the dynamic linker and the
- * constructors of the libraries it links (GnuTLS, through libmicrohttpd):
- * about 6 of a wake's milliseconds.  So the builder keeps one loader
- * started ahead, as root, outside any sandbox, its libraries loaded:
- * "shuttle-loader --warm" waiting on a socket (fd 3).  A spawn of a
- * service's loader sends it the request, the descriptors with it; it
- * clones a child into new namespaces, sharing its memory (the warm
- * process exits at once), which sets the sandbox up as sb_child() does,
- * reports "K" (or "F" with the step that failed), and runs the loader's
- * main instead of exec'ing it.  The warm process sends the child's pid
- * ("P") and exits; the builder, a child subreaper, adopts the child.  The
- * builder starts the next warm loader a moment later.
+ * The warm loaders.  Most of a loader's start is the dynamic linker and
+ * the constructors of the libraries it links (GnuTLS, through
+ * libmicrohttpd): about 6 of a wake's milliseconds.  So the builder keeps
+ * a pool of loaders started ahead (SB_WARM_POOL), as root, outside any
+ * sandbox, their libraries loaded: "shuttle-loader --warm" with a socket
+ * at fd 3.  Each, ahead of any request: unshares its namespaces, makes
+ * the root every sandbox has, pivots into it and detaches the host's (the
+ * detach waits for an RCU grace period), then forks its child, pid 1 of
+ * the new pid namespace, which waits for the request on the socket; the
+ * warm process says the child's pid ("P") and waits until it is used.  A
+ * spawn of a service's loader sends the request, the descriptors with it
+ * and the binds as trees the builder cloned (open_tree(2)); the child
+ * joins the cgroup (v1: through "tasks", no grace period), moves the
+ * trees in, sets its ids and filter as sb_child() does, reports "K" (or
+ * "F" with the step that failed), and runs the loader's main instead of
+ * exec'ing it.  The warm process exits; the builder, a child subreaper,
+ * adopts the child, and refills the pool in the background.
  *
  * The request, one SOCK_SEQPACKET message: fixed fields, then strings
  * (NUL-terminated), then the BPF program; the descriptors as SCM_RIGHTS:
- * the spawn's present fds, then the cgroup.procs ones.
+ * the spawn's present fds, then the cgroup ones ("tasks" or cgroup.procs),
+ * then the binds' trees (present[]).
  */
 
 typedef struct {

@@ -145,8 +145,8 @@ failed:
 
 /*
  * The project's cgroup, its limits written: PROJECT/LEAF under each of
- * our hierarchies; the child joins it by writing "0" to the cgroup.procs
- * the parent opened.
+ * our hierarchies; the child joins it by writing "0" to the file the
+ * parent opened ("tasks" in v1, cgroup.procs in v2).
  */
 
 static int
