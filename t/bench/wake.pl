@@ -251,6 +251,9 @@ sub wake_rounds {
         my ($list) = @_;
         $p->t->wait_until(sub { $idle->($list) && !$p->t->loader_pids }, 20)
             or die "bench: @$list do not go idle\n" . $p->builder_log;
+        # as for the baseline: nothing else in flight (the API's answer
+        # above, the builder's store) when the wake comes
+        sleep 0.15;
     };
     my $wait_base = sub {
         my ($list) = @_;
