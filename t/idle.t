@@ -317,23 +317,38 @@ is($r->{body}, "echo here\n", '... version 1 answers');
 
 
 
-# the warm loader --------------------------------------------------------
+# the warm loaders -------------------------------------------------------
 
-# the builder keeps a loader started ahead; a wake clones the service's
-# loader from it (no exec), which shows its own command line; without it
-# (killed), a wake execs a loader as before
+# the builder keeps a pool of loaders started ahead (10), each with its
+# child forked ahead, pid 1 of its namespaces, waiting for a request; a
+# wake hands one child the service's loader (no exec, no fork), which
+# shows its own command line; without them (killed), a wake execs a
+# loader as before
+my $POOL = 10;
+
 sub warm_pids {
-    my $b = $p->builder_pid;
+    my ($parent) = @_;
+    $parent //= $p->builder_pid;
     return grep {
         my $st = $t->read_file("/proc/$_/stat") // '';
         my $cmd = $t->read_file("/proc/$_/cmdline") // '';
-        $st =~ /\) \S+ $b / && $cmd =~ /shuttle-loader\0--warm\0/
+        $st =~ /\) \S+ $parent / && $cmd =~ /shuttle-loader\0--warm\0/
     } map { m{/proc/(\d+)$} ? $1 : () } glob '/proc/[0-9]*';
 }
 
+# a process's namespaces, "mnt:[...] pid:[...] ..."
+sub namespaces {
+    my ($pid) = @_;
+    return join ' ', map { readlink("/proc/$pid/ns/$_") // "$_:?" }
+                     qw(mnt pid_for_children net ipc uts);
+}
+
 my @warm;
-ok($t->wait_until(sub { @warm = warm_pids(); @warm == 1 }, 5),
-   "a warm loader waits: pid @warm");
+ok($t->wait_until(sub { @warm = warm_pids(); @warm == $POOL }, 10),
+   "a pool of $POOL warm loaders waits: pid @warm");
+my %waiting = map { $_ => [warm_pids($_)] } @warm;
+is(scalar(grep { @{ $waiting{$_} } == 1 } @warm), $POOL,
+   '... each with its child forked ahead');
 ok(wait_state('echo', 'idle', 10), 'idle');
 is(get_root()->{status}, 200, 'a wake');
 my ($l) = $t->loader_pids;
@@ -341,15 +356,28 @@ like($t->read_file("/proc/$l/cmdline") // '',
      qr{shuttle-loader\0--listen-fd\0003\0.*\0--name\0echo\0.*service\.so\0},
      "the woken loader $l shows its own command line");
 my @used = grep { !$t->pid_alive($_) } @warm;
-is(scalar @used, 1, "the warm loader was used up: @used");
+is(scalar @used, 1, "one warm loader was used up: @used");
+is_deeply([$l], $waiting{ $used[0] // 0 } // [],
+          '... its child forked ahead is the woken loader\'s init');
+my $ns = namespaces($l);
 my @next;
-ok($t->wait_until(sub { @next = warm_pids(); @next == 1 }, 5),
-   "another one waits: pid @next");
+ok($t->wait_until(sub { @next = warm_pids(); @next == $POOL }, 10),
+   "the pool refilled: pid @next");
 
-kill 'KILL', @next;
-ok(wait_state('echo', 'idle', 10), 'the warm loader killed; idle');
+# the next wake: another child, namespaces of its own
+ok(wait_state('echo', 'idle', 10), 'idle');
+is(get_root()->{status}, 200, 'a wake');
+my ($l2) = $t->loader_pids;
+isnt($l2, $l, "another loader, $l2");
+my @ns2 = split ' ', namespaces($l2);
+is(scalar(grep { my $x = $_; grep { $_ eq $x } split ' ', $ns } @ns2), 0,
+   "... no namespace of the one before: $ns / @ns2");
+
+my @children = map { warm_pids($_) } @next;
+kill 'KILL', @next, @children;
+ok(wait_state('echo', 'idle', 10), 'the warm loaders killed; idle');
 $r = get_root();
-is($r->{status}, 200, 'a wake without it: 200');
+is($r->{status}, 200, 'a wake without them: 200');
 is($r->{body}, "echo here\n", '... answered by the service');
 
 

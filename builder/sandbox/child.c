@@ -319,7 +319,7 @@ sb_loopback_up(void)
 static int
 sb_child_close(sb_child_t *c)
 {
-    int     keep[SB_MAX_FDS + SB_CONTROLLERS + 1], n, i, j, fd, from;
+    int     keep[SB_WARM_FDS + 1], n, i, j, fd, from;
     size_t  k;
 
     n = 0;
@@ -332,6 +332,12 @@ sb_child_close(sb_child_t *c)
 
     for (i = 0; i < c->nprocs; i++) {
         keep[n++] = c->procs[i];
+    }
+
+    for (i = 0; c->pivoted && i < (int) c->sp->nbinds; i++) {
+        if (c->bindfd[i] != -1) {
+            keep[n++] = c->bindfd[i];
+        }
     }
 
     if (c->warm_fd != -1) {

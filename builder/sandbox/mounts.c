@@ -9,6 +9,8 @@
 
 
 static int sb_child_mounts_own(sb_child_t *c);
+static int sb_child_mounts_moved(sb_child_t *c);
+static int sb_child_move(sb_child_t *c, int fd, const char *dst, int rw);
 static int sb_child_bind(sb_child_t *c, const char *src, const char *dst,
     int rw);
 static int sb_child_mkdirs(char *path);
@@ -46,7 +48,38 @@ sb_child_mounts(sb_child_t *c)
         return -1;
     }
 
-    return sb_child_mounts_own(c);
+    return c->pivoted ? sb_child_mounts_moved(c) : sb_child_mounts_own(c);
+}
+
+
+/*
+ * A warm loader's, ahead: into the new root, the old one detached (the
+ * detach waits for an RCU grace period); /proc's mount point made, its
+ * mount left to the child in the new pid namespace.
+ */
+
+int
+sb_child_mounts_pivot(sb_child_t *c)
+{
+    if (mkdir("/newroot/proc", 0555) == -1) {
+        return sb_child_fail(c, "mkdir", "/proc");
+    }
+
+    if (chdir("/newroot") == -1
+        || syscall(SYS_pivot_root, ".", ".") == -1)
+    {
+        return sb_child_fail(c, "pivot_root", "/newroot");
+    }
+
+    if (umount2(".", MNT_DETACH) == -1) {
+        return sb_child_fail(c, "umount", "the old root");
+    }
+
+    if (chdir("/") == -1) {
+        return sb_child_fail(c, "chdir", "/");
+    }
+
+    return 0;
 }
 
 
@@ -229,6 +262,130 @@ sb_child_mounts_own(sb_child_t *c)
                                 | MS_NODEV, NULL) == -1)
     {
         return sb_child_fail(c, "remount read-only", "/");
+    }
+
+    return 0;
+}
+
+
+/*
+ * The spawn's own in a root made ahead (c->pivoted): who it is, its
+ * /proc, the binds' trees the spawner cloned (bindfd[]) moved in; then
+ * the root read-only, as sb_child_mounts_own() leaves it.
+ */
+
+static int
+sb_child_mounts_moved(sb_child_t *c)
+{
+    int                      i;
+    const shuttle_spawn_t   *sp;
+
+    sp = c->sp;
+
+    if (sb_child_file("/etc/passwd", c->passwd) != 0) {
+        return sb_child_fail(c, "write", "/etc/passwd");
+    }
+
+    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+              NULL) == -1)
+    {
+        return sb_child_fail(c, "mount", "/proc");
+    }
+
+    for (i = 0; i < (int) sp->nbinds; i++) {
+        if (c->bindfd[i] == -1) {
+            if (strncmp(sp->binds[i].path, "/usr/", 5) == 0
+                || sp->binds[i].optional)
+            {
+                continue;               /* seen through /usr, or absent */
+            }
+
+            errno = ENOENT;
+            return sb_child_fail(c, "bind", sp->binds[i].path);
+        }
+
+        if (sb_child_move(c, c->bindfd[i], sp->binds[i].path,
+                          sp->binds[i].rw)
+            != 0)
+        {
+            return -1;
+        }
+
+        close(c->bindfd[i]);
+        c->bindfd[i] = -1;
+    }
+
+    if (chdir("/") == -1) {
+        return sb_child_fail(c, "chdir", "/");
+    }
+
+    if (mount(NULL, "/", NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID
+                                | MS_NODEV, NULL) == -1)
+    {
+        return sb_child_fail(c, "remount read-only", "/");
+    }
+
+    return 0;
+}
+
+
+/* a detached tree on dst (made as a file or a directory as the tree's
+ * root is): private, never set-uid, read-only unless rw, every mount of
+ * it; the flags the kernel locked kept */
+
+static int
+sb_child_move(sb_child_t *c, int fd, const char *dst, int rw)
+{
+    int                tfd;
+    char               path[SB_PATH];
+    struct stat        st;
+    struct mount_attr  attr;
+
+    if (fstat(fd, &st) == -1) {
+        return sb_child_fail(c, "bind", dst);
+    }
+
+    if (sb_cat(path, sizeof(path), dst, "") >= sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return sb_child_fail(c, "bind", dst);
+    }
+
+    if (S_ISDIR(st.st_mode)) {
+        if (sb_child_mkdirs(path) != 0) {
+            return sb_child_fail(c, "mkdir", dst);
+        }
+
+    } else {
+        *strrchr(path, '/') = '\0';
+
+        if (path[0] != '\0' && sb_child_mkdirs(path) != 0) {
+            return sb_child_fail(c, "mkdir", dst);
+        }
+
+        tfd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (tfd == -1) {
+            return sb_child_fail(c, "create", dst);
+        }
+
+        close(tfd);
+    }
+
+    memset(&attr, 0, sizeof(attr));
+    attr.attr_set = MOUNT_ATTR_NOSUID | (rw ? 0 : MOUNT_ATTR_RDONLY);
+    attr.propagation = MS_PRIVATE;
+
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE,
+                &attr, sizeof(attr))
+        == -1)
+    {
+        return sb_child_fail(c, "remount", dst);
+    }
+
+    if (syscall(SYS_move_mount, fd, "", AT_FDCWD, dst,
+                MOVE_MOUNT_F_EMPTY_PATH)
+        == -1)
+    {
+        return sb_child_fail(c, "bind", dst);
     }
 
     return 0;

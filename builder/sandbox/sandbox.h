@@ -153,8 +153,9 @@ int shuttle_sandbox_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
  * The warm loaders (sandbox.c): path started ahead, as "path --warm" with
  * a socket at fd 3, its libraries loaded, its namespaces made (a network
  * one too, unless host_network); a service spawn of path with the same
- * host_network is done by one, without an exec, and uses it up.  shuttle_sandbox_warm() starts
- * one if the pool (1) is not full; warm_ready says whether it is.  A builder that calls
+ * host_network is done by one, without an exec or a fork, and uses it
+ * up.  shuttle_sandbox_warm() starts one if the pool (10) is not full;
+ * warm_ready says whether it is.  A builder that calls
  * this must be a child subreaper (prctl PR_SET_CHILD_SUBREAPER): it adopts
  * the loaders so spawned.  Not in a user namespace sandbox (then 0, and
  * nothing started).  warm_ready: whether one waits.

@@ -60,11 +60,14 @@
 #define SB_PATH         4096
 #define SB_MAX_BINDS    32
 #define SB_MAX_FDS      16
-#define SB_WARM_FD      (SB_MAX_FDS * 2 + 8)   /* above sb_child_fds' dups */
+#define SB_WARM_FDS     (SB_MAX_FDS + SB_CONTROLLERS + SB_MAX_BINDS)
+#define SB_WARM_FD      (SB_MAX_FDS * 2 + 8 + SB_WARM_FDS)  /* above
+                                 sb_child_fds' dups and what it receives */
 #define SB_WARM_MAX     (64 * 1024)             /* a spawn request */
-#define SB_WARM_POOL    1           /* warm loaders kept (2 did not make a
-                                       burst of wakes faster: each refill is
-                                       an exec, and the CPU is the limit) */
+#define SB_WARM_POOL    10          /* warm loaders kept: a burst of wakes
+                                       takes them as they come, the oldest
+                                       (ready) first, while the pool refills
+                                       in the background */
 #define SB_WARM_ARGS    4096        /* the longest command line it takes */
 #define SB_CONTROLLERS  3             /* memory, pids, cpu */
 #define SB_TMPFS_ROOT   "/tmp"        /* where the scratch root goes */
@@ -110,27 +113,36 @@ typedef struct {
     /* a warm loader's child: it reports on warm_fd, then runs run() */
     int                      warm_fd;
     int                      based;     /* sb_child_mounts_base() done */
+    int                      pivoted;   /* and in its new root already:
+                                           the binds come as bindfd[] */
+    int                      bindfd[SB_MAX_BINDS];  /* -1: none */
     shuttle_sandbox_run_pt   run;
 } sb_child_t;
 
 
 /*
- * The warm loader.  Most of a loader's start is the dynamic linker and the
- * constructors of the libraries it links (GnuTLS, through libmicrohttpd):
- * about 6 of a wake's milliseconds.  So the builder keeps one loader
- * started ahead, as root, outside any sandbox, its libraries loaded:
- * "shuttle-loader --warm" waiting on a socket (fd 3).  A spawn of a
- * service's loader sends it the request, the descriptors with it; it
- * clones a child into new namespaces, sharing its memory (the warm
- * process exits at once), which sets the sandbox up as sb_child() does,
- * reports "K" (or "F" with the step that failed), and runs the loader's
- * main instead of exec'ing it.  The warm process sends the child's pid
- * ("P") and exits; the builder, a child subreaper, adopts the child.  The
- * builder starts the next warm loader a moment later.
+ * The warm loaders.  Most of a loader's start is the dynamic linker and
+ * the constructors of the libraries it links (GnuTLS, through
+ * libmicrohttpd): about 6 of a wake's milliseconds.  So the builder keeps
+ * a pool of loaders started ahead (SB_WARM_POOL), as root, outside any
+ * sandbox, their libraries loaded: "shuttle-loader --warm" with a socket
+ * at fd 3.  Each, ahead of any request: unshares its namespaces, makes
+ * the root every sandbox has, pivots into it and detaches the host's (the
+ * detach waits for an RCU grace period), then forks its child, pid 1 of
+ * the new pid namespace, which waits for the request on the socket; the
+ * warm process says the child's pid ("P") and waits until it is used.  A
+ * spawn of a service's loader sends the request, the descriptors with it
+ * and the binds as trees the builder cloned (open_tree(2)); the child
+ * joins the cgroup (v1: through "tasks", no grace period), moves the
+ * trees in, sets its ids and filter as sb_child() does, reports "K" (or
+ * "F" with the step that failed), and runs the loader's main instead of
+ * exec'ing it.  The warm process exits; the builder, a child subreaper,
+ * adopts the child, and refills the pool in the background.
  *
  * The request, one SOCK_SEQPACKET message: fixed fields, then strings
  * (NUL-terminated), then the BPF program; the descriptors as SCM_RIGHTS:
- * the spawn's present fds, then the cgroup.procs ones.
+ * the spawn's present fds, then the cgroup ones ("tasks" or cgroup.procs),
+ * then the binds' trees (present[]).
  */
 
 typedef struct {
@@ -149,6 +161,7 @@ typedef struct {
     shuttle_limits_t        limits;
     uint8_t                 rw[SB_MAX_BINDS];
     uint8_t                 optional[SB_MAX_BINDS];
+    uint8_t                 present[SB_MAX_BINDS];  /* its tree was sent */
 } sb_warm_head_t;
 
 /* shared between the files of this part */
@@ -166,6 +179,7 @@ extern size_t   sb_warm_args_len;
 int sb_loopback_up(void);
 int sb_child_mounts(sb_child_t *c);
 int sb_child_mounts_base(sb_child_t *c);
+int sb_child_mounts_pivot(sb_child_t *c);
 int sb_child_file(const char *path, const char *data);
 int sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     sb_child_t *c, pid_t *pid, char *err, size_t errlen);

@@ -145,8 +145,8 @@ failed:
 
 /*
  * The project's cgroup, its limits written: PROJECT/LEAF under each of
- * our hierarchies; the child joins it by writing "0" to the cgroup.procs
- * the parent opened.
+ * our hierarchies; the child joins it by writing "0" to the file the
+ * parent opened ("tasks" in v1, cgroup.procs in v2).
  */
 
 static int
@@ -236,7 +236,15 @@ sb_cgroup_enter(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
             return -1;
         }
 
-        sb_cat(proj, sizeof(proj), dir, "/cgroup.procs");
+        /*
+         * v1: its "tasks", not "cgroup.procs": the child is one thread,
+         * and moving one thread (itself) takes no write lock of the
+         * kernel's cgroup_threadgroup_rwsem, whose taking waits for an
+         * RCU grace period (10 ms and more on a busy machine: most of a
+         * wake).  v2 has no such file for a domain cgroup.
+         */
+        sb_cat(proj, sizeof(proj), dir,
+               sb->cgroup == SHUTTLE_CGROUP_V1 ? "/tasks" : "/cgroup.procs");
 
         c->procs[i] = open(proj, O_WRONLY | O_CLOEXEC);
         if (c->procs[i] == -1) {

@@ -8,6 +8,11 @@
 #include "sandbox_int.h"
 
 
+static int sb_warm_trees(const shuttle_spawn_t *sp, sb_warm_head_t *h,
+    int *fds, char *err, size_t errlen);
+static void sb_warm_close(int *fds, int n);
+
+
 static size_t
 sb_warm_put(char *buf, size_t off, const void *data, size_t len)
 {
@@ -51,17 +56,72 @@ sb_warm_get(const char *buf, size_t len, size_t *off)
 }
 
 
+/*
+ * The spawn's binds as detached copies of their trees, made here in the
+ * host's mount namespace (open_tree(2), OPEN_TREE_CLONE): the warm
+ * loader is in its new root already, the host's out of its reach, and
+ * only moves them in (move_mount(2)).  Those under /usr (seen through
+ * the sandbox's /usr) and the optional ones that are missing are not
+ * sent.  The number of descriptors put in fds, or -1 with err.
+ */
+
+static int
+sb_warm_trees(const shuttle_spawn_t *sp, sb_warm_head_t *h, int *fds,
+    char *err, size_t errlen)
+{
+    int     i, n, fd;
+
+    n = 0;
+
+    for (i = 0; i < (int) sp->nbinds; i++) {
+        h->present[i] = 0;
+
+        if (strncmp(sp->binds[i].path, "/usr/", 5) == 0) {
+            continue;
+        }
+
+        fd = (int) syscall(SYS_open_tree, AT_FDCWD, sp->binds[i].path,
+                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC
+                           | AT_RECURSIVE);
+
+        if (fd == -1) {
+            if (sp->binds[i].optional && errno == ENOENT) {
+                continue;
+            }
+
+            snprintf(err, errlen, "sandbox %s: bind %s: %s", sp->project,
+                     sp->binds[i].path, strerror(errno));
+            sb_warm_close(fds, n);
+            return -1;
+        }
+
+        h->present[i] = 1;
+        fds[n++] = fd;
+    }
+
+    return n;
+}
+
+
+static void
+sb_warm_close(int *fds, int n)
+{
+    while (n > 0) {
+        close(fds[--n]);
+    }
+}
+
+
 /* 0: spawned; -1: failed (err says why); 1: no warm loader after all */
 
 int
 sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
     sb_child_t *c, pid_t *pid, char *err, size_t errlen)
 {
-    int              fds[SB_MAX_FDS + SB_CONTROLLERS], nsend, i, n, status;
+    int              fds[SB_WARM_FDS], nsend, ntrees, i, n, status;
     int              fd;
     char            *buf, reply[512], *p;
-    char             cmsg[CMSG_SPACE(sizeof(int)
-                                     * (SB_MAX_FDS + SB_CONTROLLERS))];
+    char             cmsg[CMSG_SPACE(sizeof(int) * SB_WARM_FDS)];
     size_t           off;
     ssize_t          len;
     pid_t            child;
@@ -106,12 +166,22 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
         h.optional[i] = sp->binds[i].optional;
     }
 
+    ntrees = sb_warm_trees(sp, &h, fds + nsend, err, errlen);
+
+    if (ntrees == -1) {
+        free(buf);
+        return -1;
+    }
+
+    nsend += ntrees;
+
     for (n = 0, off = 0; c->argv[n] != NULL; n++) {
         off += strlen(c->argv[n]) + 1;
     }
 
     if (off + strlen(sb->warm_path) + 8 > SB_WARM_ARGS) {
         /* its command line would not fit where the warm one is */
+        sb_warm_close(fds + nsend - ntrees, ntrees);
         free(buf);
         return 1;
     }
@@ -143,6 +213,7 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
                       h.nfilter * sizeof(struct sock_filter));
 
     if (off == (size_t) -1) {
+        sb_warm_close(fds + nsend - ntrees, ntrees);
         free(buf);
         return 1;
     }
@@ -164,9 +235,10 @@ sb_warm_spawn(shuttle_sandbox_t *sb, const shuttle_spawn_t *sp,
         memcpy(CMSG_DATA(cm), fds, sizeof(int) * nsend);
     }
 
-    fd = sb->warm_fd[sb->nwarm - 1];
+    fd = sb->warm_fd[0];               /* the oldest: likely ready */
     len = sendmsg(fd, &msg, MSG_NOSIGNAL);
     free(buf);
+    sb_warm_close(fds + nsend - ntrees, ntrees);
 
     if (len != (ssize_t) off) {
         /* gone: the exec way, this time */
@@ -297,14 +369,18 @@ sb_warm_drop(shuttle_sandbox_t *sb)
         return;
     }
 
-    sb->nwarm--;
-    close(sb->warm_fd[sb->nwarm]);
+    /* the oldest, the one a spawn uses */
+
+    close(sb->warm_fd[0]);
 
     /* it exits at once on EOF, or has exited */
-    while (waitpid(sb->warm_pid[sb->nwarm], NULL, 0) == -1 && errno == EINTR)
-    {
+    while (waitpid(sb->warm_pid[0], NULL, 0) == -1 && errno == EINTR) {
         /* void */
     }
+
+    sb->nwarm--;
+    memmove(&sb->warm_fd[0], &sb->warm_fd[1], sb->nwarm * sizeof(int));
+    memmove(&sb->warm_pid[0], &sb->warm_pid[1], sb->nwarm * sizeof(pid_t));
 }
 
 
@@ -421,11 +497,10 @@ void
 shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     char **wargv)
 {
-    int                 fds[SB_MAX_FDS + SB_CONTROLLERS], nfds, i, k;
+    int                 fds[SB_WARM_FDS], nfds, i, k, gate[2];
     int                 host_network;
     char               *buf, pidmsg[32];
-    char                cmsg[CMSG_SPACE(sizeof(int)
-                                        * (SB_MAX_FDS + SB_CONTROLLERS))];
+    char                cmsg[CMSG_SPACE(sizeof(int) * SB_WARM_FDS)];
     size_t              off;
     ssize_t             len;
     pid_t               child;
@@ -471,6 +546,60 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
 
     (void) sb_child_mounts_base(&c);     /* _exit()s when it fails */
 
+    /*
+     * Into the new root, the host's detached, ahead too: the detach waits
+     * for an RCU grace period (milliseconds on a busy machine), which a
+     * wake then does not; the spawn's binds come as trees to move in.
+     */
+    (void) sb_child_mounts_pivot(&c);    /* _exit()s when it fails */
+
+    /*
+     * The child, forked ahead too (a wake pays no fork): pid 1 of the new
+     * pid namespace, it waits for the request itself.  This process says
+     * the child's pid now (the builder reads it after its request) and
+     * stays its parent until the request came (the child says "U" on the
+     * gate) or the child ended unused (then it reaps it): only a used
+     * child becomes the builder's (its subreaper's) to reap.
+     *
+     * A fork, never a clone(CLONE_VM): this process is root outside the
+     * sandbox, the child will run the tenant's code, and nothing the
+     * child does (a constructor of the service, run by an init that
+     * could not fork its loader) may reach this memory.
+     */
+    if (pipe2(gate, O_CLOEXEC) == -1) {
+        _exit(1);
+    }
+
+    child = fork();
+
+    if (child == -1) {
+        _exit(1);
+    }
+
+    if (child > 0) {
+        close(gate[1]);
+
+        snprintf(pidmsg, sizeof(pidmsg), "P%ld", (long) child);
+        (void) !send(fd, pidmsg, strlen(pidmsg) + 1, MSG_NOSIGNAL);
+        close(fd);
+
+        do {
+            len = read(gate[0], pidmsg, 1);
+        } while (len == -1 && errno == EINTR);
+
+        if (len != 1) {
+            /* unused, gone: reaped here */
+            while (waitpid(child, NULL, 0) == -1 && errno == EINTR) {
+                /* void */
+            }
+        }
+
+        /* used: the builder adopts the child, it is a subreaper */
+        _exit(0);
+    }
+
+    close(gate[0]);
+
     iov.iov_base = buf;
     iov.iov_len = SB_WARM_MAX;
 
@@ -489,12 +618,16 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
         _exit(0);
     }
 
+    /* used: its parent goes, the builder adopts it */
+    (void) !write(gate[1], "U", 1);
+    close(gate[1]);
+
     nfds = 0;
 
     for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
         if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
             nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            if (nfds > SB_MAX_FDS + SB_CONTROLLERS) {
+            if (nfds > SB_WARM_FDS) {
                 _exit(1);
             }
             memcpy(fds, CMSG_DATA(cm), nfds * sizeof(int));
@@ -514,6 +647,7 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
     memset(&sp, 0, sizeof(sp));
     memset(&c, 0, sizeof(c));
     c.based = 1;
+    c.pivoted = 1;
     limits = h.limits;
 
     sp.kind = h.kind;
@@ -599,6 +733,19 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
         c.procs[c.nprocs++] = fds[k++];
     }
 
+    for (i = 0; i < SB_MAX_BINDS; i++) {
+        c.bindfd[i] = -1;
+
+        if (i < (int) h.nbinds && h.present[i]) {
+            if (k >= nfds) {
+                /* a bind would be missing */
+                _exit(1);
+            }
+
+            c.bindfd[i] = fds[k++];
+        }
+    }
+
     c.sb = &sb;
     c.sp = &sp;
     c.path = path;
@@ -616,26 +763,5 @@ shuttle_sandbox_warm_serve(int fd, shuttle_sandbox_run_pt run, int wargc,
 
     c.warm_fd = SB_WARM_FD;
 
-    /*
-     * A fork, never a clone(CLONE_VM): this process is root outside the
-     * sandbox, the child will run the tenant's code, and nothing the
-     * child does (a constructor of the service, run by an init that
-     * could not fork its loader) may reach this memory.
-     */
-    child = fork();
-
-    if (child == 0) {
-        _exit(sb_child(&c) == 0 ? 0 : 127);
-    }
-
-    if (child == -1) {
-        sb_warm_report(fd, 'F', "clone", NULL, errno);
-        _exit(1);
-    }
-
-    snprintf(pidmsg, sizeof(pidmsg), "P%ld", (long) child);
-    (void) !send(fd, pidmsg, strlen(pidmsg) + 1, MSG_NOSIGNAL);
-
-    /* the builder adopts the child: it is a subreaper */
-    _exit(0);
+    _exit(sb_child(&c) == 0 ? 0 : 127);
 }

@@ -84,6 +84,7 @@ use Shuttle::Platform;
 
 # the deploy's overhead over cc and the CLI's start (overhead, cli_start)
 require "$FindBin::Bin/deploy.pl";
+require "$FindBin::Bin/wake.pl";    # bench_wake_socket
 
 $| = 1;
 
@@ -764,6 +765,7 @@ unless ($STATIC_ONLY) {
     bench_cli_start() if want('cli_start');
     bench_deploy_overhead() if want('overhead');
     bench_wake() if want('wake');
+    bench_wake_socket() if want('wake') || want('wake_socket');
     bench_density() if $DENSITY > 0 && want('density');
 }
 

@@ -44,6 +44,8 @@ sub new {
         # nginx's upstream keepalive_timeout to the loaders (its default:
         # 60s); a loader goes idle only once nginx closed those
         upstream_keepalive_timeout => $opts{upstream_keepalive_timeout},
+        # more of nginx's http block (a benchmark's baseline servers)
+        http_extra => $opts{http_extra} // '',
     }, $class;
 
     $LIVE{"$self"} = $self;
@@ -153,6 +155,8 @@ sub write_conf {
         keepalive 16;
         $kt
     }
+
+    $self->{http_extra}
 
     server {
         listen 127.0.0.1:%%PORT_1%% default_server;
