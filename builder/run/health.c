@@ -7,21 +7,51 @@
 #include "supervise_int.h"
 
 
-/* binds and listens on 127.0.0.1:<the next free port of the range> */
-
 /*
  * A health check: a connection to the loader's port, "OPTIONS *", and
  * its answer within --health-timeout.  A loader that stops answering
  * (stopped, or every thread stuck in the service) fails SUP_HC_FAILS in
  * a row and is killed; its exit is a crash like any other: restarted
  * with backoff, "hung" in the logs and the deployment's reason.
+ *
+ * Nothing here blocks, and the main loop turns for the checks of many
+ * loaders at once, not two or three times per check (each turn walks
+ * every loader): the next check is due on a grid of SUP_HC_SLOT_MS, so
+ * the checks of a slot start in one turn and their answers arrive
+ * together; a loopback connection made at once is sent its request at
+ * once; at most SUP_HC_BURST start in one turn, the others a
+ * millisecond later, so a turn stays short with 10,000 running.
  */
+
+#define SUP_HC_SLOT_MS  100
+#define SUP_HC_BURST    64
+
+
+static void sup_hc_send(shuttle_supervise_t *sup, sup_loader_t *l);
+static int64_t sup_hc_next(int64_t now, int64_t interval);
+
+
+static int64_t   sup_hc_turn;           /* the ms of the last start */
+static unsigned  sup_hc_started;        /* checks started in that ms */
+
 
 void
 sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
 {
     int                 fd;
     struct sockaddr_in  sin;
+
+    if (now != sup_hc_turn) {
+        sup_hc_turn = now;
+        sup_hc_started = 0;
+    }
+
+    if (sup_hc_started >= SUP_HC_BURST) {
+        l->hc_at = now + 1;
+        return;
+    }
+
+    sup_hc_started++;
 
     l->hc_at = now + sup->s->conf.health_timeout_ms;
 
@@ -30,7 +60,7 @@ sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
         shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: health check: "
                     "socket: %s", l->project, (long long) l->id,
                     strerror(errno));
-        l->hc_at = now + sup->s->conf.health_ms;
+        l->hc_at = sup_hc_next(now, sup->s->conf.health_ms);
         return;
     }
 
@@ -42,14 +72,33 @@ sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
     l->hc_fd = fd;
     l->hc_state = SUP_HC_CONNECTING;
 
-    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == -1
-        && errno != EINPROGRESS)
-    {
-        sup_hc_done(sup, l, strerror(errno));
+    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0) {
+        sup_hc_send(sup, l);
         return;
     }
 
-    /* on loopback it is mostly connected already: POLLOUT at once */
+    if (errno != EINPROGRESS) {
+        sup_hc_done(sup, l, strerror(errno));
+    }
+
+    /* in progress: POLLOUT, then sup_hc_io() sends */
+}
+
+
+static void
+sup_hc_send(shuttle_supervise_t *sup, sup_loader_t *l)
+{
+    ssize_t  n;
+
+    n = send(l->hc_fd, SUP_HC_REQUEST, sizeof(SUP_HC_REQUEST) - 1,
+             MSG_NOSIGNAL);
+
+    if (n != (ssize_t) sizeof(SUP_HC_REQUEST) - 1) {
+        sup_hc_done(sup, l, n == -1 ? strerror(errno) : "short send");
+        return;
+    }
+
+    l->hc_state = SUP_HC_SENT;
 }
 
 
@@ -73,15 +122,7 @@ sup_hc_io(shuttle_supervise_t *sup, sup_loader_t *l, short revents)
             return;
         }
 
-        n = send(l->hc_fd, SUP_HC_REQUEST, sizeof(SUP_HC_REQUEST) - 1,
-                 MSG_NOSIGNAL);
-
-        if (n != (ssize_t) sizeof(SUP_HC_REQUEST) - 1) {
-            sup_hc_done(sup, l, n == -1 ? strerror(errno) : "short send");
-            return;
-        }
-
-        l->hc_state = SUP_HC_SENT;
+        sup_hc_send(sup, l);
         return;
     }
 
@@ -108,7 +149,7 @@ void
 sup_hc_done(shuttle_supervise_t *sup, sup_loader_t *l, const char *failed)
 {
     sup_hc_close(l);
-    l->hc_at = shuttle_mono_ms() + sup->s->conf.health_ms;
+    l->hc_at = sup_hc_next(shuttle_mono_ms(), sup->s->conf.health_ms);
 
     if (failed == NULL) {
         if (l->hc_failed > 0) {
@@ -150,4 +191,17 @@ sup_hc_close(sup_loader_t *l)
         close(l->hc_fd);
         l->hc_state = SUP_HC_NONE;
     }
+}
+
+
+/* the first slot of the grid at or after now + interval */
+
+static int64_t
+sup_hc_next(int64_t now, int64_t interval)
+{
+    int64_t  at;
+
+    at = now + interval;
+
+    return at + (SUP_HC_SLOT_MS - at % SUP_HC_SLOT_MS) % SUP_HC_SLOT_MS;
 }
