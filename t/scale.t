@@ -1,12 +1,12 @@
 #!/usr/bin/perl
 
 # The platform's own limits at a moderate scale (issue 23: 10,000 projects
-# on one box; t/bench/density.pl measures those): 300 projects deployed
-# and idle, the builder restarted, then all 300 woken and running at once,
-# on a port range of 300 + 2 ports (a project keeps its one port idle and
+# on one box; t/bench/density.pl measures those): 250 projects deployed
+# and idle, the builder restarted, then all 250 woken and running at once,
+# on a port range of 250 + 2 ports (a project keeps its one port idle and
 # running; a deploy takes one more for a moment): none refused for want
-# of a port.  The builder starts with a soft open files limit of 256, too
-# few for 300 idle projects' sockets: it raises its own to the hard limit
+# of a port.  The builder starts with a soft open files limit of 128, too
+# few for 250 idle projects' sockets: it raises its own to the hard limit
 # and says so at its start.
 
 use strict;
@@ -22,12 +22,12 @@ use Time::HiRes qw(time sleep);
 use Shuttle::Test;
 use Shuttle::Platform;
 
-my $N = $ENV{SHUTTLE_SCALE_PROJECTS} // 300;
+my $N = $ENV{SHUTTLE_SCALE_PROJECTS} // 250;
 
 # the builder under a soft limit of 256 open files (the hard one as it is)
 my $wrap = File::Temp->new(SUFFIX => '.sh');
 my $real = Shuttle::Test::builder();
-print $wrap "#!/bin/sh\nulimit -S -n 256 || exit 126\nexec '$real' \"\$@\"\n";
+print $wrap "#!/bin/sh\nulimit -S -n 128 || exit 126\nexec '$real' \"\$@\"\n";
 close $wrap;
 chmod 0755, $wrap->filename;
 local $ENV{SHUTTLE_BUILDER} = $wrap->filename;
@@ -71,7 +71,7 @@ my $pid = builder_again('--idle', '1s');
 my ($soft, $hard) = soft_hard_nofile($pid);
 cmp_ok($hard, '>', $N + 64, "the hard open files limit ($hard) holds "
        . "$N projects: the test means something");
-is($soft, $hard, 'the builder raised its soft open files limit (256) to '
+is($soft, $hard, 'the builder raised its soft open files limit (128) to '
    . 'the hard one');
 like($p->builder_log, qr/capacity: ports \Q$lo-$hi\E: \d+ projects.*; \Q$hard\E open files: \d+ idle projects/,
      'its start says how many projects its ports and open files allow');

@@ -29,7 +29,9 @@
 #     main_cpu_pct   the builder's main thread's CPU (its event loop:
 #                    health checks, idle sockets, timers) over 10 s, all
 #                    idle and with the share running (health checks every
-#                    10 s, the default)
+#                    10 s, the default); _baseline: the same by the
+#                    builder BENCH_DENSITY_BASELINE_BUILDER names (a build
+#                    of an earlier commit), after a restart into it
 #     pid_max_projects  kernel.pid_max over the tasks of a running
 #                    project: how many may run at once
 
@@ -166,13 +168,16 @@ sub density_timed {
     return main::median(@ms);
 }
 
+# the answer whole, not decoded (Perl's JSON decoder is slower than the
+# API): its projects counted by their URLs
 sub density_api_ms {
     my ($p, $n) = @_;
     return density_timed(5, sub {
-        my $r = $p->v1('alice', 'GET', '/v1/projects');
-        die "bench: GET /v1/projects: $r->{status}\n"
-            unless $r->{status} == 200
-                   && @{ $r->{json}{projects} // [] } == $n;
+        my $r = Shuttle::Test::http_get($p->port, 'localhost', '/v1/projects',
+            headers => [Authorization => 'Bearer ' . $p->key('alice')]);
+        my $got = () = $r->{body} =~ /"url":/g;
+        die "bench: GET /v1/projects: $r->{status}, $got projects of $n\n"
+            unless $r->{status} == 200 && $got == $n;
     });
 }
 
@@ -208,8 +213,6 @@ sub density_deploy {
     my $posted = time - $t0;
     density_wait_states($p, "deploy of $total", 3 * 3600,
                         sub { ($_[0]{idle} // 0) == $total });
-    $p->t->wait_until(sub { !$p->t->loader_pids }, 60)
-        or die "bench: loaders left with all $total idle\n";
     my $s = time - $t0;
     printf "# %d projects: POSTed in %.1f s, all deployed and idle in "
            . "%.1f s\n", scalar @names, $posted, $s;
@@ -295,9 +298,11 @@ sub bench_density {
            join(', ', map { sprintf '%.1f', $_ } @wake_few), $N,
            join(', ', map { sprintf '%.1f', $_ } @wake_all);
 
-    # all idle; the next builder keeps a woken loader running
-    $p->t->wait_until(sub { !$p->t->loader_pids }, 60)
-        or die "bench: loaders left running with --idle 1s\n";
+    # all idle (the API says; a loader the warm loader forked has not
+    # the cmdline loader_pids looks for); the next builder keeps a woken
+    # loader running
+    density_wait_states($p, 'the wakes idle again', 60,
+                        sub { ($_[0]{idle} // 0) == $N });
     # the zone checked by waking 20 of the share: they stay running
     my @share = (sort { rand() <=> 0.5 } @names)[0 .. $SHARE - 1];
     my @r_idle = density_restart($p, \@names, 0, [@share[0 .. 19]], @args,
@@ -309,17 +314,30 @@ sub bench_density {
                         sub { ($_[0]{running} // 0) == $SHARE });
     sleep 2;
     my $ur = density_usage($p);
-    my $cpu_run = main_cpu_pct($p, 10);
-    printf "# %d running: loaders %d KiB, %d fds, %d tasks; builder main "
-           . "thread %.1f%% CPU (%.1f%% all idle)\n", $SHARE,
-           @$ur{qw(loaders_kib loaders_fds loaders_tasks)}, $cpu_run,
-           $cpu_idle;
+    printf "# %d running: loaders %d KiB, %d fds, %d tasks\n", $SHARE,
+           @$ur{qw(loaders_kib loaders_fds loaders_tasks)};
 
-    my %running = map { $_ => 1 } @share;
-    my @idle = grep { !$running{$_} } @names;
-    my @r_run = density_restart($p, \@names, $SHARE,
-                                [@share[0 .. 9], @idle[0 .. 9]], @args,
-                                '--idle', '10m');
+    # a restart with them running; then the main thread's CPU once the
+    # new builder's first health checks are due (10 s after its loaders)
+    my @r_run = density_restart($p, \@names, $SHARE, [@share[0 .. 19]],
+                                @args, '--idle', '10m');
+    sleep 12;
+    my $cpu_run = main_cpu_pct($p, 10);
+
+    # the same with another builder binary (the commit before, say): the
+    # baseline of the health checks' cost, in the same run
+    my $cpu_base;
+    if (my $old = $ENV{BENCH_DENSITY_BASELINE_BUILDER}) {
+        local $ENV{SHUTTLE_BUILDER} = $old;
+        density_restart($p, \@names, $SHARE, [@share[0 .. 19]], @args,
+                        '--idle', '10m');
+        sleep 12;
+        $cpu_base = main_cpu_pct($p, 10);
+    }
+    printf "# builder main thread: %.1f%% CPU with %d running (%s), %.1f%% "
+           . "all idle\n", $cpu_run, $SHARE, defined $cpu_base
+           ? sprintf('%.1f%% by the baseline builder', $cpu_base) : '',
+           $cpu_idle;
     $p->stop;
 
     my $per = sub { my ($k, $u1, $u2, $n) = @_; ($u2->{$k} - $u1->{$k}) / $n };
@@ -361,6 +379,8 @@ sub bench_density {
     main::figure('density_pid_max_projects', sprintf('%.0f', $pid_max / $tasks));
     main::figure('density_main_cpu_pct_idle', sprintf('%.1f', $cpu_idle));
     main::figure('density_main_cpu_pct_running', sprintf('%.1f', $cpu_run));
+    main::figure('density_main_cpu_pct_running_baseline',
+                 sprintf('%.1f', $cpu_base)) if defined $cpu_base;
     main::figure('density_restart_idle_stop_s', sprintf('%.1f', $r_idle[0]));
     main::figure('density_restart_idle_api_s', sprintf('%.1f', $r_idle[1]));
     main::figure('density_restart_idle_zone_s', sprintf('%.1f', $r_idle[2]));
