@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # t/bench/density.pl: BENCH_DENSITY projects on one platform, required by
-# bench.pl (it uses that file's figure, pct, median and post_deploy).
+# bench.pl (it uses that file's figure, pct and median).
 #
 #   density_*        BENCH_DENSITY (1000; 10000 for the figures of
 #                    docs/benchmarks.md) projects of examples/hello (one
@@ -31,13 +31,15 @@
 #                    idle and with the share running (health checks every
 #                    10 s, the default); _baseline: the same by the
 #                    builder BENCH_DENSITY_BASELINE_BUILDER names (a build
-#                    of an earlier commit), after a restart into it
+#                    of an earlier commit), after a restart into it, and
+#                    api_ms, list_ms by that builder
 #     pid_max_projects  kernel.pid_max over the tasks of a running
 #                    project: how many may run at once
 
 use strict;
 use warnings;
 
+use JSON::PP ();
 use POSIX ();
 use Time::HiRes qw(sleep time);
 
@@ -120,14 +122,37 @@ sub main_cpu_pct {
     return 100 * (main_cpu($p->builder_pid) - $c0) / (time - $t0);
 }
 
+# a JSON decoder that keeps up with 10,000 projects, where there is one
+my $JSON = eval { require Cpanel::JSON::XS; Cpanel::JSON::XS->new }
+           // JSON::PP->new;
+
+# GET $path of the API as alice, a minute at most
+sub density_api {
+    my ($p, $path, %opts) = @_;
+    return Shuttle::Test::http_get($p->port, 'localhost', $path,
+        timeout => 120, %opts,
+        headers => [Authorization => 'Bearer ' . $p->key('alice'),
+                    @{ $opts{headers} // [] }]);
+}
+
 # project states from GET /v1/projects: {state => count}
 sub density_states {
     my ($p) = @_;
-    my $r = $p->v1('alice', 'GET', '/v1/projects');
+    my $r = density_api($p, '/v1/projects');
     die "bench: GET /v1/projects: $r->{status}\n" unless $r->{status} == 200;
     my %n;
-    $n{ $_->{state} // '' }++ for @{ $r->{json}{projects} // [] };
+    $n{ $_->{state} // '' }++ for @{ $JSON->decode($r->{body})->{projects} };
     return \%n;
+}
+
+# POST /deploy?project=$name of the tarball
+sub density_post {
+    my ($p, $name, $tgz) = @_;
+    my $r = density_api($p, "/deploy?project=$name", method => 'POST',
+                        body => $tgz,
+                        headers => ['Content-Type' => 'application/gzip']);
+    die "bench: POST /deploy?project=$name: $r->{status}\n$r->{body}"
+        unless $r->{status} == 202;
 }
 
 sub density_wait_states {
@@ -140,7 +165,7 @@ sub density_wait_states {
         die "bench: $what: " . join(', ', map { "$_ $last->{$_}" } @bad)
             . "\n" . substr($p->builder_log, -3000) if @bad;
         return time - $t0 if $cond->($last);
-        sleep 1;
+        sleep 2;
     }
     die "bench: $what: not within ${timeout}s: "
         . join(', ', map { "$_ $last->{$_}" } sort keys %$last) . "\n";
@@ -150,7 +175,7 @@ sub density_wait_states {
 sub density_get {
     my ($p, $name) = @_;
     my $t0 = time;
-    my $r = $p->app_get($name, '/hello', timeout => 10);
+    my $r = $p->app_get($name, '/hello', timeout => 30);
     my $ms = (time - $t0) * 1000;
     die "bench: GET $name/hello: $r->{status} $r->{body}\n"
         unless $r->{status} == 200 && $r->{body} eq "Hello, world!\n";
@@ -173,8 +198,7 @@ sub density_timed {
 sub density_api_ms {
     my ($p, $n) = @_;
     return density_timed(5, sub {
-        my $r = Shuttle::Test::http_get($p->port, 'localhost', '/v1/projects',
-            headers => [Authorization => 'Bearer ' . $p->key('alice')]);
+        my $r = density_api($p, '/v1/projects');
         my $got = () = $r->{body} =~ /"url":/g;
         die "bench: GET /v1/projects: $r->{status}, $got projects of $n\n"
             unless $r->{status} == 200 && $got == $n;
@@ -184,7 +208,7 @@ sub density_api_ms {
 sub density_list_ms {
     my ($p, $n) = @_;
     return density_timed(5, sub {
-        my ($rc, $out, $err) = $p->cli(['list']);
+        my ($rc, $out, $err) = $p->cli(['list'], timeout => 300);
         die "bench: shuttle list: $rc $err\n" unless $rc == 0;
         my $lines = () = $out =~ /^d\d+/mg;
         die "bench: shuttle list: $lines projects of $n\n" if $lines != $n;
@@ -200,7 +224,7 @@ sub density_deploy {
         my @mine = @names[grep { $_ % 4 == $c } 0 .. $#names];
         my $pid = fork // die "fork: $!";
         if ($pid == 0) {
-            my $ok = eval { main::post_deploy($p, $_, $tgz) for @mine; 1 };
+            my $ok = eval { density_post($p, $_, $tgz) for @mine; 1 };
             print STDERR $@ unless $ok;
             POSIX::_exit($ok ? 0 : 1);
         }
@@ -326,13 +350,17 @@ sub bench_density {
 
     # the same with another builder binary (the commit before, say): the
     # baseline of the health checks' cost, in the same run
-    my $cpu_base;
+    my ($cpu_base, $api_base, $list_base);
     if (my $old = $ENV{BENCH_DENSITY_BASELINE_BUILDER}) {
         local $ENV{SHUTTLE_BUILDER} = $old;
         density_restart($p, \@names, $SHARE, [@share[0 .. 19]], @args,
                         '--idle', '10m');
         sleep 12;
         $cpu_base = main_cpu_pct($p, 10);
+        $api_base = density_api_ms($p, $N);
+        $list_base = density_list_ms($p, $N);
+        printf "# the baseline builder: GET /v1/projects %.1f ms, shuttle "
+               . "list %.1f ms\n", $api_base, $list_base;
     }
     printf "# builder main thread: %.1f%% CPU with %d running (%s), %.1f%% "
            . "all idle\n", $cpu_run, $SHARE, defined $cpu_base
@@ -379,8 +407,13 @@ sub bench_density {
     main::figure('density_pid_max_projects', sprintf('%.0f', $pid_max / $tasks));
     main::figure('density_main_cpu_pct_idle', sprintf('%.1f', $cpu_idle));
     main::figure('density_main_cpu_pct_running', sprintf('%.1f', $cpu_run));
-    main::figure('density_main_cpu_pct_running_baseline',
-                 sprintf('%.1f', $cpu_base)) if defined $cpu_base;
+    if (defined $cpu_base) {
+        main::figure('density_main_cpu_pct_running_baseline',
+                     sprintf('%.1f', $cpu_base));
+        main::figure('density_api_ms_baseline', sprintf('%.1f', $api_base));
+        main::figure('density_list_ms_baseline',
+                     sprintf('%.1f', $list_base));
+    }
     main::figure('density_restart_idle_stop_s', sprintf('%.1f', $r_idle[0]));
     main::figure('density_restart_idle_api_s', sprintf('%.1f', $r_idle[1]));
     main::figure('density_restart_idle_zone_s', sprintf('%.1f', $r_idle[2]));
