@@ -148,9 +148,11 @@ my ($rc, $out, $err) = Shuttle::Platform::run_cmd(
      '--tasks', '16'], env => { PATH => $ENV{PATH} });
 is($rc, 0, 'shuttle-builder limits s002 --memory 48m --tasks 16') or diag $err;
 
-# a builder restart with them idle, a long --idle this time: all woken,
-# all running at once on the ports they had
-builder_again('--idle', '10m');
+# a builder restart with them idle, a long --idle this time, and health
+# checks every 300 ms: all woken, all running at once on the ports they
+# had, all answering their checks
+builder_again('--idle', '10m', '--health-check', '300ms');
+my $mark = length $p->builder_log;
 $last = states();
 is($last->{idle} // 0, $N, "after a restart all $N are idle");
 listing_is_views('all idle');
@@ -174,6 +176,13 @@ is(scalar @loaders, $N, "$N loaders run at once");
 $last = states();
 is($last->{running} // 0, $N, "the API says $N running");
 listing_is_views('all running');
+
+# a second and a half of health checks, 300 loaders on a 100 ms grid
+sleep 1.5;
+is(join(' ', $t->loader_pids), join(' ', @loaders),
+   'the same loaders run after 1.5 s of health checks');
+unlike(substr($p->builder_log, $mark), qr/health check failed/,
+       'every health check answered');
 
 my $log = $p->builder_log;
 unlike($log, qr/no free port|Too many open files|EMFILE/,

@@ -18,8 +18,7 @@
  * loaders at once, not two or three times per check (each turn walks
  * every loader): the next check is due on a grid of SUP_HC_SLOT_MS, so
  * the checks of a slot start in one turn and their answers arrive
- * together; a loopback connection made at once is sent its request at
- * once; at most SUP_HC_BURST start in one turn, the others a
+ * together; at most SUP_HC_BURST start in one turn, the others a
  * millisecond later, so a turn stays short with 10,000 running.
  */
 
@@ -27,7 +26,6 @@
 #define SUP_HC_BURST    64
 
 
-static void sup_hc_send(shuttle_supervise_t *sup, sup_loader_t *l);
 static int64_t sup_hc_next(int64_t now, int64_t interval);
 
 
@@ -72,33 +70,14 @@ sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
     l->hc_fd = fd;
     l->hc_state = SUP_HC_CONNECTING;
 
-    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == 0) {
-        sup_hc_send(sup, l);
-        return;
-    }
-
-    if (errno != EINPROGRESS) {
+    if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == -1
+        && errno != EINPROGRESS)
+    {
         sup_hc_done(sup, l, strerror(errno));
-    }
-
-    /* in progress: POLLOUT, then sup_hc_io() sends */
-}
-
-
-static void
-sup_hc_send(shuttle_supervise_t *sup, sup_loader_t *l)
-{
-    ssize_t  n;
-
-    n = send(l->hc_fd, SUP_HC_REQUEST, sizeof(SUP_HC_REQUEST) - 1,
-             MSG_NOSIGNAL);
-
-    if (n != (ssize_t) sizeof(SUP_HC_REQUEST) - 1) {
-        sup_hc_done(sup, l, n == -1 ? strerror(errno) : "short send");
         return;
     }
 
-    l->hc_state = SUP_HC_SENT;
+    /* on loopback it is mostly connected already: POLLOUT at once */
 }
 
 
@@ -122,7 +101,15 @@ sup_hc_io(shuttle_supervise_t *sup, sup_loader_t *l, short revents)
             return;
         }
 
-        sup_hc_send(sup, l);
+        n = send(l->hc_fd, SUP_HC_REQUEST, sizeof(SUP_HC_REQUEST) - 1,
+                 MSG_NOSIGNAL);
+
+        if (n != (ssize_t) sizeof(SUP_HC_REQUEST) - 1) {
+            sup_hc_done(sup, l, n == -1 ? strerror(errno) : "short send");
+            return;
+        }
+
+        l->hc_state = SUP_HC_SENT;
         return;
     }
 
