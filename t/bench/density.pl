@@ -29,7 +29,8 @@
 #     main_cpu_pct   the builder's main thread's CPU (its event loop:
 #                    health checks, idle sockets, timers) over 10 s, all
 #                    idle and with the share running (health checks every
-#                    10 s, the default); _baseline: the same by the
+#                    10 s, the default; BENCH_DENSITY_HEALTH=1s: every
+#                    second); _baseline: the same by the
 #                    builder BENCH_DENSITY_BASELINE_BUILDER names (a build
 #                    of an earlier commit), after a restart into it, and
 #                    api_ms, list_ms by that builder
@@ -52,6 +53,9 @@ my $SHARE = $ENV{BENCH_DENSITY_RUNNING} // int($N / 10);
 my ($PORT_LO, $PORT_HI) = split /-/, $ENV{BENCH_DENSITY_PORTS}
                                     // '33000-60999';
 my $TICK = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+# the running share's --health-check (the builder's default: 10s)
+my @HEALTH = $ENV{BENCH_DENSITY_HEALTH}
+             ? ('--health-check', $ENV{BENCH_DENSITY_HEALTH}) : ();
 
 # the processes of the platform: (builder, [nginx's], [the builder's
 # descendants: loaders, their inits, the warm loader])
@@ -330,7 +334,7 @@ sub bench_density {
     # the zone checked by waking 20 of the share: they stay running
     my @share = (sort { rand() <=> 0.5 } @names)[0 .. $SHARE - 1];
     my @r_idle = density_restart($p, \@names, 0, [@share[0 .. 19]], @args,
-                                 '--idle', '10m');
+                                 '--idle', '10m', @HEALTH);
     my $cpu_idle = main_cpu_pct($p, 10);
 
     my @wake_share = map { density_get($p, $_) } @share[20 .. $#share];
@@ -344,7 +348,7 @@ sub bench_density {
     # a restart with them running; then the main thread's CPU once the
     # new builder's first health checks are due (10 s after its loaders)
     my @r_run = density_restart($p, \@names, $SHARE, [@share[0 .. 19]],
-                                @args, '--idle', '10m');
+                                @args, '--idle', '10m', @HEALTH);
     sleep 12;
     my $cpu_run = main_cpu_pct($p, 10);
 
@@ -354,7 +358,7 @@ sub bench_density {
     if (my $old = $ENV{BENCH_DENSITY_BASELINE_BUILDER}) {
         local $ENV{SHUTTLE_BUILDER} = $old;
         density_restart($p, \@names, $SHARE, [@share[0 .. 19]], @args,
-                        '--idle', '10m');
+                        '--idle', '10m', @HEALTH);
         sleep 12;
         $cpu_base = main_cpu_pct($p, 10);
         $api_base = density_api_ms($p, $N);
