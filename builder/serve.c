@@ -81,6 +81,8 @@ shuttle_serve_main(int argc, char **argv)
         goto failed;
     }
 
+    serve_capacity(s);
+
     if (serve_sandbox(s, a.no_sandbox != NULL, err, sizeof(err)) != 0) {
         shuttle_log(SHUTTLE_LOG_ERROR, "%s", err);
         goto failed;

@@ -59,11 +59,14 @@
 
 #define SERVE_ERRLEN        1024
 #define SERVE_BACKLOG       128
+#define SERVE_FDS_SPARE     64          /* the builder's own, its API's */
 
 #define SERVE_DATA          "/var/lib/shuttle"
 #define SERVE_SOCKET        "/run/shuttle/builder.sock"
-#define SERVE_PORT_LO       20000
-#define SERVE_PORT_HI       29999
+/* below Linux's ephemeral ports (32768-60999): 10,000 projects, each
+   with a second port while a deploy or a takeover replaces its loader */
+#define SERVE_PORT_LO       10000
+#define SERVE_PORT_HI       32767
 #define SERVE_BUILD_TIMEOUT 120
 #define SERVE_START_TIMEOUT 10
 #define SERVE_IDLE_MS       (15 * 60 * 1000)
@@ -144,6 +147,7 @@ typedef struct {
 int serve_args(int argc, char **argv, serve_args_t *a);
 int serve_conf(shuttle_serve_conf_t *conf, serve_args_t *a,
     char *err, size_t errlen);
+void serve_capacity(shuttle_serve_t *s);
 int serve_sandbox(shuttle_serve_t *s, int off, char *err,
     size_t errlen);
 char *serve_join(const char *dir, const char *name);

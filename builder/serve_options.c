@@ -39,7 +39,7 @@ serve_usage(FILE *f)
 "  --zone PATH           the routing zone nginx maps (DATA/zone)\n"
 "  --socket PATH         the API's unix socket (" SERVE_SOCKET ")\n"
 "  --spool DIR           where nginx writes uploads (DATA/spool)\n"
-"  --ports LO-HI         loaders' ports on 127.0.0.1 (20000-29999)\n"
+"  --ports LO-HI         loaders' ports on 127.0.0.1 (10000-32767)\n"
 "  --jobs N              builds at once (the number of CPUs)\n"
 "  --nginx-user USER     owner of the socket (0600) and of the spool,\n"
 "                        so nginx's workers reach them (default root)\n"
@@ -606,6 +606,59 @@ serve_sandbox(shuttle_serve_t *s, int off, char *err, size_t errlen)
                 s->conf.key_jobs, s->conf.key_projects);
 
     return 0;
+}
+
+
+/*
+ * What this builder's own limits allow, said at its start: the ports of
+ * --ports (a project's socket, and a second one while a deploy or a
+ * takeover replaces its loader), its open files (raised to the hard
+ * limit: a socket per project, idle or running, and for a running loader
+ * a health check's connection or a starting one's pipe), the kernel's
+ * pid_max (tasks of running loaders).  Less room for descriptors than
+ * the ports hold: a warning, the operator raises LimitNOFILE.
+ */
+
+void
+serve_capacity(shuttle_serve_t *s)
+{
+    long           pid_max;
+    char           line[32];
+    FILE          *f;
+    unsigned long  ports, idle, running;
+    struct rlimit  rl;
+
+    ports = (unsigned long) s->conf.port_hi - s->conf.port_lo + 1;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) {
+        rl.rlim_cur = 1048576;
+    }
+
+    idle = rl.rlim_cur > SERVE_FDS_SPARE ? rl.rlim_cur - SERVE_FDS_SPARE : 0;
+    running = idle / 2;
+
+    pid_max = 0;
+    f = fopen("/proc/sys/kernel/pid_max", "r");
+
+    if (f != NULL) {
+        if (fgets(line, sizeof(line), f) != NULL) {
+            pid_max = strtol(line, NULL, 10);
+        }
+
+        fclose(f);
+    }
+
+    shuttle_log(idle < ports / 2 ? SHUTTLE_LOG_WARN : SHUTTLE_LOG_INFO,
+                "capacity: ports %u-%u: %lu projects, each with a second "
+                "port while a deploy or takeover replaces its loader; "
+                "%llu open files: %lu idle projects or %lu running%s; "
+                "kernel.pid_max %ld", (unsigned) s->conf.port_lo,
+                (unsigned) s->conf.port_hi, ports / 2,
+                (unsigned long long) rl.rlim_cur, idle, running,
+                idle < ports / 2 ? " (fewer than the ports hold: raise the "
+                                   "builder's open files limit, "
+                                   "LimitNOFILE in its unit)" : "",
+                pid_max);
 }
 
 

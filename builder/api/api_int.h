@@ -93,12 +93,6 @@ typedef struct {
 } api_follow_t;
 
 
-/* GET /v1/projects collects rows, then builds each project's JSON */
-typedef struct {
-    shuttle_project_t      *elts;
-    size_t                  nelts;
-    size_t                  nalloc;
-} api_projects_t;
 
 
 typedef struct {
@@ -152,10 +146,12 @@ int api_own_deployment(api_req_t *r, const char *id,
     shuttle_deployment_t *d, enum MHD_Result *ret);
 json_t *api_project_json(shuttle_api_t *api,
     const shuttle_project_t *p);
+json_t *api_project_json_of(shuttle_api_t *api, const shuttle_project_t *p,
+    const shuttle_serve_view_t *v, const shuttle_deployment_t *latest,
+    const shuttle_limits_t *limits, json_t *resources);
 json_t *api_deployment_json(shuttle_api_t *api,
     const shuttle_deployment_t *d, int transitions);
 int api_add_deployment(const shuttle_deployment_t *d, void *data);
-int api_add_project(const shuttle_project_t *p, void *data);
 ssize_t api_follow_read(void *cls, uint64_t pos, char *buf,
     size_t max);
 json_t *api_url(shuttle_api_t *api, const char *name);

@@ -82,8 +82,8 @@ api_own_deployment(api_req_t *r, const char *id, shuttle_deployment_t *d,
 json_t *
 api_project_json(shuttle_api_t *api, const shuttle_project_t *p)
 {
-    char                   err[512], idle[32];
-    json_t                *j, *latest;
+    char                   err[512];
+    json_t                *j;
     shuttle_limits_t       limits;
     shuttle_deployment_t  *d;
     shuttle_serve_view_t   v;
@@ -91,35 +91,57 @@ api_project_json(shuttle_api_t *api, const shuttle_project_t *p)
     memset(&v, 0, sizeof(shuttle_serve_view_t));
     (void) shuttle_serve_view(api->s, p, &v);
 
-    latest = json_null();
+    d = NULL;
 
     if (p->latest != 0) {
         d = malloc(sizeof(shuttle_deployment_t));
 
         if (d != NULL
             && shuttle_store_deployment(api->s->store, p->latest, d, err,
-                                        sizeof(err)) == 0)
+                                        sizeof(err)) != 0)
         {
-            latest = api_deployment_json(api, d, 0);
+            free(d);
+            d = NULL;
         }
-
-        free(d);
     }
+
+    /* what its sandbox gets: the defaults and the operator's for it */
+    shuttle_deploy_limits(api->s, p->name, &limits);
+
+    j = api_project_json_of(api, p, &v, d, &limits,
+                            shuttle_provision_describe(api->s, p->name));
+    free(d);
+
+    return j;
+}
+
+
+/* the same from what the caller looked up: latest NULL is none; the
+ * resources' JSON is taken */
+
+json_t *
+api_project_json_of(shuttle_api_t *api, const shuttle_project_t *p,
+    const shuttle_serve_view_t *v, const shuttle_deployment_t *latest,
+    const shuttle_limits_t *limits, json_t *resources)
+{
+    char     idle[32];
+    json_t  *j;
 
     j = json_object();
 
     json_object_set_new(j, "name", json_string(p->name));
     json_object_set_new(j, "owner", json_string(p->owner));
     json_object_set_new(j, "state",
-                        json_string(shuttle_zone_state_name(v.state)));
+                        json_string(shuttle_zone_state_name(v->state)));
     json_object_set_new(j, "url", api_url(api, p->name));
     json_object_set_new(j, "current",
                         p->current ? json_integer(p->current) : json_null());
-    json_object_set_new(j, "latest", latest);
+    json_object_set_new(j, "latest", latest != NULL
+                                     ? api_deployment_json(api, latest, 0)
+                                     : json_null());
     json_object_set_new(j, "created", api_time(p->created));
     json_object_set_new(j, "updated", api_time(p->updated));
-    json_object_set_new(j, "resources",
-                        shuttle_provision_describe(api->s, p->name));
+    json_object_set_new(j, "resources", resources);
 
     /* scale to zero: after what, whose setting, since when */
     shuttle_duration_text(p->idle_ms >= 0 ? p->idle_ms
@@ -128,12 +150,10 @@ api_project_json(shuttle_api_t *api, const shuttle_project_t *p)
     json_object_set_new(j, "idle_after", json_string(idle));
     json_object_set_new(j, "idle_default", json_boolean(p->idle_ms < 0));
     json_object_set_new(j, "idle_since",
-                        v.state == SHUTTLE_STATE_IDLE ? api_time(v.since)
-                                                      : json_null());
+                        v->state == SHUTTLE_STATE_IDLE ? api_time(v->since)
+                                                       : json_null());
 
-    /* what its sandbox gets: the defaults and the operator's for it */
-    shuttle_deploy_limits(api->s, p->name, &limits);
-    json_object_set_new(j, "limits", shuttle_limits_json(&limits));
+    json_object_set_new(j, "limits", shuttle_limits_json(limits));
 
     return j;
 }
@@ -241,33 +261,6 @@ api_add_deployment(const shuttle_deployment_t *d, void *data)
 
     json_array_append_new(list->array,
                           api_deployment_json(list->api, d, 0));
-
-    return 0;
-}
-
-
-int
-api_add_project(const shuttle_project_t *p, void *data)
-{
-    size_t              n;
-    api_projects_t     *all;
-    shuttle_project_t  *elts;
-
-    all = data;
-
-    if (all->nelts == all->nalloc) {
-        n = all->nalloc ? all->nalloc * 2 : 16;
-        elts = realloc(all->elts, n * sizeof(shuttle_project_t));
-
-        if (elts == NULL) {
-            return -1;
-        }
-
-        all->elts = elts;
-        all->nalloc = n;
-    }
-
-    all->elts[all->nelts++] = *p;
 
     return 0;
 }

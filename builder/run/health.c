@@ -7,21 +7,49 @@
 #include "supervise_int.h"
 
 
-/* binds and listens on 127.0.0.1:<the next free port of the range> */
-
 /*
  * A health check: a connection to the loader's port, "OPTIONS *", and
  * its answer within --health-timeout.  A loader that stops answering
  * (stopped, or every thread stuck in the service) fails SUP_HC_FAILS in
  * a row and is killed; its exit is a crash like any other: restarted
  * with backoff, "hung" in the logs and the deployment's reason.
+ *
+ * Nothing here blocks, and the main loop turns for the checks of many
+ * loaders at once, not two or three times per check (each turn walks
+ * every loader): the next check is due on a grid of SUP_HC_SLOT_MS, so
+ * the checks of a slot start in one turn and their answers arrive
+ * together; at most SUP_HC_BURST start in one turn, the others a
+ * millisecond later, so a turn stays short with 10,000 running.
  */
+
+#define SUP_HC_SLOT_MS  100
+#define SUP_HC_BURST    64
+
+
+static int64_t sup_hc_next(int64_t now, int64_t interval);
+
+
+static int64_t   sup_hc_turn;           /* the ms of the last start */
+static unsigned  sup_hc_started;        /* checks started in that ms */
+
 
 void
 sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
 {
     int                 fd;
     struct sockaddr_in  sin;
+
+    if (now != sup_hc_turn) {
+        sup_hc_turn = now;
+        sup_hc_started = 0;
+    }
+
+    if (sup_hc_started >= SUP_HC_BURST) {
+        l->hc_at = now + 1;
+        return;
+    }
+
+    sup_hc_started++;
 
     l->hc_at = now + sup->s->conf.health_timeout_ms;
 
@@ -30,7 +58,7 @@ sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
         shuttle_log(SHUTTLE_LOG_WARN, "deploy %s #%lld: health check: "
                     "socket: %s", l->project, (long long) l->id,
                     strerror(errno));
-        l->hc_at = now + sup->s->conf.health_ms;
+        l->hc_at = sup_hc_next(now, sup->s->conf.health_ms);
         return;
     }
 
@@ -108,7 +136,7 @@ void
 sup_hc_done(shuttle_supervise_t *sup, sup_loader_t *l, const char *failed)
 {
     sup_hc_close(l);
-    l->hc_at = shuttle_mono_ms() + sup->s->conf.health_ms;
+    l->hc_at = sup_hc_next(shuttle_mono_ms(), sup->s->conf.health_ms);
 
     if (failed == NULL) {
         if (l->hc_failed > 0) {
@@ -150,4 +178,17 @@ sup_hc_close(sup_loader_t *l)
         close(l->hc_fd);
         l->hc_state = SUP_HC_NONE;
     }
+}
+
+
+/* the first slot of the grid at or after now + interval */
+
+static int64_t
+sup_hc_next(int64_t now, int64_t interval)
+{
+    int64_t  at;
+
+    at = now + interval;
+
+    return at + (SUP_HC_SLOT_MS - at % SUP_HC_SLOT_MS) % SUP_HC_SLOT_MS;
 }

@@ -310,6 +310,104 @@ done:
 }
 
 
+/*
+ * GET /v1/projects in one query a chunk, not five a project: the latest
+ * deployment's columns first (store_read_deployment reads them from 0),
+ * the project's after them, the current deployment's state, the
+ * operator's limits, the number of resources.  The caller asks again
+ * with the last name it got: the store is held a chunk at a time.
+ */
+
+int
+shuttle_store_each_project_view(shuttle_store_t *st, const char *owner,
+    const char *after, unsigned limit, shuttle_store_view_pt handler,
+    void *data, char *err, size_t errlen)
+{
+    int                      rc;
+    const char              *tag;
+    sqlite3_stmt            *stmt;
+    shuttle_project_t       *p;
+    shuttle_project_view_t   v;
+
+    pthread_mutex_lock(&st->lock);
+
+    stmt = store_prepare(st,
+        "SELECT d.id, d.project, p.name, p.owner, d.state, d.reason, "
+        "d.created, d.updated, d.upload, d.build_started, d.so, d.port, "
+        "d.pid, d.running_since, d.superseded_by, d.log, d.build_ms, "
+        "d.start_ms, d.idle_since, "
+        "p.id, p.name, p.owner, p.created, p.current, "
+        "(SELECT max(id) FROM deployments WHERE project = p.id), "
+        "(SELECT max(updated) FROM deployments WHERE project = p.id), "
+        "p.idle_ms, c.state, c.port, c.idle_since, l.limits, "
+        "(SELECT count(*) FROM resources r WHERE r.project = p.name) "
+        "FROM projects p "
+        "LEFT JOIN deployments d ON d.id = "
+        "    (SELECT max(id) FROM deployments WHERE project = p.id) "
+        "LEFT JOIN deployments c ON c.id = p.current "
+        "LEFT JOIN limits l ON l.project = p.name "
+        "WHERE p.deleted IS NULL AND (?1 IS NULL OR p.owner = ?1) "
+        "AND p.name > ?2 ORDER BY p.name LIMIT ?3", err, errlen);
+    if (stmt == NULL) {
+        rc = -1;
+        goto done;
+    }
+
+    store_bind_text(stmt, 1, owner);
+    store_bind_text(stmt, 2, after);
+    (void) sqlite3_bind_int64(stmt, 3, limit);
+
+    p = &v.project;
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (sqlite3_column_type(stmt, 0) == SQLITE_NULL) {
+            memset(&v.latest, 0, sizeof(shuttle_deployment_t));
+
+        } else {
+            store_read_deployment(stmt, &v.latest);
+        }
+
+        memset(p, 0, sizeof(shuttle_project_t));
+        p->id = sqlite3_column_int64(stmt, 19);
+        store_copy(p->name, sizeof(p->name), stmt, 20);
+        store_copy(p->owner, sizeof(p->owner), stmt, 21);
+        p->created = sqlite3_column_int64(stmt, 22);
+        p->current = store_int(stmt, 23, 0);
+        p->latest = store_int(stmt, 24, 0);
+        p->updated = store_int(stmt, 25, p->created);
+        p->idle_ms = store_int(stmt, 26, -1);
+
+        tag = (const char *) sqlite3_column_text(stmt, 27);
+        v.current = tag != NULL ? shuttle_deploy_tag(tag) : 0;
+        v.current_port = (uint16_t) store_int(stmt, 28, 0);
+        v.current_idle_since = store_int(stmt, 29, 0);
+        v.limits = (const char *) sqlite3_column_text(stmt, 30);
+        v.resources = (unsigned) sqlite3_column_int64(stmt, 31);
+
+        if (handler(&v, data) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+
+    if (rc != SQLITE_DONE) {
+        store_error(st, err, errlen, "projects");
+        rc = -1;
+
+    } else {
+        rc = 0;
+    }
+
+    sqlite3_finalize(stmt);
+
+done:
+
+    pthread_mutex_unlock(&st->lock);
+
+    return rc;
+}
+
+
 int
 shuttle_store_each_deployment(shuttle_store_t *st, int64_t project_id,
     unsigned limit, shuttle_store_deployment_pt handler, void *data,

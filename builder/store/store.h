@@ -117,6 +117,20 @@ typedef int (*shuttle_store_deployment_pt)(const shuttle_deployment_t *d,
 typedef int (*shuttle_store_transition_pt)(const shuttle_transition_t *t,
     void *data);
 
+/* a row of the projects' listing (shuttle_store_each_project_view) */
+typedef struct {
+    shuttle_project_t       project;
+    shuttle_deployment_t    latest;     /* id 0: none */
+    shuttle_deploy_tag_t    current;    /* the current one's state, 0: none */
+    uint16_t                current_port;
+    int64_t                 current_idle_since;
+    const char             *limits;     /* the operator's, NULL: none */
+    unsigned                resources;  /* declared in its code */
+} shuttle_project_view_t;
+
+typedef int (*shuttle_store_view_pt)(const shuttle_project_view_t *v,
+    void *data);
+
 
 /*
  * Opens the store at path, creating it when there is no file.  An
@@ -304,6 +318,11 @@ int shuttle_store_each_secret(shuttle_store_t *st, const char *project,
 int shuttle_store_each_project(shuttle_store_t *st, const char *owner,
     shuttle_store_project_pt handler, void *data, char *err,
     size_t errlen);
+/* up to limit projects named after "after", in one query, with what the
+ * listing shows; the handler runs with the store held: no store call */
+int shuttle_store_each_project_view(shuttle_store_t *st, const char *owner,
+    const char *after, unsigned limit, shuttle_store_view_pt handler,
+    void *data, char *err, size_t errlen);
 
 /* the deployments of a project row, newest first, at most limit */
 int shuttle_store_each_deployment(shuttle_store_t *st, int64_t project_id,

@@ -39,13 +39,9 @@
 #                    the same with _hostnet: services in the host's
 #                    network (--service-network host), the baseline of
 #                    what a network namespace per loader costs
-#   density_1000     BENCH_DENSITY (1000) projects deployed on one
-#                    platform: the time to deploy them all, the memory
-#                    (PSS of the builder, nginx and every loader), open
-#                    descriptors and listening ports with all of them
-#                    running, then all of them idle, and GET / to a random
-#                    idle one among them (p50, p99 of 20); BENCH_DENSITY=0
-#                    skips it
+#   density_*        BENCH_DENSITY (1000) projects on one platform: idle,
+#                    then a share running, a builder restart: see
+#                    t/bench/density.pl; BENCH_DENSITY=0 skips it
 #
 # One nginx, worker_processes 1 (pinned to one CPU when there are two,
 # wrk on the other), serving the backend, the static front and the route
@@ -94,6 +90,7 @@ my $DEPLOYS = $ENV{BENCH_DEPLOYS} // 7;
 my $WARMUP = $ENV{BENCH_WARMUP} // 1;
 my $WAKES = $ENV{BENCH_WAKES} // 50;
 my $DENSITY = $ENV{BENCH_DENSITY} // 1000;
+require "$FindBin::Bin/density.pl";     # bench_density
 # BENCH_ONLY=wake,density: those of route, loader, deploy, wake, density
 my %ONLY = map { $_ => 1 } split /,/, $ENV{BENCH_ONLY} // '';
 sub want { !%ONLY || $ONLY{$_[0]} }
@@ -495,160 +492,6 @@ sub bench_wake_one {
     figure("warm_ms_p99$suffix", sprintf('%.2f', pct(99, @warm)));
     figure("wake_spawn_ms_p50$suffix", sprintf('%.1f', pct(50, @spawn)));
     figure("wake_ready_ms_p50$suffix", pct(50, @ready));
-}
-
-# the processes of the platform: the builder and its descendants (the
-# loaders), nginx's master and workers
-sub platform_pids {
-    my ($p) = @_;
-    my %kids;
-    opendir my $dh, '/proc' or return;
-    for my $pid (grep { /^\d+$/ } readdir $dh) {
-        open my $fh, '<', "/proc/$pid/stat" or next;
-        my $st = <$fh> // next;
-        my ($ppid) = $st =~ /\) \S+ (\d+)/ or next;
-        push @{ $kids{$ppid} }, $pid;
-    }
-    my @todo = grep { defined } ($p->builder_pid, $p->t->nginx_pid);
-    my @all;
-    while (defined(my $pid = shift @todo)) {
-        push @all, $pid;
-        push @todo, @{ $kids{$pid} // [] };
-    }
-    return @all;
-}
-
-# (MiB of PSS, open descriptors) of those processes
-sub platform_usage {
-    my ($p) = @_;
-    my ($kb, $fds) = (0, 0);
-    for my $pid (platform_pids($p)) {
-        if (open my $fh, '<', "/proc/$pid/smaps_rollup") {
-            while (<$fh>) { $kb += $1 if /^Pss:\s+(\d+) kB/ }
-        }
-        if (opendir my $d, "/proc/$pid/fd") {
-            $fds += grep { /^\d+$/ } readdir $d;
-        }
-    }
-    return ($kb / 1024, $fds);
-}
-
-# listening TCP sockets on 127.0.0.1 in the builder's --ports
-sub listening_ports {
-    my ($lo, $hi) = @_;
-    my $n = 0;
-    for my $f ('/proc/net/tcp') {
-        open my $fh, '<', $f or next;
-        while (<$fh>) {
-            my ($addr, $port, $st) = /^\s*\d+: (\w{8}):(\w{4}) \S+ (\w\w)/ or next;
-            $port = hex $port;
-            $n++ if $st eq '0A' && $addr eq '0100007F' && $port >= $lo
-                    && $port <= $hi;
-        }
-    }
-    return $n;
-}
-
-sub bench_density {
-    my $repo = Shuttle::Test::repo();
-    my ($lo, $hi) = (21000, 21000 + 2 * $DENSITY + 199);
-    my @args = ('--ports', "$lo-$hi", '--jobs', '2', '--key-jobs', '2',
-                '--key-projects', $DENSITY + 10);
-    my $p = Shuttle::Platform->new(builder_args => [@args, '--idle', '0'],
-                                   upstream_keepalive_timeout => '100ms');
-    my $tgz = `tar czf - -C $repo/examples/hello .`;
-    my @names = map { sprintf 'd%04d', $_ } 1 .. $DENSITY;
-
-    my $t0 = time;
-    my %id;
-    $id{$_} = post_deploy($p, $_, $tgz) for @names;
-    for my $name (@names) {
-        $p->t->wait_deployment('alice', $id{$name}, qr/^running$/, 600);
-    }
-    my $deploy_s = time - $t0;
-    printf "# %d projects deployed and running in %.0f s\n", $DENSITY,
-           $deploy_s;
-
-    my $bad = grep {
-        my $r = eval { $p->app_get($_, '/hello', timeout => 10) };
-        !($r && $r->{status} == 200)
-    } @names;
-    die "bench: $bad of $DENSITY projects do not answer\n" if $bad;
-
-    my ($mem_run, $fds_run) = platform_usage($p);
-    my $ports_run = listening_ports($lo, $hi);
-    my $loaders = () = $p->t->loader_pids;
-    printf "# all running: %d loaders, %.0f MiB, %d descriptors, %d ports\n",
-           $loaders, $mem_run, $fds_run, $ports_run;
-
-    # the same builder's data, now with --idle 1s: each gets a fresh
-    # loader, and all go idle a second later
-    my $s0 = time;
-    $p->t->builder_stop('TERM', 120);
-    my $stop_s = time - $s0;
-    $s0 = time;
-    {
-        # its socket opens once every running project has its loader again
-        local $Shuttle::Test::TIMEOUT = 600;
-        $p->t->builder_start('--apps-url', 'http://{name}.localhost:'
-                             . $p->port, '--loader',
-                             Shuttle::Platform::loader_bin(),
-                             '--sdk-include', "$repo/include", @args,
-                             '--idle', '1s');
-    }
-    my $start_s = time - $s0;
-    printf "# the builder stopped in %.1f s (1000 loaders drained), started "
-           . "again in %.1f s (1000 loaders taken over)\n", $stop_s,
-           $start_s;
-    my $idle = sub {
-        my $r = $p->v1('alice', 'GET', '/v1/projects');
-        return scalar grep { ($_->{state} // '') eq 'idle' }
-                          @{ $r->{json}{projects} // [] };
-    };
-    $p->t->wait_until(sub { $idle->() == $DENSITY
-                            && !$p->t->loader_pids }, 600)
-        or die "bench: not all $DENSITY projects went idle\n";
-
-    # the API's last listing of 1000 projects (the wait above) may still
-    # hold the store, which a wake reads: a second for it to end
-    sleep 1;
-
-    my ($mem_idle, $fds_idle) = platform_usage($p);
-    my $ports_idle = listening_ports($lo, $hi);
-    printf "# all idle: %.0f MiB, %d descriptors, %d ports\n", $mem_idle,
-           $fds_idle, $ports_idle;
-
-    # a random idle one, 0.3 s after the last: what a visitor meets; then
-    # 20 more back to back, each waking another (a burst)
-    my (@wake, @burst);
-    my @order = sort { rand() <=> 0.5 } @names;
-    for my $i (1 .. 40) {
-        my $name = shift @order;
-        sleep 0.3 if $i <= 20;
-        my $w0 = time;
-        my $r = $p->app_get($name, '/hello', timeout => 10);
-        push @{ $i <= 20 ? \@wake : \@burst }, (time - $w0) * 1000;
-        die "bench: GET $name: $r->{status}\n" unless $r->{status} == 200;
-    }
-    printf "# wakes of random idle projects: %s ms; back to back: %s ms\n",
-           join(', ', map { sprintf '%.1f', $_ } @wake),
-           join(', ', map { sprintf '%.1f', $_ } @burst);
-    $p->stop;
-
-    figure('density_1000_projects', $DENSITY);
-    figure('density_1000_deploy_s', sprintf('%.0f', $deploy_s));
-    figure('density_1000_running_mib', sprintf('%.0f', $mem_run));
-    figure('density_1000_running_fds', $fds_run);
-    figure('density_1000_running_ports', $ports_run);
-    figure('density_1000_builder_stop_s', sprintf('%.1f', $stop_s));
-    figure('density_1000_builder_start_s', sprintf('%.1f', $start_s));
-    figure('density_1000_idle_mib', sprintf('%.0f', $mem_idle));
-    figure('density_1000_idle_fds', $fds_idle);
-    figure('density_1000_idle_ports', $ports_idle);
-    figure('density_1000_wake_ms_p50', sprintf('%.1f', pct(50, @wake)));
-    figure('density_1000_wake_ms_p99', sprintf('%.1f', pct(99, @wake)));
-    figure('density_1000_burst_wake_ms_p50', sprintf('%.1f', pct(50, @burst)));
-    figure('density_1000_burst_wake_ms_p99', sprintf('%.1f', pct(99, @burst)));
 }
 
 sub bench_static {
