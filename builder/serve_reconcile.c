@@ -23,12 +23,17 @@ static void serve_names_free(serve_names_t *n);
  * The store says where every deployment was when the last builder
  * stopped; make it so again:
  *
- *   building, built, loading   failed: "builder restarted during build"
+ *   building                   queued again: built again
+ *   built, loading             started again (from the main loop)
  *   running, not current       superseded (a switch cut short)
- *   running, current           a fresh loader, then the old one goes
+ *   running, current           its loader adopted in place, on its port
+ *                              (none alive: idle again, or a new one
+ *                              started from the main loop, on the
+ *                              socket the keeper kept)
  *   queued                     queued again, in upload order
  *
- * and the zone is written anew from the store.
+ * and the zone is written anew from the store.  Nothing is spawned
+ * here: the API opens right after, whatever the number of projects.
  */
 
 int
@@ -49,6 +54,13 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
     memset(&again, 0, sizeof(serve_list_t));
     memset(&live, 0, sizeof(serve_names_t));
     memset(&zoned, 0, sizeof(serve_names_t));
+
+    /* the sockets the keeper kept while no builder ran */
+
+    if (shuttle_supervise_keeper(s->sup, err, errlen) != 0) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "%s: the loaders' sockets are not "
+                    "kept across a restart", err);
+    }
 
     /* cut short in the middle */
 
@@ -143,9 +155,14 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
             continue;
         }
 
-        /* nothing serves it: the zone says loading until a loader does */
+        /*
+         * Nothing serves it: its port stays in the zone if the keeper
+         * kept its socket (connections wait in its backlog for the next
+         * loader); else the zone says loading until a loader does.
+         */
 
         if (d->state.u.running.port != 0
+            && !shuttle_supervise_kept(s->sup, d->state.u.running.port)
             && shuttle_store_set_loader(s->store, d->id, 0, 0, err, errlen)
                != 0)
         {
@@ -258,14 +275,22 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
         shuttle_supervise_takeover(s->sup, d, d->state.u.running.pid);
     }
 
-    /* what was built, or starting, when the builder was killed: again */
+    shuttle_supervise_kept_done(s->sup);
+
+    /* what was built, or starting, when the builder was killed: again,
+       from the main loop */
 
     for (i = 0; i < again.nelts; i++) {
         d = &again.elts[i];
 
-        (void) shuttle_supervise_start(s->sup, d->id, d->project,
-                                       "builder restarted while it started: "
-                                       "starting it again", err, errlen);
+        if (shuttle_supervise_start_later(s->sup, d->id, d->project,
+                                          "builder restarted while it "
+                                          "started: starting it again")
+            != 0)
+        {
+            snprintf(err, errlen, "%s", strerror(ENOMEM));
+            goto failed;
+        }
     }
 
     serve_remains(s);
