@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -92,6 +93,9 @@ shuttle_keeper_main(int argc, char **argv)
                 sizeof(sun.sun_path));
         return 2;
     }
+
+    /* "exe" otherwise, spawned as /proc/self/exe: ps and ss say what it is */
+    (void) prctl(PR_SET_NAME, "shuttle-keeper", 0, 0, 0);
 
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
