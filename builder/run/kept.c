@@ -87,6 +87,10 @@ sup_keeper_open(shuttle_supervise_t *sup, char *err, size_t errlen)
         return -1;
     }
 
+    /* a keeper that stopped reading never blocks the main loop: a put
+       it cannot take is logged, and lost */
+    (void) fcntl(sup->keeper_fd, F_SETFL, O_NONBLOCK);
+
     sup_keeper_conn = sup->keeper_fd;
 
     return 0;
@@ -480,6 +484,7 @@ sup_keeper_lost(shuttle_supervise_t *sup)
         return;
     }
 
+    (void) fcntl(sup->keeper_fd, F_SETFL, O_NONBLOCK);
     sup_keeper_conn = sup->keeper_fd;
 
     for (l = sup->loaders; l != NULL; l = l->next) {
