@@ -36,7 +36,8 @@ my $N = Shuttle::Fault::full() ? $ENV{SHUTTLE_RESTART_N} // 1000 : 20;
 $N = 4 if $N < 4;
 
 my $p = Shuttle::Platform->new(builder_args => ['--idle', '0',
-                                                '--jobs', '2'],
+                                                '--jobs', '2',
+                                                '--key-projects', $N + 10],
                                upstream_keepalive_timeout => '300ms');
 my $t = $p->t;
 my $dir = $p->testdir;
@@ -116,6 +117,13 @@ sub backlog {
     return 0;
 }
 
+# the project a loader serves, from its command line (its service.so)
+sub project_of {
+    my ($pid) = @_;
+    return Shuttle::Test::_cmdline($pid) =~ m{/projects/([^/]+)/deployments/}
+           ? $1 : "pid $pid";
+}
+
 # a GET in a child process: its answer in $file ("STATUS BODY")
 sub get_later {
     my ($name, $file) = @_;
@@ -146,6 +154,7 @@ for my $sig (qw(TERM INT KILL)) {
        "SIG$sig: $late is idle");
     my $before = loaders();
     my @pids = $t->loader_pids;
+    my %of = map { $_ => project_of($_) } @pids;
     my $keeper = $t->keeper_pid;
     sleep 1;                    # the clients at work
 
@@ -163,12 +172,12 @@ for my $sig (qw(TERM INT KILL)) {
 
     my $t1 = time;
     $p->start_builder;
-    my $r = $t->builder_request('GET', '/v1/projects',
+    my $r = $t->builder_request('GET', "/v1/projects/$busy",
                                 key => "alice");
     my $api = (time - $t1) * 1000;
     my $restart = (time - $t0) * 1000;
-    ok(defined $r->{status}, sprintf('... the new builder answers GET '
-       . '/v1/projects %d ms after its start', $api));
+    is($r->{status}, 200, sprintf('... the new builder answers GET '
+       . '/v1/projects/%s %d ms after its start', $busy, $api));
     cmp_ok($api, '<', 1000, '... within 1 s');
     push @api_ms, $api;
     push @restart_ms, $restart;
@@ -189,14 +198,17 @@ for my $sig (qw(TERM INT KILL)) {
     is("@wrong", '', "... every running loader kept its pid and port, "
        . "every idle project its port and its idleness");
     is($after->{$late}{port}, $port, "... $late woke on its port $port");
+    # the loaders started or gone meanwhile: only $late's (woken) and
+    # $waker's (idle and woken by its client)
     my %was = map { $_ => 1 } @pids;
-    is(scalar(grep { !$was{$_} }
-              grep { my $l = $_; !grep { ($after->{$_}{pid} // 0) == $l }
-                     ($late, $waker) } $t->loader_pids), 0,
+    my @started = grep { !$was{$_} } $t->loader_pids;
+    my @gone = grep { !$t->pid_alive($_) } @pids;
+    is(join(' ', grep { $_ ne $late && $_ ne $waker }
+                 map { $of{$_} // project_of($_) } @started), '',
        '... and no loader was started but those woken');
-    is_deeply([grep { $was{$_} } $t->loader_pids],
-              [grep { $t->pid_alive($_) } @pids],
-              '... nor stopped but those gone idle');
+    is(join(' ', grep { $_ ne $late && $_ ne $waker }
+                 map { $of{$_} } @gone), '',
+       '... nor stopped but those gone idle');
     is($t->keeper_pid, $keeper, "... the socket keeper $keeper the same");
     like(zone()->{$idle[-1]}[1] // '', qr/:$before->{$idle[-1]}{port}$/,
          '... the zone unchanged');

@@ -519,7 +519,7 @@ sup_adopt(shuttle_supervise_t *sup, sup_loader_t *l, pid_t pid)
     l->adopted = 1;
     l->phase = SUP_RUNNING;
     l->purpose = SUP_RESTART;
-    l->idle = sup_idle_ms(sup, l->project);
+    l->idle = 0;                        /* read when it exits */
     l->spawned = shuttle_mono_ms();
 
     sup_leaf_of(pid, l->leaf, sizeof(l->leaf));

@@ -254,7 +254,7 @@ shuttle_supervise_takeover(shuttle_supervise_t *sup,
         l->phase = SUP_IDLE;
         l->purpose = SUP_RESTART;
         l->idle_since = d->state.u.running.idle_since;
-        l->idle = sup_idle_ms(sup, l->project);
+        l->idle = 0;                    /* set as it is spawned */
 
         if (l->port != port) {
             sup_go_idle(sup, l, l->idle_since);
@@ -491,6 +491,8 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
                && WEXITSTATUS(status) == SHUTTLE_LOADER_EXIT_IDLE;
 
         if (unknown) {
+            /* its --idle, as the project's is now (not read at start) */
+            l->idle = sup_idle_ms(sup, l->project);
             idle = l->idle > 0 && l->listen_fd != -1
                    && strncmp(what, "hung", 4) != 0;
         }
