@@ -69,8 +69,8 @@ shuttle_keeper_main(int argc, char **argv)
     {
         printf("usage: shuttle-builder keep [--ready-fd N] SOCKET\n\n"
                "holds the loaders' listening sockets across builder "
-               "restarts;\nthe builder starts it (docs/internals.md, "
-               "\"Restarts\")\n");
+               "restarts;\nthe builder starts it (see "
+               "docs/internals.md, \"Reliability\")\n");
         return 0;
     }
 
