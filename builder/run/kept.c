@@ -84,6 +84,8 @@ sup_keeper_open(shuttle_supervise_t *sup, char *err, size_t errlen)
         }
 
     } else if (sup_keeper_list(sup, err, errlen) != 0) {
+        close(sup->keeper_fd);
+        sup->keeper_fd = -1;
         return -1;
     }
 
