@@ -263,4 +263,19 @@ like(join(' ', map { $_->{reason} // '' } @{ $d->{transitions} }),
 $d = $t->wait_deployment('alice', $queued, qr/^(running|failed)$/);
 is($d->{state}, 'running', "#$queued was queued again, and runs");
 
+
+# stop --all with no builder running: the loaders and the keeper ---------------
+
+@loaders = $t->loader_pids;
+cmp_ok(scalar @loaders, '>=', 3, "loaders @loaders run");
+$keeper = $t->keeper_pid;
+$t->builder_stop('KILL');
+($rc, $out) = Shuttle::Test::_capture(Shuttle::Test::builder(), 'stop',
+    '--all', '--socket', $t->builder_socket, '--data', $t->builder_data);
+is($rc, 0, 'the builder killed, shuttle-builder stop --all') or diag $out;
+ok(!grep({ $t->pid_alive($_) } @loaders), "... stops loaders @loaders");
+ok($t->wait_until(sub { !$t->pid_alive($keeper) }),
+   "... and the socket keeper $keeper");
+like($out, qr/^socket keeper \S+ stopped$/m, '... and says so');
+
 done_testing;
