@@ -43,11 +43,19 @@ typedef struct {
 } keeper_t;
 
 
+/* the loaders stop --all signalled, waited for together */
+typedef struct {
+    pid_t           *pids;
+    size_t           n;
+} keeper_pids_t;
+
+
 static int keeper_serve(keeper_t *k, int fd);
 static void keeper_drop(keeper_t *k, unsigned port);
 static int keeper_put(keeper_t *k, int64_t id, unsigned port, int fd);
 static int keeper_wait_pid(pid_t pid, int ms);
 static void keeper_stop_loader(pid_t pid, const char *so, void *data);
+static int64_t keeper_ms(void);
 
 
 int
@@ -424,7 +432,10 @@ shuttle_keeper_recv(int fd, char *buf, size_t len, int *pass)
 int
 shuttle_stop_main(int argc, char **argv)
 {
-    int            fd, all, i, rc;
+    int            fd, all, i, rc, left;
+    size_t         j;
+    int64_t        end;
+    keeper_pids_t  sent;
     char           keeper[sizeof(((struct sockaddr_un *) 0)->sun_path)
                           + 16];
     pid_t               pid;
@@ -506,13 +517,36 @@ shuttle_stop_main(int argc, char **argv)
         }
     }
 
-    /* what is left: loaders under DATA (none if the builder stopped them) */
+    /* what is left: loaders under DATA (none if the builder stopped them),
+       SIGTERM to all, then waited for together; SIGKILL after the grace */
 
-    if (shuttle_proc_each_loader(data, keeper_stop_loader, &rc) < 0) {
+    memset(&sent, 0, sizeof(keeper_pids_t));
+
+    if (shuttle_proc_each_loader(data, keeper_stop_loader, &sent) < 0) {
         fprintf(stderr, "shuttle-builder stop: /proc: %s\n",
                 strerror(errno));
         rc = 1;
     }
+
+    end = keeper_ms() + KEEPER_STOP_MS;
+
+    for (j = 0; j < sent.n; j++) {
+        left = (int) (end - keeper_ms());
+
+        if (keeper_wait_pid(sent.pids[j], left > 0 ? left : 0) != 0) {
+            fprintf(stderr, "shuttle-builder stop: loader pid %d did not "
+                    "stop within %d s: SIGKILL\n", (int) sent.pids[j],
+                    KEEPER_STOP_MS / 1000);
+            (void) kill(sent.pids[j], SIGKILL);
+            (void) keeper_wait_pid(sent.pids[j], 2000);
+        }
+    }
+
+    if (sent.n > 0) {
+        printf("%zu loaders stopped\n", sent.n);
+    }
+
+    free(sent.pids);
 
     snprintf(keeper, sizeof(keeper), "%s%s", sock, SHUTTLE_KEEPER_SUFFIX);
 
@@ -531,20 +565,31 @@ shuttle_stop_main(int argc, char **argv)
 static void
 keeper_stop_loader(pid_t pid, const char *so, void *data)
 {
-    int  *rc;
+    pid_t          *pids;
+    keeper_pids_t  *sent;
 
-    rc = data;
+    sent = data;
 
     (void) kill(pid, SIGTERM);
 
-    if (keeper_wait_pid(pid, KEEPER_STOP_MS) != 0) {
-        (void) kill(pid, SIGKILL);
-        (void) keeper_wait_pid(pid, 2000);
+    pids = realloc(sent->pids, (sent->n + 1) * sizeof(pid_t));
+    if (pids == NULL) {
+        return;
     }
 
-    printf("loader pid %d of %s stopped\n", (int) pid, so);
+    sent->pids = pids;
+    sent->pids[sent->n++] = pid;
+}
 
-    (void) rc;
+
+static int64_t
+keeper_ms(void)
+{
+    struct timespec  ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 
