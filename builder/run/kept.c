@@ -262,16 +262,20 @@ sup_keeper_list(shuttle_supervise_t *sup, char *err, size_t errlen)
 /*
  * The listening socket on port for deployment id: the keeper's if it is
  * one (a TCP socket of 127.0.0.1:port that listens), else one bound on
- * that port anew; -1 when neither.
+ * that port anew (*fresh: the keeper has no copy of it yet); -1 when
+ * neither.
  */
 
 int
-sup_kept_take(shuttle_supervise_t *sup, int64_t id, uint16_t port)
+sup_kept_take(shuttle_supervise_t *sup, int64_t id, uint16_t port,
+    int *fresh)
 {
     int                  fd, listening;
     size_t               i;
     socklen_t            len;
     struct sockaddr_in   sin;
+
+    *fresh = 0;
 
     for (i = 0; i < sup->nkept; i++) {
         if (sup->kept[i].fd == -1 || sup->kept[i].port != port) {
@@ -312,6 +316,7 @@ sup_kept_take(shuttle_supervise_t *sup, int64_t id, uint16_t port)
     fd = sup_bind_port(port);
 
     if (fd != -1) {
+        *fresh = 1;
         shuttle_log(SHUTTLE_LOG_INFO, "deploy #%lld: no socket kept for "
                     "port %u: bound anew on it", (long long) id,
                     (unsigned) port);
@@ -486,12 +491,15 @@ sup_keeper_lost(shuttle_supervise_t *sup)
         return;
     }
 
-    (void) fcntl(sup->keeper_fd, F_SETFL, O_NONBLOCK);
     sup_keeper_conn = sup->keeper_fd;
 
+    /* every socket: blocking meanwhile, so that none is lost to a full
+       send buffer */
     for (l = sup->loaders; l != NULL; l = l->next) {
         sup_keep(sup, l);
     }
+
+    (void) fcntl(sup->keeper_fd, F_SETFL, O_NONBLOCK);
 }
 
 

@@ -179,6 +179,7 @@ void
 shuttle_supervise_takeover(shuttle_supervise_t *sup,
     const shuttle_deployment_t *d, pid_t old_pid)
 {
+    int              fresh;
     char             err[SHUTTLE_REASON_MAX];
     uint16_t         port;
     sup_loader_t    *l;
@@ -218,10 +219,14 @@ shuttle_supervise_takeover(shuttle_supervise_t *sup,
     port = d->state.u.running.port;
 
     if (port != 0) {
-        l->listen_fd = sup_kept_take(sup, d->id, port);
+        l->listen_fd = sup_kept_take(sup, d->id, port, &fresh);
 
         if (l->listen_fd != -1) {
             l->port = port;
+
+            if (fresh) {
+                sup_keep(sup, l);
+            }
         }
     }
 

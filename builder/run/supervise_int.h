@@ -280,7 +280,8 @@ void sup_unkeep(uint16_t port);
 int sup_keeper_open(shuttle_supervise_t *sup, char *err, size_t errlen);
 void sup_keeper_close(shuttle_supervise_t *sup);
 void sup_keeper_lost(shuttle_supervise_t *sup);
-int sup_kept_take(shuttle_supervise_t *sup, int64_t id, uint16_t port);
+int sup_kept_take(shuttle_supervise_t *sup, int64_t id, uint16_t port,
+    int *fresh);
 int sup_adopt(shuttle_supervise_t *sup, sup_loader_t *l, pid_t pid);
 int sup_pidfd_exited(int pidfd);
 
