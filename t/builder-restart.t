@@ -264,10 +264,26 @@ $d = $t->wait_deployment('alice', $queued, qr/^(running|failed)$/);
 is($d->{state}, 'running', "#$queued was queued again, and runs");
 
 
-# stop --all with no builder running: the loaders and the keeper ---------------
+# the keeper killed: the builder starts another, given every socket ----------
 
 @loaders = $t->loader_pids;
 cmp_ok(scalar @loaders, '>=', 3, "loaders @loaders run");
+$keeper = $t->keeper_pid;
+kill 'KILL', $keeper;
+ok($t->wait_until(sub { my $k = $t->keeper_pid; $k && $k != $keeper }),
+   "the socket keeper $keeper killed: the builder started another, "
+   . ($t->keeper_pid // '?'));
+$t->builder_stop('KILL');
+$mark = length $t->builder_log;
+$t->builder_start('--jobs', '1');
+like(substr($t->builder_log, $mark),
+     qr/: ${\ scalar @loaders} sockets kept\n/,
+     '... which kept every loader\'s socket for the next builder');
+is_deeply([$t->loader_pids], \@loaders, '... and the loaders adopted');
+
+
+# stop --all with no builder running: the loaders and the keeper ---------------
+
 $keeper = $t->keeper_pid;
 $t->builder_stop('KILL');
 ($rc, $out) = Shuttle::Test::_capture(Shuttle::Test::builder(), 'stop',
