@@ -129,9 +129,12 @@ stop() {
         echo "builder stopped"
     fi
 
-    # what a builder killed left: its loaders and keeper
-    [ -x "$BIN/shuttle-builder" ] && "$BIN/shuttle-builder" stop --all \
-        --socket "$SOCK" --data "$DATA" >/dev/null 2>&1 || true
+    # what a builder killed left: its loaders and socket keeper
+    layout
+    if [ -S "$SOCK.keeper" ] && [ -x "$BIN/shuttle-builder" ]; then
+        "$BIN/shuttle-builder" stop --all --socket "$SOCK" --data "$DATA" \
+            >/dev/null 2>&1 || true
+    fi
 
     rm -f "$RUN/builder.pid"
 }
