@@ -5,7 +5,8 @@
  * daemon (serve.c); "keys", the API keys file (keys.c); "zone", the
  * operators' and tests' tool to edit and print a zone; "limits", a
  * project's limits (tenant.c); "sandbox", a command in a project's
- * sandbox (sandbox_main.c).
+ * sandbox (sandbox_main.c); "stop --all", the builder and its loaders
+ * stopped; "keep", the socket keeper serve starts (run/keeper.c).
  */
 
 
@@ -18,6 +19,7 @@
 
 #include "api.h"
 #include "backup.h"
+#include "keeper.h"
 #include "keys.h"
 #include "proc.h"
 #include "sandbox.h"
@@ -119,6 +121,11 @@ static const builder_command_t  builder_commands[] = {
     { "sandbox", shuttle_sandbox_main, "run a command in a project's "
                                        "sandbox (shuttle-builder sandbox "
                                        "--help)" },
+    { "stop", shuttle_stop_main, "stop the builder AND its loaders: "
+                                 "stop --all (a SIGTERM leaves the "
+                                 "loaders serving)" },
+    { "keep", shuttle_keeper_main, "the socket keeper serve starts "
+                                   "(shuttle-builder keep --help)" },
     { NULL, NULL, NULL }
 };
 

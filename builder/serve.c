@@ -142,7 +142,7 @@ shuttle_serve_main(int argc, char **argv)
         || serve_listen(s, err, sizeof(err)) != 0)
     {
         shuttle_log(SHUTTLE_LOG_ERROR, "%s", err);
-        serve_stop(s, "startup failed");
+        serve_stop(s, "startup failed", 0);
         goto failed;
     }
 

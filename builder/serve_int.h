@@ -162,7 +162,7 @@ int serve_listen(shuttle_serve_t *s, char *err, size_t errlen);
 int serve_signals(sigset_t *set);
 int serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen);
 int serve_loop(shuttle_serve_t *s, int sigfd);
-void serve_stop(shuttle_serve_t *s, const char *why);
+void serve_stop(shuttle_serve_t *s, const char *why, int all);
 void serve_free(shuttle_serve_t *s);
 
 

@@ -30,7 +30,7 @@ serve_loop(shuttle_serve_t *s, int sigfd)
 
     if (pfd == NULL) {
         shuttle_log(SHUTTLE_LOG_ERROR, "%s", strerror(ENOMEM));
-        serve_stop(s, "out of memory");
+        serve_stop(s, "out of memory", 0);
         return 1;
     }
 
@@ -89,7 +89,13 @@ serve_loop(shuttle_serve_t *s, int sigfd)
             case SIGINT:
                 free(pfd);
                 serve_stop(s, si.ssi_signo == SIGTERM ? "SIGTERM"
-                                                      : "SIGINT");
+                                                      : "SIGINT", 0);
+                return 0;
+
+            case SIGUSR2:
+                /* shuttle-builder stop --all */
+                free(pfd);
+                serve_stop(s, "SIGUSR2 (stop --all): the loaders too", 1);
                 return 0;
 
             case SIGQUIT:
@@ -250,7 +256,7 @@ serve_delete(shuttle_serve_t *s, shuttle_msg_t *m)
 
 
 void
-serve_stop(shuttle_serve_t *s, const char *why)
+serve_stop(shuttle_serve_t *s, const char *why, int all)
 {
     unsigned  running, waiting;
 
@@ -282,7 +288,11 @@ serve_stop(shuttle_serve_t *s, const char *why)
     /* built meanwhile: they fail, "builder stopped" */
     serve_messages(s);
 
-    shuttle_supervise_shutdown(s->sup, SHUTTLE_STOP_GRACE_MS);
+    shuttle_supervise_shutdown(s->sup, SHUTTLE_STOP_GRACE_MS, all);
+
+    if (all) {
+        shuttle_supervise_keeper_quit(s->sup);
+    }
 
     shuttle_log(SHUTTLE_LOG_INFO, "stopped%s", waiting ? " (queued "
                 "deployments wait for the next start)" : "");

@@ -102,10 +102,11 @@ serve_usage(FILE *f)
 "  --postgres-connections N  connections of one project's role (10)\n"
 "\n"
 "signals:\n"
-"  SIGTERM, SIGINT  stop: API closed, builds cancelled, loaders stopped\n"
-"                   (running deployments start again with the builder)\n"
-"  SIGQUIT          exit at once, loaders keep serving; the next builder\n"
-"                   takes them over\n"
+"  SIGTERM, SIGINT  stop: API closed, builds cancelled; the loaders keep\n"
+"                   serving, the next builder adopts them in place\n"
+"  SIGQUIT          exit at once, loaders keep serving, the same\n"
+"  SIGUSR2          stop everything: loaders stopped (they drain), the\n"
+"                   socket keeper too (shuttle-builder stop --all)\n"
 "  SIGHUP           reopen the --log file\n", f);
 }
 

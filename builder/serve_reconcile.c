@@ -17,18 +17,40 @@ static int serve_collect_slot(const shuttle_zone_slot_t *slot, void *data);
 static int serve_names_add(serve_names_t *n, const char *name, size_t len);
 static int serve_names_has(serve_names_t *n, const char *name);
 static void serve_names_free(serve_names_t *n);
+static int serve_collect_current(const shuttle_project_t *p, void *data);
+static int serve_current_cmp(const void *one, const void *two);
+
+
+/* each live project's current deployment: one query at start, not one a
+   deployment (startup time with thousands of projects) */
+typedef struct {
+    char                    name[SHUTTLE_NAME_MAX + 1];
+    int64_t                 current;
+} serve_current_t;
+
+
+typedef struct {
+    serve_current_t        *elts;
+    size_t                  nelts;
+    size_t                  nalloc;
+} serve_currents_t;
 
 
 /*
  * The store says where every deployment was when the last builder
  * stopped; make it so again:
  *
- *   building, built, loading   failed: "builder restarted during build"
+ *   building                   queued again: built again
+ *   built, loading             started again (from the main loop)
  *   running, not current       superseded (a switch cut short)
- *   running, current           a fresh loader, then the old one goes
+ *   running, current           its loader adopted in place, on its port
+ *                              (none alive: idle again, or a new one
+ *                              started from the main loop, on the
+ *                              socket the keeper kept)
  *   queued                     queued again, in upload order
  *
- * and the zone is written anew from the store.
+ * and the zone is written anew from the store.  Nothing is spawned
+ * here: the API opens right after, whatever the number of projects.
  */
 
 int
@@ -40,7 +62,8 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
     int64_t                superseded, by;
     serve_list_t           list, again;
     serve_names_t          live, zoned;
-    shuttle_project_t      p;
+    serve_current_t        key, *cur;
+    serve_currents_t       currents;
     shuttle_store_note_t   note;
     shuttle_deployment_t  *d;
     shuttle_deploy_state_t to;
@@ -49,6 +72,14 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
     memset(&again, 0, sizeof(serve_list_t));
     memset(&live, 0, sizeof(serve_names_t));
     memset(&zoned, 0, sizeof(serve_names_t));
+    memset(&currents, 0, sizeof(serve_currents_t));
+
+    /* the sockets the keeper kept while no builder ran */
+
+    if (shuttle_supervise_keeper(s->sup, err, errlen) != 0) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "%s: the loaders' sockets are not "
+                    "kept across a restart", err);
+    }
 
     /* cut short in the middle */
 
@@ -93,22 +124,32 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
         goto failed;
     }
 
+    if (shuttle_store_each_project(s->store, NULL, serve_collect_current,
+                                   &currents, err, errlen)
+        != 0)
+    {
+        goto failed;
+    }
+
+    qsort(currents.elts, currents.nelts, sizeof(serve_current_t),
+          serve_current_cmp);
+
     for (i = 0; i < list.nelts; i++) {
         d = &list.elts[i];
 
-        if (shuttle_store_project(s->store, d->project, &p, err, errlen) != 0)
-        {
-            p.current = 0;
-        }
+        snprintf(key.name, sizeof(key.name), "%s", d->project);
+        cur = currents.nelts == 0 ? NULL
+              : bsearch(&key, currents.elts, currents.nelts,
+                        sizeof(serve_current_t), serve_current_cmp);
 
         /* an older one still running: a switch cut short by a crash */
 
-        if (p.current != 0 && p.current != d->id) {
+        if (cur != NULL && cur->current != 0 && cur->current != d->id) {
             to.tag = SHUTTLE_DEPLOY_SUPERSEDED;
-            to.u.superseded.by = p.current;
+            to.u.superseded.by = cur->current;
 
             snprintf(reason, sizeof(reason), "superseded by #%lld",
-                     (long long) p.current);
+                     (long long) cur->current);
 
             memset(&note, 0, sizeof(shuttle_store_note_t));
             note.reason = reason;
@@ -143,9 +184,14 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
             continue;
         }
 
-        /* nothing serves it: the zone says loading until a loader does */
+        /*
+         * Nothing serves it: its port stays in the zone if the keeper
+         * kept its socket (connections wait in its backlog for the next
+         * loader); else the zone says loading until a loader does.
+         */
 
         if (d->state.u.running.port != 0
+            && !shuttle_supervise_kept(s->sup, d->state.u.running.port)
             && shuttle_store_set_loader(s->store, d->id, 0, 0, err, errlen)
                != 0)
         {
@@ -258,14 +304,22 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
         shuttle_supervise_takeover(s->sup, d, d->state.u.running.pid);
     }
 
-    /* what was built, or starting, when the builder was killed: again */
+    shuttle_supervise_kept_done(s->sup);
+
+    /* what was built, or starting, when the builder was killed: again,
+       from the main loop */
 
     for (i = 0; i < again.nelts; i++) {
         d = &again.elts[i];
 
-        (void) shuttle_supervise_start(s->sup, d->id, d->project,
-                                       "builder restarted while it started: "
-                                       "starting it again", err, errlen);
+        if (shuttle_supervise_start_later(s->sup, d->id, d->project,
+                                          "builder restarted while it "
+                                          "started: starting it again")
+            != 0)
+        {
+            snprintf(err, errlen, "%s", strerror(ENOMEM));
+            goto failed;
+        }
     }
 
     serve_remains(s);
@@ -273,6 +327,7 @@ serve_reconcile(shuttle_serve_t *s, char *err, size_t errlen)
 
     free(list.elts);
     free(again.elts);
+    free(currents.elts);
     serve_names_free(&live);
     serve_names_free(&zoned);
 
@@ -282,6 +337,7 @@ failed:
 
     free(list.elts);
     free(again.elts);
+    free(currents.elts);
     serve_names_free(&live);
     serve_names_free(&zoned);
 
@@ -545,4 +601,41 @@ serve_names_free(serve_names_t *n)
     }
 
     free(n->names);
+}
+
+
+static int
+serve_collect_current(const shuttle_project_t *p, void *data)
+{
+    size_t             n;
+    serve_current_t   *elts;
+    serve_currents_t  *c;
+
+    c = data;
+
+    if (c->nelts == c->nalloc) {
+        n = c->nalloc ? c->nalloc * 2 : 64;
+        elts = realloc(c->elts, n * sizeof(serve_current_t));
+
+        if (elts == NULL) {
+            return -1;
+        }
+
+        c->elts = elts;
+        c->nalloc = n;
+    }
+
+    snprintf(c->elts[c->nelts].name, sizeof(c->elts[c->nelts].name), "%s",
+             p->name);
+    c->elts[c->nelts++].current = p->current;
+
+    return 0;
+}
+
+
+static int
+serve_current_cmp(const void *one, const void *two)
+{
+    return strcmp(((const serve_current_t *) one)->name,
+                  ((const serve_current_t *) two)->name);
 }

@@ -305,6 +305,7 @@ serve_signals(sigset_t *set)
     sigaddset(set, SIGINT);
     sigaddset(set, SIGQUIT);
     sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR2);
 
     if (pthread_sigmask(SIG_BLOCK, set, NULL) != 0) {
         return -1;

@@ -121,11 +121,19 @@ stop() {
         echo "nginx stopped"
     fi
 
-    # TERM: the builder drains and stops its loaders, then exits
+    # USR2 (stop --all): the builder drains and stops its loaders and its
+    # socket keeper, then exits (a TERM would leave them serving)
     if pid=$(live_pid "$RUN/builder.pid" "shuttle-builder"); then
-        kill -TERM "$pid"
+        kill -USR2 "$pid"
         wait_gone "$pid" 200 || die "builder $pid did not stop"
         echo "builder stopped"
+    fi
+
+    # what a builder killed left: its loaders and socket keeper
+    layout
+    if [ -S "$SOCK.keeper" ] && [ -x "$BIN/shuttle-builder" ]; then
+        "$BIN/shuttle-builder" stop --all --socket "$SOCK" --data "$DATA" \
+            >/dev/null 2>&1 || true
     fi
 
     rm -f "$RUN/builder.pid"

@@ -1,11 +1,11 @@
 #!/usr/bin/perl
 
-# The builder comes and goes, the apps stay: killed with SIGKILL or
-# leaving with SIGQUIT, it leaves its loaders serving, and the next
-# builder takes them over (a fresh loader on a new port, the zone
-# switched, the old loader stopped) while a client keeps getting answers.
-# SIGTERM stops the loaders, and the next start runs them again.  A build
-# cut short by a crash is built again; what was queued is built.
+# The builder comes and goes, the apps stay: killed with SIGKILL, leaving
+# with SIGQUIT or stopped with SIGTERM, it leaves its loaders serving, and
+# the next builder adopts them in place (the same pid, the same port, the
+# zone untouched) while a client keeps getting answers.  `shuttle-builder
+# stop --all` stops the loaders too, and the next start runs them again.
+# A build cut short by a crash is built again; what was queued is built.
 
 use strict;
 use warnings;
@@ -148,25 +148,21 @@ ok($t->pid_alive($loader1), "its loader $loader1 lives on");
 ok(get_hello($port1), '... and serves');
 ok(client_did_more(), '... the clients too, with no builder');
 
+my $mark = length $t->builder_log;
 $t->builder_start('--jobs', '1');
 
-my $port2 = $t->wait_until(sub {
-    my $p = zone_port('hello');
-    return $p && $p != $port1 ? $p : undef;
-});
-ok($port2, "a new builder: the zone switched from port $port1 to $port2");
-my @pids = grep { $_ != $loader1 } $t->loader_pids;
-is(scalar @pids, 1, "... to a fresh loader, $pids[0]");
-my $loader2 = $pids[0];
-ok(get_hello($port2), '... which serves');
-ok($t->wait_until(sub { !$t->pid_alive($loader1) }),
-   "the old loader $loader1 was stopped");
+like(substr($t->builder_log, $mark),
+     qr/deploy hello #$id: loader pid $loader1 on 127\.0\.0\.1:$port1 adopted\n/,
+     "a new builder adopts loader $loader1 in place");
+is(zone_port('hello'), $port1, "... the zone still routes to port $port1");
+is_deeply([$t->loader_pids], [$loader1], '... no second loader');
+ok(get_hello($port1), '... which serves');
 
 $d = $t->api('alice', 'GET', "/v1/deployments/$id")->{json};
 is($d->{state}, 'running', "#$id is running");
-is($d->{port}, $port2, "... on $port2");
-like($d->{transitions}[-1]{reason},
-     qr/^taken over by a new builder: pid $loader2 /, '... taken over');
+is($d->{port}, $port1, "... on $port1");
+my $port2 = $port1;
+my $loader2 = $loader1;
 
 
 # SIGQUIT -------------------------------------------------------------------
@@ -178,13 +174,8 @@ ok(get_hello($port2), '... serving');
 
 $t->builder_start('--jobs', '1');
 
-my $port3 = $t->wait_until(sub {
-    my $p = zone_port('hello');
-    return $p && $p != $port2 ? $p : undef;
-});
-ok($port3, "the next builder took over: port $port3");
-ok($t->wait_until(sub { !$t->pid_alive($loader2) }),
-   "... and stopped loader $loader2");
+is(zone_port('hello'), $port2, "the next builder: the zone keeps $port2");
+is_deeply([$t->loader_pids], [$loader2], "... and loader $loader2, adopted");
 
 ok(client_did_more(), 'the clients still get hello');
 $t->write_file('client.stop', '');
@@ -195,16 +186,16 @@ is($failed, 0, "... and got it every time: $n requests, $failed failed")
     or diag $t->read_file('client.failures');
 
 
-# SIGTERM -------------------------------------------------------------------
+# SIGTERM: the builder alone -------------------------------------------------
 
 my @loaders = $t->loader_pids;
 is($t->builder_stop('TERM'), 0, 'SIGTERM: the builder exits 0');
-ok(!grep({ $t->pid_alive($_) } @loaders), '... its loaders are stopped');
-is($t->zone_cmd('list'), "hello loading 0.0.0.0:0 $id\n",
-   '... the zone says hello is coming (loading)');
-my $db = $t->builder_data . '/shuttle.db';
-is(`sqlite3 $db "SELECT state, port FROM deployments WHERE id = $id"`,
-   "running|0\n", "... #$id stays running in the store, with no port");
+is_deeply([grep { $t->pid_alive($_) } @loaders], \@loaders,
+          '... its loaders serve on');
+ok(get_hello($port2), '... on the same port');
+is($t->zone_cmd('list'), "hello running 127.0.0.1:$port2 $id\n",
+   '... the zone unchanged');
+ok($t->keeper_pid, '... and the socket keeper lives on');
 
 # the zone is the store's: lost, or edited meanwhile, it is written anew
 unlink $t->zone;
@@ -214,6 +205,28 @@ $t->builder_start('--jobs', '1');
 
 unlike($t->zone_cmd('list'), qr/^bogus /m,
        'restarted: a slot the store does not know is gone');
+is($t->zone_cmd('list'), "hello running 127.0.0.1:$port2 $id\n",
+   "... and hello's is the store's: loader @loaders, adopted");
+is_deeply([$t->loader_pids], \@loaders, '... the same one');
+
+
+# stop --all: everything -----------------------------------------------------
+
+my $keeper = $t->keeper_pid;
+my ($rc, $out) = Shuttle::Test::_capture(Shuttle::Test::builder(), 'stop',
+    '--all', '--socket', $t->builder_socket, '--data', $t->builder_data);
+is($rc, 0, 'shuttle-builder stop --all') or diag $out;
+ok(!$t->pid_alive($t->builder_pid), '... the builder is gone');
+$t->builder_stop;
+ok(!grep({ $t->pid_alive($_) } @loaders), '... its loaders are stopped');
+ok(!$t->pid_alive($keeper), "... and the socket keeper $keeper");
+is($t->zone_cmd('list'), "hello loading 0.0.0.0:0 $id\n",
+   '... the zone says hello is coming (loading)');
+my $db = $t->builder_data . '/shuttle.db';
+is(`sqlite3 $db "SELECT state, port FROM deployments WHERE id = $id"`,
+   "running|0\n", "... #$id stays running in the store, with no port");
+
+$t->builder_start('--jobs', '1');
 
 $d = $t->wait_until(sub {
     my $d = $t->api('alice', 'GET', "/v1/deployments/$id")->{json};
@@ -249,5 +262,36 @@ like(join(' ', map { $_->{reason} // '' } @{ $d->{transitions} }),
 
 $d = $t->wait_deployment('alice', $queued, qr/^(running|failed)$/);
 is($d->{state}, 'running', "#$queued was queued again, and runs");
+
+
+# the keeper killed: the builder starts another, given every socket ----------
+
+@loaders = $t->loader_pids;
+cmp_ok(scalar @loaders, '>=', 3, "loaders @loaders run");
+$keeper = $t->keeper_pid;
+kill 'KILL', $keeper;
+ok($t->wait_until(sub { my $k = $t->keeper_pid; $k && $k != $keeper }),
+   "the socket keeper $keeper killed: the builder started another, "
+   . ($t->keeper_pid // '?'));
+$t->builder_stop('KILL');
+$mark = length $t->builder_log;
+$t->builder_start('--jobs', '1');
+like(substr($t->builder_log, $mark),
+     qr/: ${\ scalar @loaders} sockets kept\n/,
+     '... which kept every loader\'s socket for the next builder');
+is_deeply([$t->loader_pids], \@loaders, '... and the loaders adopted');
+
+
+# stop --all with no builder running: the loaders and the keeper ---------------
+
+$keeper = $t->keeper_pid;
+$t->builder_stop('KILL');
+($rc, $out) = Shuttle::Test::_capture(Shuttle::Test::builder(), 'stop',
+    '--all', '--socket', $t->builder_socket, '--data', $t->builder_data);
+is($rc, 0, 'the builder killed, shuttle-builder stop --all') or diag $out;
+ok(!grep({ $t->pid_alive($_) } @loaders), "... stops loaders @loaders");
+ok($t->wait_until(sub { !$t->pid_alive($keeper) }),
+   "... and the socket keeper $keeper");
+like($out, qr/^socket keeper \S+ stopped$/m, '... and says so');
 
 done_testing;

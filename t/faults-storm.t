@@ -422,6 +422,7 @@ sub strays {
         my $c = cmdline($pid);
         next if $loader{$pid};                        # and its tree
         next if $c =~ /shuttle-loader/ && $c =~ /--warm/;
+        next if $c =~ /^shuttle-builder keep /;      # its socket keeper
         my (undef, $state) = ppid_of($pid);
         push @stray, "$pid ($state) $c";
         push @todo, @{ $kids{$pid} // [] };

@@ -17,6 +17,13 @@ sup_stop(shuttle_supervise_t *sup, sup_loader_t *l, int sig)
 
     if (l->pid > 0) {
         sup_signal(sup, l->pid, l->id, l->project, l->leaf, sig);
+
+        if (l->adopted && sup->dying != NULL && sup->dying->pid == l->pid) {
+            /* its exit shows on its pidfd, not to waitpid() */
+            sup->dying->pidfd = l->pidfd;
+            sup->dying->adopted = 1;
+            l->adopted = 0;
+        }
     }
 
     if (l->old_pid > 0 && shuttle_proc_is_loader(l->old_pid, l->so)) {
@@ -85,7 +92,13 @@ sup_free(sup_loader_t *l)
     sup_hc_close(l);
 
     if (l->listen_fd != -1) {
+        /* closed on purpose: the keeper's copy too (not on exit) */
+        sup_unkeep(l->port);
         close(l->listen_fd);
+    }
+
+    if (l->adopted) {
+        close(l->pidfd);
     }
 
     if (l->ready_fd != -1) {

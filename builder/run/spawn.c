@@ -8,7 +8,6 @@
 #include "supervise_int.h"
 
 
-static int sup_high_fd(int fd);
 static int sup_spawn_sandboxed(shuttle_supervise_t *sup, sup_loader_t *l,
     const int *fds, size_t nfds, char **argv, char **envp, pid_t *pid,
     char *err, size_t errlen);
@@ -87,7 +86,7 @@ sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err, size_t errlen)
 
 /* keeps fds 0-4 clear: the loader's are dup2()ed there */
 
-static int
+int
 sup_high_fd(int fd)
 {
     int  high;

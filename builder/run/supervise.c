@@ -20,6 +20,7 @@ shuttle_supervise_create(shuttle_serve_t *s)
 
     sup->s = s;
     sup->next_port = s->conf.port_lo;
+    sup->keeper_fd = -1;
 
     return sup;
 }
@@ -30,9 +31,18 @@ shuttle_supervise_destroy(shuttle_supervise_t *sup)
 {
     sup_loader_t  *l;
     sup_dying_t   *d;
+    sup_later_t   *t;
 
     if (sup == NULL) {
         return;
+    }
+
+    /* first: the sockets closed below stay the keeper's */
+    sup_keeper_close(sup);
+
+    while ((t = sup->later) != NULL) {
+        sup->later = t->next;
+        free(t);
     }
 
     while ((l = sup->loaders) != NULL) {
@@ -99,6 +109,8 @@ shuttle_supervise_start(shuttle_supervise_t *sup, int64_t id,
         sup_free(l);
         goto refused;
     }
+
+    sup_keep(sup, l);
 
     memset(&note, 0, sizeof(shuttle_store_note_t));
     note.reason = reason;
@@ -167,7 +179,9 @@ void
 shuttle_supervise_takeover(shuttle_supervise_t *sup,
     const shuttle_deployment_t *d, pid_t old_pid)
 {
+    int              fresh;
     char             err[SHUTTLE_REASON_MAX];
+    uint16_t         port;
     sup_loader_t    *l;
     shuttle_serve_t *s;
 
@@ -184,7 +198,6 @@ shuttle_supervise_takeover(shuttle_supervise_t *sup,
     l->listen_fd = -1;
     l->ready_fd = -1;
     l->purpose = SUP_TAKEOVER;
-    l->old_pid = old_pid;
     snprintf(l->project, sizeof(l->project), "%s", d->project);
 
     if (shuttle_deploy_path(l->dir, sizeof(l->dir), s->conf.data, d->project,
@@ -201,28 +214,91 @@ shuttle_supervise_takeover(shuttle_supervise_t *sup,
     l->next = sup->loaders;
     sup->loaders = l;
 
-    l->listen_fd = sup_bind(sup, &l->port, err, sizeof(err));
+    /* its socket: the keeper's copy, or one bound anew on its port */
 
-    if (l->listen_fd != -1 && d->state.u.running.idle_since != 0
-        && old_pid == 0)
-    {
-        /* idle it stays, on a socket of this builder's */
-        shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: idle, its socket "
-                    "re-created on 127.0.0.1:%u", l->project,
-                    (long long) l->id, (unsigned) l->port);
-        sup_go_idle(sup, l, d->state.u.running.idle_since);
+    port = d->state.u.running.port;
+
+    if (port != 0) {
+        l->listen_fd = sup_kept_take(sup, d->id, port, &fresh);
+
+        if (l->listen_fd != -1) {
+            l->port = port;
+
+            if (fresh) {
+                sup_keep(sup, l);
+            }
+        }
+    }
+
+    if (old_pid > 0 && sup_adopt(sup, l, old_pid) == 0) {
+        /* in place: the same process, the same port, nothing to switch */
+        shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader pid %d on "
+                    "127.0.0.1:%u adopted%s", l->project, (long long) l->id,
+                    (int) l->pid, (unsigned) port,
+                    l->listen_fd != -1 ? ""
+                    : " (its socket not kept: a crash restarts it on "
+                      "another port)");
+        l->port = port;
         return;
     }
 
-    if (l->listen_fd == -1 || sup_spawn(sup, l, err, sizeof(err)) != 0) {
-        sup_crash(sup, l, err);
+    if (l->listen_fd == -1) {
+        l->listen_fd = sup_bind(sup, &l->port, err, sizeof(err));
+
+        if (l->listen_fd == -1) {
+            sup_crash(sup, l, err);
+            return;
+        }
+
+        sup_keep(sup, l);
+    }
+
+    if (d->state.u.running.idle_since != 0) {
+        /* idle it stays, on its socket: as it was, the store untouched */
+        l->pid = 0;
+        l->phase = SUP_IDLE;
+        l->purpose = SUP_RESTART;
+        l->idle_since = d->state.u.running.idle_since;
+        l->idle = 0;                    /* set as it is spawned */
+
+        if (l->port != port) {
+            sup_go_idle(sup, l, l->idle_since);
+        }
+
         return;
     }
 
-    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: taking over: new loader "
-                "pid %d on 127.0.0.1:%u%s", l->project, (long long) l->id,
-                (int) l->pid, (unsigned) l->port,
-                old_pid ? "" : " (no old loader alive)");
+    /* no loader: one starts from the main loop, once the API is up */
+
+    l->phase = SUP_BACKOFF;
+    l->deadline = shuttle_mono_ms();
+
+    shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: no loader alive: a "
+                "new one starts on 127.0.0.1:%u", l->project,
+                (long long) l->id, (unsigned) l->port);
+}
+
+
+int
+shuttle_supervise_start_later(shuttle_supervise_t *sup, int64_t id,
+    const char *project, const char *reason)
+{
+    sup_later_t  *t, **p;
+
+    t = calloc(1, sizeof(sup_later_t));
+    if (t == NULL) {
+        return -1;
+    }
+
+    t->id = id;
+    t->reason = reason;
+    snprintf(t->project, sizeof(t->project), "%s", project);
+
+    for (p = &sup->later; *p != NULL; p = &(*p)->next) { /* void */ }
+
+    *p = t;
+
+    return 0;
 }
 
 
@@ -299,6 +375,8 @@ shuttle_supervise_renew(shuttle_supervise_t *sup, int64_t id,
         return -1;
     }
 
+    sup_keep(sup, l);
+
     l->next = sup->loaders;
     sup->loaders = l;
 
@@ -344,12 +422,18 @@ shuttle_supervise_stop_project(shuttle_supervise_t *sup,
 void
 shuttle_supervise_reap(shuttle_supervise_t *sup)
 {
-    int             status, verdict, idle;
+    int             status, verdict, idle, unknown;
     char            what[128], msg[SUP_READY_MAX + 128];
     pid_t           pid;
     int64_t         id;
     sup_dying_t    *d, **dp;
     sup_loader_t   *l, *next;
+
+    if (sup->keeper_pid > 0
+        && waitpid(sup->keeper_pid, &status, WNOHANG) == sup->keeper_pid)
+    {
+        sup->keeper_pid = 0;
+    }
 
     /*
      * Handling an exit may free other loaders (a switch stops the old
@@ -363,16 +447,40 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
             continue;
         }
 
-        pid = waitpid(l->pid, &status, WNOHANG);
+        /*
+         * An adopted loader is not our child: its exit shows on its
+         * pidfd, its status is its parent's (init's) to know.  One that
+         * may go idle is taken to have (its socket kept: the next
+         * connection starts it again), one that may not crashed.
+         */
 
-        if (pid != l->pid) {
-            continue;
+        unknown = l->adopted;
+
+        if (unknown) {
+            if (!sup_pidfd_exited(l->pidfd)) {
+                continue;
+            }
+
+            pid = l->pid;
+            close(l->pidfd);
+            l->adopted = 0;
+            status = 0;
+            snprintf(what, sizeof(what), "exited (adopted from the builder "
+                     "before: not our child, its exit status unknown)");
+
+        } else {
+            pid = waitpid(l->pid, &status, WNOHANG);
+
+            if (pid != l->pid) {
+                continue;
+            }
+
+            status = sup_status(sup, status);
+            sup_exit_text(status, what, sizeof(what));
+            sup_oom(sup, l, status, what, sizeof(what));
         }
 
         l->pid = 0;
-        status = sup_status(sup, status);
-        sup_exit_text(status, what, sizeof(what));
-        sup_oom(sup, l, status, what, sizeof(what));
         sup_release(sup, l->project, l->leaf);
 
         sup_hc_close(l);
@@ -386,6 +494,13 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
 
         idle = l->idle > 0 && WIFEXITED(status)
                && WEXITSTATUS(status) == SHUTTLE_LOADER_EXIT_IDLE;
+
+        if (unknown) {
+            /* its --idle, as the project's is now (not read at start) */
+            l->idle = sup_idle_ms(sup, l->project);
+            idle = l->idle > 0 && l->listen_fd != -1
+                   && strncmp(what, "hung", 4) != 0;
+        }
 
         if (l->phase == SUP_RUNNING && idle) {
             sup_go_idle(sup, l, shuttle_now_ms());
@@ -444,14 +559,29 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
     for (dp = &sup->dying; *dp != NULL; /* void */) {
         d = *dp;
 
-        pid = waitpid(d->pid, &status, WNOHANG);
+        if (d->adopted) {
+            if (!sup_pidfd_exited(d->pidfd)) {
+                dp = &d->next;
+                continue;
+            }
 
-        if (pid != d->pid && !(pid == -1 && errno == ECHILD)) {
+            close(d->pidfd);
+            pid = 0;
+            shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader pid %d "
+                        "exited (adopted: its status unknown)", d->project,
+                        (long long) d->id, (int) d->pid);
+
+        } else {
+            pid = waitpid(d->pid, &status, WNOHANG);
+        }
+
+        if (!d->adopted && pid != d->pid && !(pid == -1 && errno == ECHILD))
+        {
             dp = &d->next;
             continue;
         }
 
-        if (pid == d->pid) {
+        if (!d->adopted && pid == d->pid) {
             status = sup_status(sup, status);
             sup_exit_text(status, what, sizeof(what));
             shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader pid %d "
@@ -475,18 +605,24 @@ shuttle_supervise_nfds(shuttle_supervise_t *sup)
 
     n = 0;
 
+    sup_dying_t   *d;
     sup_refused_t *r;
 
     for (l = sup->loaders; l != NULL; l = l->next) {
         n += l->ready_fd != -1 || l->phase == SUP_IDLE;
         n += l->hc_state != SUP_HC_NONE;
+        n += l->adopted;
     }
 
     for (r = sup->refused; r != NULL; r = r->next) {
         n++;
     }
 
-    return n;
+    for (d = sup->dying; d != NULL; d = d->next) {
+        n += d->adopted;
+    }
+
+    return n + (sup->keeper_fd != -1);
 }
 
 
@@ -495,12 +631,38 @@ shuttle_supervise_fds(shuttle_supervise_t *sup, struct pollfd *pfd,
     size_t n)
 {
     size_t          i;
+    sup_dying_t    *d;
     sup_loader_t   *l;
     sup_refused_t  *r;
 
     i = 0;
 
+    if (sup->keeper_fd != -1 && i < n) {
+        /* readable: it closed, it died */
+        pfd[i].fd = sup->keeper_fd;
+        pfd[i].events = POLLIN;
+        pfd[i].revents = 0;
+        i++;
+    }
+
+    for (d = sup->dying; d != NULL && i < n; d = d->next) {
+        if (d->adopted) {
+            pfd[i].fd = d->pidfd;
+            pfd[i].events = POLLIN;
+            pfd[i].revents = 0;
+            i++;
+        }
+    }
+
     for (l = sup->loaders; l != NULL && i < n; l = l->next) {
+        if (l->adopted && i < n) {
+            /* an adopted loader's exit */
+            pfd[i].fd = l->pidfd;
+            pfd[i].events = POLLIN;
+            pfd[i].revents = 0;
+            i++;
+        }
+
         if (l->ready_fd != -1 || l->phase == SUP_IDLE) {
             /* idle: a connection in the backlog makes it readable */
             pfd[i].fd = l->phase == SUP_IDLE ? l->listen_fd : l->ready_fd;
@@ -533,14 +695,42 @@ void
 shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
     size_t n)
 {
-    int             verdict;
+    int             verdict, reap, mine;
     char            msg[SUP_READY_MAX + 128];
     size_t          i;
+    sup_dying_t    *d;
     sup_loader_t   *l;
     sup_refused_t  *r;
 
+    reap = 0;
+
     for (i = 0; i < n; i++) {
         if (pfd[i].revents == 0) {
+            continue;
+        }
+
+        if (pfd[i].fd == sup->keeper_fd) {
+            sup_keeper_lost(sup);
+            continue;
+        }
+
+        mine = 0;
+
+        for (l = sup->loaders; l != NULL; l = l->next) {
+            if (l->adopted && l->pidfd == pfd[i].fd) {
+                mine = 1;
+                break;
+            }
+        }
+
+        for (d = sup->dying; d != NULL && !mine; d = d->next) {
+            if (d->adopted && d->pidfd == pfd[i].fd) {
+                mine = 1;
+            }
+        }
+
+        if (mine) {
+            reap = 1;
             continue;
         }
 
@@ -592,6 +782,10 @@ shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
             sup_start_failed(sup, l, msg, 0, 0);
         }
     }
+
+    if (reap) {
+        shuttle_supervise_reap(sup);
+    }
 }
 
 
@@ -630,6 +824,10 @@ shuttle_supervise_timeout(shuttle_supervise_t *sup)
         next = sup->warm_at;
     }
 
+    if (sup->later != NULL) {
+        next = now;
+    }
+
     for (d = sup->dying; d != NULL; d = d->next) {
         if (d->kill_at && (next == -1 || d->kill_at < next)) {
             next = d->kill_at;
@@ -649,9 +847,20 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
 {
     char            err[SHUTTLE_REASON_MAX];
     int64_t         now;
+    sup_later_t    *t;
     sup_dying_t    *d;
     sup_loader_t   *l, *next;
     sup_refused_t  *r, *rnext;
+
+    /* what startup left to the loop: started now, the API up */
+
+    while ((t = sup->later) != NULL) {
+        sup->later = t->next;
+
+        (void) shuttle_supervise_start(sup, t->id, t->project, t->reason,
+                                       err, sizeof(err));
+        free(t);
+    }
 
     now = shuttle_mono_ms();
 
@@ -723,6 +932,7 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
 
         if (l->listen_fd == -1) {
             l->listen_fd = sup_bind(sup, &l->port, err, sizeof(err));
+            sup_keep(sup, l);
         }
 
         if (l->listen_fd == -1 || sup_spawn(sup, l, err, sizeof(err)) != 0) {
@@ -767,19 +977,55 @@ shuttle_supervise_count(shuttle_supervise_t *sup)
 
 
 void
-shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms)
+shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms,
+    int all)
 {
     char              err[512];
     int64_t           end;
     sigset_t          chld;
     sup_dying_t      *d;
-    sup_loader_t     *l;
+    sup_loader_t     *l, *next;
     shuttle_serve_t  *s;
     struct timespec   ts;
 
     s = sup->s;
 
-    while ((l = sup->loaders) != NULL) {
+    if (!all) {
+        /*
+         * The loaders serve on while no builder runs, and the next one
+         * adopts them; a first start cut short fails, as it always did.
+         */
+
+        for (l = sup->loaders; l != NULL; l = next) {
+            next = l->next;
+
+            if (l->purpose == SUP_NEW && l->phase == SUP_STARTING) {
+                sup_unlink(sup, l);
+
+                if (l->pid > 0) {
+                    sup_signal(sup, l->pid, l->id, l->project, l->leaf,
+                               SIGKILL);
+                }
+
+                (void) shuttle_deploy_fail(s, l->project, l->id,
+                                           "builder stopped", -1);
+                sup_free(l);
+            }
+        }
+
+        shuttle_log(SHUTTLE_LOG_INFO, "%u loaders left serving for the "
+                    "next builder (shuttle-builder stop --all stops them)",
+                    shuttle_supervise_count(sup));
+
+        /* the sockets closed on exit stay the keeper's; a loader
+           draining finishes on its own */
+        sup_keeper_close(sup);
+        shuttle_supervise_reap(sup);
+
+        return;
+    }
+
+    while (all && (l = sup->loaders) != NULL) {
 
         if (l->purpose == SUP_NEW && l->phase == SUP_STARTING) {
             sup_unlink(sup, l);

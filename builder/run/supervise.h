@@ -25,10 +25,13 @@
  * within 60 s makes the deployment crashed (zone: failed).  A loader
  * stopped on purpose has its socket closed.
  *
- * Takeover: a deployment running when the builder starts gets a fresh
- * loader on a new port; once it is ready, the zone moves to it and the
- * old loader (the pid in the store, if /proc shows it is a shuttle-loader
- * of that service.so) gets SIGTERM.
+ * Takeover: a deployment running when the builder starts keeps its
+ * loader (the pid in the store, if /proc shows it is a shuttle-loader of
+ * that service.so): adopted in place, on its port, watched on a pidfd.
+ * Every listening socket has a copy in the socket keeper (keeper.h),
+ * which outlives the builder: the new one takes them back, so an idle
+ * deployment's port, or a dead loader's, keeps its connections waiting
+ * in the backlog until a loader accepts them.
  */
 
 
@@ -62,10 +65,14 @@ void shuttle_supervise_destroy(shuttle_supervise_t *sup);
 int shuttle_supervise_start(shuttle_supervise_t *sup, int64_t id,
     const char *project, const char *reason, char *err, size_t errlen);
 
-/* a running deployment found at startup, its old loader old_pid (0: none
- * alive) */
+/* restart a running deployment's loader beside it (secrets changed) */
 int shuttle_supervise_renew(shuttle_supervise_t *sup, int64_t id,
     const char *project, char *err, size_t errlen);
+/*
+ * A running deployment found at startup, its loader old_pid (0: none
+ * alive): adopted in place on its port, the socket the keeper kept; with
+ * none, idle again on that socket or started from the main loop.
+ */
 void shuttle_supervise_takeover(shuttle_supervise_t *sup,
     const shuttle_deployment_t *d, pid_t old_pid);
 
@@ -91,11 +98,30 @@ void shuttle_supervise_timers(shuttle_supervise_t *sup);
 unsigned shuttle_supervise_count(shuttle_supervise_t *sup);
 
 /*
- * The builder stops: starting deployments fail ("builder stopped"),
- * running ones stay running in the store without a loader, every loader
- * gets SIGTERM; waits for them up to wait_ms, then SIGKILL.
+ * The builder stops: starting deployments fail ("builder stopped"); the
+ * running loaders go on serving, for the next builder to adopt.  all
+ * (stop --all): running ones stay running in the store without a
+ * loader, every loader gets SIGTERM, waited for up to wait_ms, then
+ * SIGKILL, and the socket keeper exits.
  */
-void shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms);
+void shuttle_supervise_shutdown(shuttle_supervise_t *sup, unsigned wait_ms,
+    int all);
+
+/*
+ * At start, before anything binds: the socket keeper (started if none
+ * answers) and the sockets it kept; kept(): one for port, not taken yet;
+ * kept_done(): those no deployment took are dropped.
+ */
+int shuttle_supervise_keeper(shuttle_supervise_t *sup, char *err,
+    size_t errlen);
+int shuttle_supervise_kept(shuttle_supervise_t *sup, uint16_t port);
+void shuttle_supervise_kept_done(shuttle_supervise_t *sup);
+void shuttle_supervise_keeper_quit(shuttle_supervise_t *sup);
+
+/* shuttle_supervise_start() from the main loop's next turn (reason: a
+   string that lives as long as the program) */
+int shuttle_supervise_start_later(shuttle_supervise_t *sup, int64_t id,
+    const char *project, const char *reason);
 
 
 #endif /* SHUTTLE_BUILDER_SUPERVISE_H */

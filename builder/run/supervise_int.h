@@ -14,6 +14,9 @@
  *   idle.c          scale to zero: idle loaders stopped, woken by a
  *                   connection; the census for the metrics
  *   loaders.c       stopping, signalling, releasing and finding loaders
+ *   kept.c          the socket keeper's client: every listening socket
+ *                   put there, dropped, and taken back at start; the
+ *                   loaders of the builder before adopted
  */
 
 #ifndef SHUTTLE_BUILDER_SUPERVISE_INT_H
@@ -44,6 +47,7 @@
 #include "deploy.h"
 #include "fault.h"
 #include "fsafe.h"
+#include "keeper.h"
 #include "log.h"
 #include "proc.h"
 #include "metrics.h"
@@ -136,6 +140,10 @@ typedef struct sup_loader_s {
     int64_t                 live_at;        /* went live (monotonic ms):
                                                a crash loop soon after
                                                falls back; 0 unknown */
+    int                     pidfd;          /* adopted only: its exit */
+    unsigned                adopted:1;      /* a builder before us
+                                               started it: not our child,
+                                               its exit seen on pidfd */
     struct sup_loader_s    *next;
 } sup_loader_t;
 
@@ -155,8 +163,27 @@ typedef struct sup_dying_s {
     char                    project[SHUTTLE_NAME_MAX + 1];
     char                    leaf[SUP_LEAF_MAX];
     int64_t                 kill_at;        /* SIGKILL then; 0: sent */
+    int                     pidfd;          /* adopted only */
+    unsigned                adopted:1;
     struct sup_dying_s     *next;
 } sup_dying_t;
+
+
+/* a socket the keeper gave back at start, until a deployment takes it */
+typedef struct {
+    int64_t                 id;
+    uint16_t                port;
+    int                     fd;             /* -1: taken */
+} sup_kept_t;
+
+
+/* a deployment to start once the main loop runs (not at startup) */
+typedef struct sup_later_s {
+    int64_t                 id;
+    char                    project[SHUTTLE_NAME_MAX + 1];
+    const char             *reason;
+    struct sup_later_s     *next;
+} sup_later_t;
 
 
 struct shuttle_supervise_s {
@@ -167,6 +194,12 @@ struct shuttle_supervise_s {
     uint32_t                next_port;
     int64_t                 warm_at;        /* start the next warm loader
                                                then (monotonic ms), 0 */
+    int                     keeper_fd;      /* the keeper's connection */
+    pid_t                   keeper_pid;     /* when it is our child */
+    char                    keeper[SHUTTLE_PATH_MAX];   /* its socket */
+    sup_kept_t             *kept;           /* given back at start */
+    size_t                  nkept;
+    sup_later_t            *later;
 };
 
 
@@ -205,6 +238,7 @@ void sup_hc_done(shuttle_supervise_t *sup, sup_loader_t *l,
 void sup_hc_close(sup_loader_t *l);
 int sup_bind(shuttle_supervise_t *sup, uint16_t *port, char *err,
     size_t errlen);
+int sup_high_fd(int fd);
 int sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
     size_t errlen);
 void sup_oom(shuttle_supervise_t *sup, sup_loader_t *l, int status,
@@ -241,6 +275,15 @@ sup_loader_t *sup_find(shuttle_supervise_t *sup, int64_t id);
 int sup_status(shuttle_supervise_t *sup, int status);
 void sup_exit_text(int status, char *buf, size_t len);
 void sup_tail(const char *dir, char *buf, size_t len);
+void sup_keep(shuttle_supervise_t *sup, sup_loader_t *l);
+void sup_unkeep(uint16_t port);
+int sup_keeper_open(shuttle_supervise_t *sup, char *err, size_t errlen);
+void sup_keeper_close(shuttle_supervise_t *sup);
+void sup_keeper_lost(shuttle_supervise_t *sup);
+int sup_kept_take(shuttle_supervise_t *sup, int64_t id, uint16_t port,
+    int *fresh);
+int sup_adopt(shuttle_supervise_t *sup, sup_loader_t *l, pid_t pid);
+int sup_pidfd_exited(int pidfd);
 
 
 #endif /* SHUTTLE_BUILDER_SUPERVISE_INT_H */

@@ -130,8 +130,9 @@ stop_all() {
     nginx_pid=""
 
     if [ -n "$builder_pid" ] && kill -0 "$builder_pid" 2>/dev/null; then
-        # TERM: the builder stops its loaders, then exits
-        kill -TERM "$builder_pid"
+        # USR2 (stop --all): the builder stops its loaders and its socket
+        # keeper, then exits (a TERM leaves them serving)
+        kill -USR2 "$builder_pid"
         wait_gone "$builder_pid" 300 || kill -KILL "$builder_pid" 2>/dev/null
     fi
     builder_pid=""

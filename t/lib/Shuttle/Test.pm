@@ -583,6 +583,7 @@ sub stop {
 
     $self->builder_stop if $self->{builder_pid};
     $self->kill_loaders;
+    $self->kill_keeper;
     $self->stop_spawned;
     return $self;
 }
@@ -813,6 +814,26 @@ sub kill_loaders {
     my @pids = $self->loader_pids or return;
     kill 'KILL', @pids;
     _wait('loaders', $TIMEOUT, sub { !grep { _alive($_) } @pids });
+}
+
+# the socket keeper a builder of this prefix started (it outlives the
+# builder: `shuttle-builder keep SOCKET.keeper`): its pid, or none
+sub keeper_pid {
+    my ($self) = @_;
+    my $sock = $self->builder_socket . '.keeper';
+    opendir my $dh, '/proc' or return;
+    my ($pid) = grep {
+        _alive($_) && _cmdline($_) =~ m{^shuttle-builder keep .*\Q$sock\E$}
+    } grep { /^\d+$/ } readdir $dh;
+    return $pid;
+}
+
+sub kill_keeper {
+    my ($self) = @_;
+    return if $$ != $self->{owner};
+    my $pid = $self->keeper_pid or return;
+    kill 'KILL', $pid;
+    _wait('keeper', $TIMEOUT, sub { !_alive($pid) });
 }
 
 # one request to the builder's socket; %opts: key (X-Shuttle-Key, a
