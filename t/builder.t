@@ -166,8 +166,9 @@ is($r->{status}, 202, 'POST /deploy: 202');
 is($r->{headers}{'content-type'}, 'application/json', '... JSON');
 my $id1 = $r->{json}{id};
 like($id1, qr/^\d+$/, '... with the deployment id');
-is_deeply($r->{json}, { id => $id1, project => 'hello', state => 'queued' },
-          '... {id, project, state: queued}');
+is_deeply($r->{json}, { id => $id1, project => 'hello', state => 'queued',
+                         url => undef },
+          '... {id, project, state: queued, url: null (no --apps-url)}');
 ok(!spooled('0000000001'), 'the upload left the spool (renamed)');
 
 my $d1 = $t->wait_deployment('alice', $id1, qr/^(running|failed)$/);
