@@ -23,7 +23,9 @@
 #      "listen 80" moved to a free 127.0.0.1 port, so nothing collides with
 #      an nginx on this machine and port 80 is not needed
 #   7. shuttle deploy (the installed /usr/bin/shuttle) of examples/hello,
-#      GET it through nginx, GET /metrics and /dashboard/
+#      GET it through nginx, GET /metrics and /dashboard/; then an
+#      upgrade (dpkg -i of a newer shuttle-builder, the builder restarted
+#      as systemd does) under a client loop: 0 failed, the loader adopted
 #   8. stops what it started (by pid), dpkg --purge, checks the machine is
 #      as recorded; on failure too (trap)
 #
@@ -50,6 +52,7 @@ installed=0
 linked=0
 builder_pid=""
 nginx_pid=""
+client_pid=""
 started=$(date +%s)
 
 ok()     { n=$((n + 1)); echo "ok $n - $*"; }
@@ -122,6 +125,12 @@ cgroup_instance() {
 }
 
 stop_all() {
+    if [ -n "$client_pid" ]; then
+        touch "$T/client.stop"
+        kill "$client_pid" 2>/dev/null
+        client_pid=""
+    fi
+
     if [ -n "$nginx_pid" ] && kill -0 "$nginx_pid" 2>/dev/null; then
         kill -QUIT "$nginx_pid"
         wait_gone "$nginx_pid" 100 || kill -TERM "$nginx_pid" 2>/dev/null
@@ -500,6 +509,114 @@ check "GET /dashboard/: /usr/share/shuttle/dashboard/index.html" sh -c \
 check "POST /deploy without a key: 401" sh -c \
     "test \"\$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
      -X POST 'http://127.0.0.1:$port/deploy?project=x')\" = 401"
+
+# 7b. an upgrade under a client loop ------------------------------------------
+#
+# A newer build of shuttle-builder (the same files, the version raised:
+# dpkg-deb -R, then -b) installed with dpkg -i while a client loops on
+# hello through nginx.  dpkg runs the old prerm ("upgrade") and the new
+# postinst; the restart that dh_installsystemd's postinst asks of systemd
+# is done here as systemd does it (KillMode=process: SIGTERM to the
+# builder alone, then ExecStart= again).  No request may fail, and the
+# loader must be the same process on the same port (adopted in place).
+
+loader_of_hello() {
+    perl -e '
+        for my $f (glob "/proc/[0-9]*/cmdline") {
+            open my $c, "<", $f or next;
+            my @a = split /\0/, do { local $/; <$c> // "" };
+            next unless @a && $a[0] =~ m{(^|/)shuttle-loader$}
+                        && grep { m{^/var/lib/shuttle/projects/hello/} } @a;
+            my ($pid) = $f =~ m{/proc/(\d+)/};
+            print "$pid\n";
+        }' | sort -n | tr '\n' ' '
+}
+
+builder_deb=$(ls "$DEB_DIR"/shuttle-builder_*.deb | tail -1)
+oldver=$(dpkg-deb -f "$builder_deb" Version)
+newver="$oldver+upgrade1"
+mkdir -p "$T/newer"
+if dpkg-deb -R "$builder_deb" "$T/newer/root" >> "$LOG" 2>&1 \
+   && sed -i "s/^Version: .*/Version: $newver/" \
+          "$T/newer/root/DEBIAN/control" \
+   && dpkg-deb -b "$T/newer/root" "$T/newer/shuttle-builder.deb" \
+          >> "$LOG" 2>&1
+then
+    ok "a newer shuttle-builder ($newver) made of the same files"
+else
+    not_ok "a newer shuttle-builder ($newver) made of the same files"
+fi
+
+before_loader=$(loader_of_hello)
+before_port=$(curl -s --max-time 5 -H "Authorization: Bearer $key" \
+              "http://127.0.0.1:$port/v1/projects/hello" \
+              | grep -o '"port": *[0-9]*' | grep -o '[0-9]*$' | head -1)
+note "hello's loader before the upgrade: pid $before_loader port $before_port"
+
+# the client: one GET after another until told to stop, each status kept
+rm -f "$T/client.stop"
+(
+    while [ ! -e "$T/client.stop" ]; do
+        curl -s -o /dev/null -w '%{http_code}\n' --max-time 10 \
+             -H "Host: hello.$APPS" "http://127.0.0.1:$port/hello"
+    done
+) > "$T/client.codes" 2>/dev/null &
+client_pid=$!
+
+# some answers first, so the upgrade happens under traffic
+for _ in $(seq 1 100); do
+    [ "$(grep -c '^200$' "$T/client.codes" 2>/dev/null)" -ge 20 ] && break
+    sleep 0.05
+done
+
+dpkg -i "$T/newer/shuttle-builder.deb" >> "$LOG" 2>&1
+check "dpkg -i shuttle-builder $newver (an upgrade)" sh -c \
+    "dpkg-query -W -f='\${Version}' shuttle-builder | grep -qx '$newver'"
+
+old_builder=$builder_pid
+kill -TERM "$old_builder"
+wait_gone "$old_builder" 300
+check "the old builder stopped on SIGTERM" sh -c "! kill -0 $old_builder"
+
+setsid "${wrap[@]}" "${argv[@]}" < /dev/null > "$T/builder2.out" 2>&1 &
+builder_pid=$!
+up=0
+for _ in $(seq 1 100); do
+    if curl -s -o /dev/null --unix-socket "$SOCK" http://builder/v1/projects
+    then
+        up=1
+        break
+    fi
+    kill -0 "$builder_pid" 2>/dev/null || break
+    sleep 0.1
+done
+check "the upgraded builder answers on $SOCK" test "$up" = 1
+
+# answers after the new builder is up, then the client stops
+served_before=$(grep -c '^200$' "$T/client.codes")
+for _ in $(seq 1 100); do
+    [ "$(grep -c '^200$' "$T/client.codes")" -ge $((served_before + 20)) ] \
+        && break
+    sleep 0.05
+done
+touch "$T/client.stop"
+wait "$client_pid" 2>/dev/null
+client_pid=""
+
+served=$(grep -c '^200$' "$T/client.codes")
+nfailed=$(grep -vc '^200$' "$T/client.codes")
+note "upgrade under a client: served $served, failed $nfailed"
+check "the upgrade failed no request ($nfailed of $((served + nfailed)))" \
+    test "$nfailed" = 0
+check "... and requests were served across it ($served)" \
+    test "$served" -ge 40
+after_loader=$(loader_of_hello)
+after_port=$(curl -s --max-time 5 -H "Authorization: Bearer $key" \
+             "http://127.0.0.1:$port/v1/projects/hello" \
+             | grep -o '"port": *[0-9]*' | grep -o '[0-9]*$' | head -1)
+check "hello's loader adopted in place: pid $before_loader port $before_port" \
+    test -n "$before_loader" -a "$before_loader" = "$after_loader" \
+         -a "$before_port" = "$after_port"
 
 # 8. stop, purge, and the machine as it was -------------------------------------
 
