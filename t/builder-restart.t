@@ -269,10 +269,14 @@ is($d->{state}, 'running', "#$queued was queued again, and runs");
 @loaders = $t->loader_pids;
 cmp_ok(scalar @loaders, '>=', 3, "loaders @loaders run");
 $keeper = $t->keeper_pid;
+$mark = length $t->builder_log;
 kill 'KILL', $keeper;
 ok($t->wait_until(sub { my $k = $t->keeper_pid; $k && $k != $keeper }),
    "the socket keeper $keeper killed: the builder started another, "
    . ($t->keeper_pid // '?'));
+ok($t->wait_until(sub {
+       substr($t->builder_log, $mark) =~ /handed to the new keeper\n/ }),
+   '... and handed it the sockets');
 $t->builder_stop('KILL');
 $mark = length $t->builder_log;
 $t->builder_start('--jobs', '1');

@@ -469,6 +469,7 @@ void
 sup_keeper_lost(shuttle_supervise_t *sup)
 {
     char           err[512];
+    unsigned       n;
     sup_loader_t  *l;
 
     close(sup->keeper_fd);
@@ -495,11 +496,17 @@ sup_keeper_lost(shuttle_supervise_t *sup)
 
     /* every socket: blocking meanwhile, so that none is lost to a full
        send buffer */
+    n = 0;
+
     for (l = sup->loaders; l != NULL; l = l->next) {
         sup_keep(sup, l);
+        n++;
     }
 
     (void) fcntl(sup->keeper_fd, F_SETFL, O_NONBLOCK);
+
+    shuttle_log(SHUTTLE_LOG_INFO, "socket keeper %s: the sockets of %u "
+                "loaders handed to the new keeper", sup->keeper, n);
 }
 
 
