@@ -13,6 +13,11 @@
  * the deployment says how it settled (and one of the project its URL).
  * Should the log tell no state (another builder), GET
  * /v1/deployments/ID is polled beside the stream for its transitions.
+ *
+ * SHUTTLE_TRACE=1 prints on stderr when each step ended, in ms since the
+ * command started ("trace: +12.3 ms packed"): packed, libcurl loaded,
+ * the upload's answer, each line of the builder's own in the log, the
+ * end.
  */
 
 
@@ -60,6 +65,7 @@ typedef struct {
     int                  narrated;   /* the log tells the state changes */
     int                  running_on; /* its last narration: running on */
     int                  has_url;    /* the 202 said the URL */
+    int                  trace;      /* SHUTTLE_TRACE=1 */
     char                 url[1024];
     struct timespec      t0;
 } cli_deploy_t;
@@ -78,6 +84,7 @@ static int cli_deploy_end(cli_deploy_t *d, json_t *dep);
 static void cli_deploy_running(cli_deploy_t *d, const char *url);
 static void cli_deploy_tail(cli_deploy_t *d);
 static double cli_deploy_elapsed(cli_deploy_t *d);
+static void cli_deploy_trace(cli_deploy_t *d, const char *step, int len);
 
 
 int
@@ -98,6 +105,8 @@ cli_deploy(cli_t *cli, int argc, char **argv)
 
     memset(&d, 0, sizeof(d));
     clock_gettime(CLOCK_MONOTONIC, &d.t0);
+    d.trace = getenv("SHUTTLE_TRACE") != NULL
+              && strcmp(getenv("SHUTTLE_TRACE"), "1") == 0;
 
     flag_name = NULL;
     follow = 1;
@@ -154,8 +163,10 @@ cli_deploy(cli_t *cli, int argc, char **argv)
     }
 
     rc = cli_deploy_pack(&d, dir, &pack, dry_run);
+    cli_deploy_trace(&d, "packed", -1);
 
     cli_lazy_preloaded();
+    cli_deploy_trace(&d, "libcurl loaded", -1);
 
     if (rc != CLI_OK || dry_run) {
         return rc;
@@ -167,6 +178,8 @@ cli_deploy(cli_t *cli, int argc, char **argv)
     if (rc != CLI_OK) {
         return rc;
     }
+
+    cli_deploy_trace(&d, "uploaded", -1);
 
     snprintf(d.what, sizeof(d.what), "%s: deployment %lld", name, d.id);
 
@@ -186,6 +199,7 @@ cli_deploy(cli_t *cli, int argc, char **argv)
     d.shown = 1;
 
     rc = cli_deploy_follow(&d);
+    cli_deploy_trace(&d, "followed", -1);
 
     cli_buf_free(&d.line);
 
@@ -454,6 +468,8 @@ cli_deploy_log_line(cli_deploy_t *d)
         && memcmp(line, CLI_NARRATION, CLI_NARRATION_LEN) == 0)
     {
         d->narrated = 1;
+        cli_deploy_trace(d, line + CLI_NARRATION_LEN,
+                         (int) (len - CLI_NARRATION_LEN));
         d->running_on = len - CLI_NARRATION_LEN > CLI_RUNNING_ON_LEN
                         && memcmp(line + CLI_NARRATION_LEN, CLI_RUNNING_ON,
                                   CLI_RUNNING_ON_LEN) == 0;
@@ -694,4 +710,17 @@ cli_deploy_elapsed(cli_deploy_t *d)
 
     return (now.tv_sec - d->t0.tv_sec)
            + (now.tv_nsec - d->t0.tv_nsec) / 1e9;
+}
+
+
+/* with SHUTTLE_TRACE=1: when step ended (len -1: a C string) */
+
+static void
+cli_deploy_trace(cli_deploy_t *d, const char *step, int len)
+{
+    if (d->trace) {
+        fprintf(stderr, "trace: +%.1f ms %.*s\n",
+                cli_deploy_elapsed(d) * 1000,
+                len < 0 ? (int) strlen(step) : len, step);
+    }
 }

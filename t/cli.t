@@ -442,6 +442,21 @@ is($out, "http://demo.example\n", '... the URL');
 like($err, qr/^Deployment 5: queued\n  \| cc -o service\.so src\/main\.c\n  building\n  built in 12 ms\n  loading\n  running, started in 3 ms\ndemo is running \(deployment 5, /m,
      '... its log, then each state change from the deployment\'s transitions');
 
+# SHUTTLE_TRACE=1: each step's end on stderr, in order, the times rising;
+# without it, no trace line (the deploy above)
+unlike($err, qr/^trace:/m, 'no SHUTTLE_TRACE: no trace lines');
+($rc, $out, $err) = shuttle(['deploy'], dir => $demo,
+                            env => { %stand_in, SHUTTLE_TRACE => 1 });
+is($rc, 0, 'deploy with SHUTTLE_TRACE=1: exit 0') or diag $err;
+my @trace = $err =~ /^trace: \+(\d+\.\d) ms (.*)$/mg;
+is_deeply([@trace[grep { $_ % 2 } 0 .. $#trace]],
+          ['packed', 'libcurl loaded', 'uploaded', 'followed'],
+          '... the steps: packed, libcurl loaded, uploaded, followed')
+    or diag $err;
+my @ms = @trace[grep { !($_ % 2) } 0 .. $#trace];
+ok(!grep({ $ms[$_] < $ms[$_ - 1] } 1 .. $#ms), '... the times rising')
+    or diag "@ms";
+
 ($rc, $out, $err) = shuttle(['deploy', '--name', 'bad'], dir => $demo,
                             env => \%stand_in);
 is($rc, 1, 'a failed deployment: exit 1');
