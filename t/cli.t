@@ -47,13 +47,12 @@ sub write_file {
     $t->write_file($path, $text);
 }
 
-# a port nothing listens on: bound, then closed
+# a port nothing listens on: one of the harness's, locked against every
+# other test and below the ephemeral range (a port bound to 0 and closed
+# again was taken by another test's stand-in server, which answered 404)
+my $closed = 0;
 sub closed_port {
-    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                  Listen => 1) or die "bind: $@";
-    my $port = $s->sockport;
-    close $s;
-    return $port;
+    return $t->port('closed' . ++$closed);
 }
 
 
