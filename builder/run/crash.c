@@ -286,6 +286,7 @@ sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
         l->deadline = shuttle_mono_ms() + backoff;
         sup_due(sup, l->deadline);
         sup_changed(sup);
+        sup_sync(l);
 
         /* the API says why it was restarted */
         snprintf(err, sizeof(err), "restarted: loader %s", what);
