@@ -50,10 +50,11 @@ sub bench_epoll {
         my $nsfx = $n == $EPOLL_N ? '' : "_$n";
         for my $which ('new', 'baseline') {
             my $sfx = $nsfx . ($which eq 'baseline' ? '_baseline' : '');
+            my @w = @{ $r->{wakes}{$which} };
             main::figure("epoll_wake_ms_p50$sfx",
-                         sprintf('%.1f', main::pct(50, @{$r->{wakes}{$which}})));
+                         sprintf('%.1f', main::pct(50, @w)));
             main::figure("epoll_wake_ms_p99$sfx",
-                         sprintf('%.1f', main::pct(99, @{$r->{wakes}{$which}})));
+                         sprintf('%.1f', main::pct(99, @w)));
             main::figure("epoll_main_cpu_pct_idle$sfx",
                          sprintf('%.2f', main::median(@{$r->{cpu}{$which}})));
         }
