@@ -103,7 +103,7 @@ serve_loop(shuttle_serve_t *s, int sigfd)
         }
 
         if (reap) {
-            shuttle_supervise_reap(s->sup);
+            shuttle_supervise_sigchld(s->sup);
         }
 
         if (pfd[1].revents & POLLIN) {

@@ -617,6 +617,32 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
 }
 
 
+void
+shuttle_supervise_sigchld(shuttle_supervise_t *sup)
+{
+    int        rc;
+    siginfo_t  si;
+
+    /*
+     * Each wake's warm helper exits and is waited for by the sandbox's
+     * code, a build's child by its thread: their SIGCHLD finds nothing
+     * waitable, and walks no loader.  An adopted loader's exit shows on
+     * its pidfd; one signalled to stop is on the dying list.
+     */
+
+    memset(&si, 0, sizeof(siginfo_t));
+    rc = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
+
+    if (sup->dying == NULL
+        && ((rc == 0 && si.si_pid == 0) || (rc == -1 && errno == ECHILD)))
+    {
+        return;
+    }
+
+    shuttle_supervise_reap(sup);
+}
+
+
 /* the epoll set of every fd the supervisor waits on: readable, an event */
 
 int

@@ -82,6 +82,9 @@ void shuttle_supervise_stop_project(shuttle_supervise_t *sup,
 
 /* SIGCHLD: reaps the loaders this builder started, only those */
 void shuttle_supervise_reap(shuttle_supervise_t *sup);
+/* the same, without the walk of every loader when no child of ours is
+   waitable (a build's or the warm helper's was waited for by its code) */
+void shuttle_supervise_sigchld(shuttle_supervise_t *sup);
 
 /* one fd to poll, readable when any of the supervisor's is (an epoll
    set: idle sockets, readiness pipes, pidfds, health checks, the keeper);
