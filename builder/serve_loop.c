@@ -17,46 +17,30 @@ serve_loop(shuttle_serve_t *s, int sigfd)
 {
     int                      timeout, reap;
     char                     err[SERVE_ERRLEN];
-    size_t                   n, nalloc;
     int64_t                  now, repair_at;
     ssize_t                  len;
     uint64_t                 count;
-    struct pollfd           *pfd, *p;
+    struct pollfd            pfd[3];
     struct signalfd_siginfo  si;
 
-    nalloc = 8;
-    pfd = calloc(nalloc, sizeof(struct pollfd));
     repair_at = shuttle_mono_ms() + SERVE_REPAIR_MS;
 
-    if (pfd == NULL) {
-        shuttle_log(SHUTTLE_LOG_ERROR, "%s", strerror(ENOMEM));
-        serve_stop(s, "out of memory", 0);
-        return 1;
-    }
+    /*
+     * Three fds, however many loaders: the supervisor's are in its epoll
+     * set, its events found their loader in O(1) (shuttle_supervise_io).
+     */
+
+    pfd[0].fd = sigfd;
+    pfd[0].events = POLLIN;
+    pfd[1].fd = s->wake_fd;
+    pfd[1].events = POLLIN;
+    pfd[2].fd = shuttle_supervise_fd(s->sup);
+    pfd[2].events = POLLIN;
 
     for ( ;; ) {
-        n = shuttle_supervise_nfds(s->sup) + 2;
-
-        if (n > nalloc) {
-            p = realloc(pfd, n * 2 * sizeof(struct pollfd));
-
-            if (p == NULL) {
-                shuttle_log(SHUTTLE_LOG_ERROR, "%s", strerror(ENOMEM));
-                continue;
-            }
-
-            pfd = p;
-            nalloc = n * 2;
-        }
-
-        pfd[0].fd = sigfd;
-        pfd[0].events = POLLIN;
         pfd[0].revents = 0;
-        pfd[1].fd = s->wake_fd;
-        pfd[1].events = POLLIN;
         pfd[1].revents = 0;
-
-        n = 2 + shuttle_supervise_fds(s->sup, pfd + 2, nalloc - 2);
+        pfd[2].revents = 0;
 
         timeout = shuttle_supervise_timeout(s->sup);
 
@@ -71,7 +55,7 @@ serve_loop(shuttle_serve_t *s, int sigfd)
             timeout = (int) (repair_at - now);
         }
 
-        if (poll(pfd, n, timeout) == -1 && errno != EINTR) {
+        if (poll(pfd, 3, timeout) == -1 && errno != EINTR) {
             shuttle_log(SHUTTLE_LOG_ERROR, "poll: %s", strerror(errno));
         }
 
@@ -87,14 +71,12 @@ serve_loop(shuttle_serve_t *s, int sigfd)
 
             case SIGTERM:
             case SIGINT:
-                free(pfd);
                 serve_stop(s, si.ssi_signo == SIGTERM ? "SIGTERM"
                                                       : "SIGINT", 0);
                 return 0;
 
             case SIGUSR2:
                 /* shuttle-builder stop --all */
-                free(pfd);
                 serve_stop(s, "SIGUSR2 (stop --all): the loaders too", 1);
                 return 0;
 
@@ -121,7 +103,7 @@ serve_loop(shuttle_serve_t *s, int sigfd)
         }
 
         if (reap) {
-            shuttle_supervise_reap(s->sup);
+            shuttle_supervise_sigchld(s->sup);
         }
 
         if (pfd[1].revents & POLLIN) {
@@ -130,7 +112,10 @@ serve_loop(shuttle_serve_t *s, int sigfd)
 
         serve_messages(s);
 
-        shuttle_supervise_io(s->sup, pfd + 2, n - 2);
+        if (pfd[2].revents & POLLIN) {
+            shuttle_supervise_io(s->sup);
+        }
+
         shuttle_supervise_timers(s->sup);
     }
 }

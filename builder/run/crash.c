@@ -34,6 +34,7 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
                           shuttle_mono_us() - l->spawning);
 
     if (l->ready_fd != -1) {
+        sup_unwatch(&l->w_main);
         close(l->ready_fd);
         l->ready_fd = -1;
     }
@@ -89,6 +90,13 @@ sup_ready(shuttle_supervise_t *sup, sup_loader_t *l)
     }
 
     l->phase = SUP_RUNNING;
+    sup_changed(sup);
+
+    if (l->hc_at == 0 && s->conf.health_ms > 0) {
+        /* its first health check (the timers are not walked each turn) */
+        l->hc_at = shuttle_mono_ms() + s->conf.health_ms;
+        sup_due(sup, l->hc_at);
+    }
 
     if (l->purpose == SUP_NEW) {
         shuttle_fault("switch");
@@ -192,6 +200,7 @@ sup_start_failed(shuttle_supervise_t *sup, sup_loader_t *l,
     s = sup->s;
 
     if (l->ready_fd != -1) {
+        sup_unwatch(&l->w_main);
         close(l->ready_fd);
         l->ready_fd = -1;
     }
@@ -275,6 +284,9 @@ sup_crash(shuttle_supervise_t *sup, sup_loader_t *l, const char *what)
 
         l->phase = SUP_BACKOFF;
         l->deadline = shuttle_mono_ms() + backoff;
+        sup_due(sup, l->deadline);
+        sup_changed(sup);
+        sup_sync(l);
 
         /* the API says why it was restarted */
         snprintf(err, sizeof(err), "restarted: loader %s", what);

@@ -46,6 +46,7 @@ sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
 
     if (sup_hc_started >= SUP_HC_BURST) {
         l->hc_at = now + 1;
+        sup_due(sup, l->hc_at);
         return;
     }
 
@@ -59,6 +60,7 @@ sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
                     "socket: %s", l->project, (long long) l->id,
                     strerror(errno));
         l->hc_at = sup_hc_next(now, sup->s->conf.health_ms);
+        sup_due(sup, l->hc_at);
         return;
     }
 
@@ -69,6 +71,8 @@ sup_hc_start(shuttle_supervise_t *sup, sup_loader_t *l, int64_t now)
 
     l->hc_fd = fd;
     l->hc_state = SUP_HC_CONNECTING;
+    sup_due(sup, l->hc_at);
+    sup_sync(l);
 
     if (connect(fd, (struct sockaddr *) &sin, sizeof(sin)) == -1
         && errno != EINPROGRESS)
@@ -110,6 +114,7 @@ sup_hc_io(shuttle_supervise_t *sup, sup_loader_t *l, short revents)
         }
 
         l->hc_state = SUP_HC_SENT;
+        sup_sync(l);
         return;
     }
 
@@ -137,6 +142,7 @@ sup_hc_done(shuttle_supervise_t *sup, sup_loader_t *l, const char *failed)
 {
     sup_hc_close(l);
     l->hc_at = sup_hc_next(shuttle_mono_ms(), sup->s->conf.health_ms);
+    sup_due(sup, l->hc_at);
 
     if (failed == NULL) {
         if (l->hc_failed > 0) {
@@ -175,6 +181,7 @@ void
 sup_hc_close(sup_loader_t *l)
 {
     if (l->hc_state != SUP_HC_NONE) {
+        sup_unwatch(&l->w_hc);
         close(l->hc_fd);
         l->hc_state = SUP_HC_NONE;
     }

@@ -50,9 +50,14 @@ sup_go_idle(shuttle_supervise_t *sup, sup_loader_t *l, int64_t since)
     l->replaces = 0;
 
     if (l->ready_fd != -1) {
+        sup_unwatch(&l->w_main);
         close(l->ready_fd);
         l->ready_fd = -1;
     }
+
+    /* its socket polled for the next connection */
+    sup_sync(l);
+    sup_changed(sup);
 
     if (shuttle_store_set_idle(s->store, l->id, l->port, since, err,
                                sizeof(err))
@@ -248,8 +253,12 @@ sup_refuse(shuttle_supervise_t *sup, sup_loader_t *l, const char *why)
 
         r->fd = fd;
         r->deadline = shuttle_mono_ms() + SUP_LINGER_MS;
+        sup_due(sup, r->deadline);
         r->next = sup->refused;
         sup->refused = r;
+
+        memset(&r->w, 0, sizeof(sup_watch_t));
+        sup_watch(&r->w, SUP_W_REFUSED, r, fd, EPOLLIN);
     }
 }
 
@@ -275,6 +284,7 @@ sup_linger(shuttle_supervise_t *sup, sup_refused_t *r, int eof)
         return;
     }
 
+    sup_unwatch(&r->w);
     close(r->fd);
 
     for (p = &sup->refused; *p != NULL; p = &(*p)->next) {

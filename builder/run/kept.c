@@ -95,6 +95,9 @@ sup_keeper_open(shuttle_supervise_t *sup, char *err, size_t errlen)
 
     sup_keeper_conn = sup->keeper_fd;
 
+    /* readable: it closed, it died */
+    sup_watch(&sup->w_keeper, SUP_W_KEEPER, sup, sup->keeper_fd, EPOLLIN);
+
     return 0;
 }
 
@@ -440,6 +443,7 @@ sup_keeper_close(shuttle_supervise_t *sup)
     sup->nkept = 0;
 
     if (sup->keeper_fd != -1) {
+        sup_unwatch(&sup->w_keeper);
         close(sup->keeper_fd);
         sup->keeper_fd = -1;
     }
@@ -472,6 +476,7 @@ sup_keeper_lost(shuttle_supervise_t *sup)
     unsigned       n;
     sup_loader_t  *l;
 
+    sup_unwatch(&sup->w_keeper);
     close(sup->keeper_fd);
     sup->keeper_fd = -1;
     sup_keeper_conn = -1;
@@ -505,6 +510,8 @@ sup_keeper_lost(shuttle_supervise_t *sup)
 
     (void) fcntl(sup->keeper_fd, F_SETFL, O_NONBLOCK);
 
+    sup_watch(&sup->w_keeper, SUP_W_KEEPER, sup, sup->keeper_fd, EPOLLIN);
+
     shuttle_log(SHUTTLE_LOG_INFO, "socket keeper %s: the sockets of %u "
                 "loaders handed to the new keeper", sup->keeper, n);
 }
@@ -535,6 +542,13 @@ sup_adopt(shuttle_supervise_t *sup, sup_loader_t *l, pid_t pid)
     l->pidfd = fd;
     l->adopted = 1;
     l->phase = SUP_RUNNING;
+    sup_sync(l);
+    sup_changed(sup);
+
+    if (sup->s->conf.health_ms > 0) {
+        l->hc_at = shuttle_mono_ms() + sup->s->conf.health_ms;
+        sup_due(sup, l->hc_at);
+    }
     l->purpose = SUP_RESTART;
     l->idle = 0;                        /* read when it exits */
     l->spawned = shuttle_mono_ms();

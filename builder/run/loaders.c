@@ -20,9 +20,12 @@ sup_stop(shuttle_supervise_t *sup, sup_loader_t *l, int sig)
 
         if (l->adopted && sup->dying != NULL && sup->dying->pid == l->pid) {
             /* its exit shows on its pidfd, not to waitpid() */
+            sup_unwatch(&l->w_pid);
             sup->dying->pidfd = l->pidfd;
             sup->dying->adopted = 1;
             l->adopted = 0;
+            sup_watch(&sup->dying->w, SUP_W_DYING, sup->dying,
+                      sup->dying->pidfd, EPOLLIN);
         }
     }
 
@@ -65,6 +68,7 @@ sup_signal(shuttle_supervise_t *sup, pid_t pid, int64_t id,
     snprintf(d->leaf, sizeof(d->leaf), "%s", leaf);
     d->kill_at = sig == SIGKILL ? 0
                                 : shuttle_mono_ms() + SHUTTLE_STOP_GRACE_MS;
+    sup_due(sup, d->kill_at);
 
     d->next = sup->dying;
     sup->dying = d;
@@ -90,6 +94,11 @@ void
 sup_free(sup_loader_t *l)
 {
     sup_hc_close(l);
+
+    /* out of the set while its fds are open; its events of the batch
+       dropped */
+    sup_unwatch(&l->w_main);
+    sup_unwatch(&l->w_pid);
 
     if (l->listen_fd != -1) {
         /* closed on purpose: the keeper's copy too (not on exit) */
@@ -227,4 +236,159 @@ sup_tail(const char *dir, char *buf, size_t len)
     }
 
     memcpy(buf, p, esc + k - p + 1);
+}
+
+
+/*
+ * The epoll set of the main loop (one supervisor a process): every fd it
+ * waits on, each with its watch.
+ */
+
+static int                  sup_ep = -1;
+static struct epoll_event  *sup_batch;      /* being handled */
+static int                  sup_nbatch;
+
+
+int
+sup_ep_open(char *err, size_t errlen)
+{
+    sup_ep = epoll_create1(EPOLL_CLOEXEC);
+
+    if (sup_ep == -1) {
+        snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+        return -1;
+    }
+
+    return 0;
+}
+
+
+void
+sup_ep_close(void)
+{
+    if (sup_ep != -1) {
+        close(sup_ep);
+        sup_ep = -1;
+    }
+}
+
+
+int
+sup_ep_fd(void)
+{
+    return sup_ep;
+}
+
+
+void
+sup_ep_batch(struct epoll_event *ev, int n)
+{
+    sup_batch = ev;
+    sup_nbatch = n;
+}
+
+
+void
+sup_watch(sup_watch_t *w, int kind, void *obj, int fd, uint32_t events)
+{
+    int                 op;
+    struct epoll_event  ev;
+
+    if (w->on && w->fd == fd && w->events == events) {
+        return;
+    }
+
+    if (w->on && w->fd != fd) {
+        sup_unwatch(w);
+    }
+
+    if (fd == -1 || sup_ep == -1) {
+        return;
+    }
+
+    w->kind = kind;
+    w->obj = obj;
+
+    memset(&ev, 0, sizeof(struct epoll_event));
+    ev.events = events;
+    ev.data.ptr = w;
+
+    op = w->on ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+
+    if (epoll_ctl(sup_ep, op, fd, &ev) == -1
+        && !(op == EPOLL_CTL_ADD && errno == EEXIST
+             && epoll_ctl(sup_ep, EPOLL_CTL_MOD, fd, &ev) == 0))
+    {
+        shuttle_log(SHUTTLE_LOG_ERROR, "epoll_ctl(%s) of fd %d: %s",
+                    op == EPOLL_CTL_ADD ? "add" : "mod", fd,
+                    strerror(errno));
+        return;
+    }
+
+    w->on = 1;
+    w->fd = fd;
+    w->events = events;
+}
+
+
+void
+sup_unwatch(sup_watch_t *w)
+{
+    int  i;
+
+    if (!w->on) {
+        return;
+    }
+
+    if (epoll_ctl(sup_ep, EPOLL_CTL_DEL, w->fd, NULL) == -1) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "epoll_ctl(del) of fd %d: %s",
+                    w->fd, strerror(errno));
+    }
+
+    w->on = 0;
+
+    for (i = 0; i < sup_nbatch; i++) {
+        if (sup_batch[i].data.ptr == w) {
+            sup_batch[i].data.ptr = NULL;
+        }
+    }
+}
+
+
+/* l's watches as its state wants them */
+
+void
+sup_sync(sup_loader_t *l)
+{
+    sup_watch(&l->w_main, SUP_W_MAIN, l,
+              l->phase == SUP_IDLE ? l->listen_fd : l->ready_fd, EPOLLIN);
+
+    sup_watch(&l->w_hc, SUP_W_HC, l,
+              l->hc_state != SUP_HC_NONE ? l->hc_fd : -1,
+              l->hc_state == SUP_HC_CONNECTING ? EPOLLOUT : EPOLLIN);
+
+    sup_watch(&l->w_pid, SUP_W_PID, l, l->adopted ? l->pidfd : -1, EPOLLIN);
+}
+
+
+/* a timer set: the timers are walked at the earliest */
+
+void
+sup_due(shuttle_supervise_t *sup, int64_t at)
+{
+    if (at != 0 && (sup->due == 0 || at < sup->due)) {
+        sup->due = at;
+    }
+}
+
+
+/* a loader's state may have changed: the census follows, in a while */
+
+void
+sup_changed(shuttle_supervise_t *sup)
+{
+    if (sup->census_at == 0) {
+        sup->census_at = shuttle_mono_ms() + SUP_CENSUS_MS;
+        sup_due(sup, sup->census_at);
+    }
 }

@@ -250,6 +250,7 @@ sup_spawn(shuttle_supervise_t *sup, sup_loader_t *l, char *err,
             && sup->warm_at == 0)
         {
             sup->warm_at = shuttle_mono_ms() + SUP_WARM_DELAY_MS;
+            sup_due(sup, sup->warm_at);
         }
 
         if (rc != 0) {
@@ -317,6 +318,11 @@ spawned:
     l->phase = SUP_STARTING;
     l->spawned = shuttle_mono_ms();
     l->deadline = l->spawned + s->conf.start_timeout_ms;
+
+    /* its readiness pipe polled instead of its socket */
+    sup_sync(l);
+    sup_due(sup, l->deadline);
+    sup_changed(sup);
 
     return 0;
 
@@ -540,6 +546,7 @@ sup_read_ready(sup_loader_t *l, char *msg, size_t len)
         *nl = '\0';
     }
 
+    sup_unwatch(&l->w_main);
     close(l->ready_fd);
     l->ready_fd = -1;
 

@@ -11,6 +11,7 @@
 shuttle_supervise_t *
 shuttle_supervise_create(shuttle_serve_t *s)
 {
+    char                  err[128];
     shuttle_supervise_t  *sup;
 
     sup = calloc(1, sizeof(shuttle_supervise_t));
@@ -21,6 +22,12 @@ shuttle_supervise_create(shuttle_serve_t *s)
     sup->s = s;
     sup->next_port = s->conf.port_lo;
     sup->keeper_fd = -1;
+
+    if (sup_ep_open(err, sizeof(err)) != 0) {
+        shuttle_log(SHUTTLE_LOG_ERROR, "supervisor: %s", err);
+        free(sup);
+        return NULL;
+    }
 
     return sup;
 }
@@ -58,6 +65,8 @@ shuttle_supervise_destroy(shuttle_supervise_t *sup)
     while (sup->refused != NULL) {
         sup_linger(sup, sup->refused, 1);
     }
+
+    sup_ep_close();
 
     free(sup);
 }
@@ -261,6 +270,9 @@ shuttle_supervise_takeover(shuttle_supervise_t *sup,
         l->idle_since = d->state.u.running.idle_since;
         l->idle = 0;                    /* set as it is spawned */
 
+        sup_sync(l);
+        sup_changed(sup);
+
         if (l->port != port) {
             sup_go_idle(sup, l, l->idle_since);
         }
@@ -272,6 +284,8 @@ shuttle_supervise_takeover(shuttle_supervise_t *sup,
 
     l->phase = SUP_BACKOFF;
     l->deadline = shuttle_mono_ms();
+    sup_due(sup, l->deadline);
+    sup_changed(sup);
 
     shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: no loader alive: a "
                 "new one starts on 127.0.0.1:%u", l->project,
@@ -403,6 +417,8 @@ shuttle_supervise_stop_project(shuttle_supervise_t *sup,
 {
     sup_loader_t  *l, *next;
 
+    sup_changed(sup);
+
     for (l = sup->loaders; l != NULL; l = next) {
         next = l->next;
 
@@ -428,6 +444,8 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
     int64_t         id;
     sup_dying_t    *d, **dp;
     sup_loader_t   *l, *next;
+
+    sup_changed(sup);
 
     if (sup->keeper_pid > 0
         && waitpid(sup->keeper_pid, &status, WNOHANG) == sup->keeper_pid)
@@ -462,6 +480,7 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
             }
 
             pid = l->pid;
+            sup_unwatch(&l->w_pid);
             close(l->pidfd);
             l->adopted = 0;
             status = 0;
@@ -565,6 +584,7 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
                 continue;
             }
 
+            sup_unwatch(&d->w);
             close(d->pidfd);
             pid = 0;
             shuttle_log(SHUTTLE_LOG_INFO, "deploy %s #%lld: loader pid %d "
@@ -597,170 +617,106 @@ shuttle_supervise_reap(shuttle_supervise_t *sup)
 }
 
 
-size_t
-shuttle_supervise_nfds(shuttle_supervise_t *sup)
+void
+shuttle_supervise_sigchld(shuttle_supervise_t *sup)
 {
-    size_t         n;
-    sup_loader_t  *l;
+    int        rc;
+    siginfo_t  si;
 
-    n = 0;
+    /*
+     * Each wake's warm helper exits and is waited for by the sandbox's
+     * code, a build's child by its thread: their SIGCHLD finds nothing
+     * waitable, and walks no loader.  An adopted loader's exit shows on
+     * its pidfd; one signalled to stop is on the dying list.
+     */
 
-    sup_dying_t   *d;
-    sup_refused_t *r;
+    memset(&si, 0, sizeof(siginfo_t));
+    rc = waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL);
 
-    for (l = sup->loaders; l != NULL; l = l->next) {
-        n += l->ready_fd != -1 || l->phase == SUP_IDLE;
-        n += l->hc_state != SUP_HC_NONE;
-        n += l->adopted;
+    if (sup->dying == NULL
+        && ((rc == 0 && si.si_pid == 0) || (rc == -1 && errno == ECHILD)))
+    {
+        return;
     }
 
-    for (r = sup->refused; r != NULL; r = r->next) {
-        n++;
-    }
-
-    for (d = sup->dying; d != NULL; d = d->next) {
-        n += d->adopted;
-    }
-
-    return n + (sup->keeper_fd != -1);
+    shuttle_supervise_reap(sup);
 }
 
 
-size_t
-shuttle_supervise_fds(shuttle_supervise_t *sup, struct pollfd *pfd,
-    size_t n)
+/* the epoll set of every fd the supervisor waits on: readable, an event */
+
+int
+shuttle_supervise_fd(shuttle_supervise_t *sup)
 {
-    size_t          i;
-    sup_dying_t    *d;
-    sup_loader_t   *l;
-    sup_refused_t  *r;
+    (void) sup;
 
-    i = 0;
-
-    if (sup->keeper_fd != -1 && i < n) {
-        /* readable: it closed, it died */
-        pfd[i].fd = sup->keeper_fd;
-        pfd[i].events = POLLIN;
-        pfd[i].revents = 0;
-        i++;
-    }
-
-    for (d = sup->dying; d != NULL && i < n; d = d->next) {
-        if (d->adopted) {
-            pfd[i].fd = d->pidfd;
-            pfd[i].events = POLLIN;
-            pfd[i].revents = 0;
-            i++;
-        }
-    }
-
-    for (l = sup->loaders; l != NULL && i < n; l = l->next) {
-        if (l->adopted && i < n) {
-            /* an adopted loader's exit */
-            pfd[i].fd = l->pidfd;
-            pfd[i].events = POLLIN;
-            pfd[i].revents = 0;
-            i++;
-        }
-
-        if (l->ready_fd != -1 || l->phase == SUP_IDLE) {
-            /* idle: a connection in the backlog makes it readable */
-            pfd[i].fd = l->phase == SUP_IDLE ? l->listen_fd : l->ready_fd;
-            pfd[i].events = POLLIN;
-            pfd[i].revents = 0;
-            i++;
-        }
-
-        if (l->hc_state != SUP_HC_NONE && i < n) {
-            pfd[i].fd = l->hc_fd;
-            pfd[i].events = l->hc_state == SUP_HC_CONNECTING ? POLLOUT
-                                                              : POLLIN;
-            pfd[i].revents = 0;
-            i++;
-        }
-    }
-
-    for (r = sup->refused; r != NULL && i < n; r = r->next) {
-        pfd[i].fd = r->fd;
-        pfd[i].events = POLLIN;
-        pfd[i].revents = 0;
-        i++;
-    }
-
-    return i;
+    return sup_ep_fd();
 }
+
+
+#define SUP_EVENTS  64
 
 
 void
-shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
-    size_t n)
+shuttle_supervise_io(shuttle_supervise_t *sup)
 {
-    int             verdict, reap, mine;
-    char            msg[SUP_READY_MAX + 128];
-    size_t          i;
-    sup_dying_t    *d;
-    sup_loader_t   *l;
-    sup_refused_t  *r;
+    int                 i, n, verdict, reap;
+    char                msg[SUP_READY_MAX + 128];
+    sup_watch_t        *w;
+    sup_loader_t       *l;
+    struct epoll_event  ev[SUP_EVENTS];
+
+    n = epoll_wait(sup_ep_fd(), ev, SUP_EVENTS, 0);
+
+    if (n <= 0) {
+        if (n == -1 && errno != EINTR) {
+            shuttle_log(SHUTTLE_LOG_ERROR, "epoll_wait: %s", strerror(errno));
+        }
+
+        return;
+    }
+
+    /* an fd closed while the batch is handled takes its event out */
+    sup_ep_batch(ev, n);
+    sup_changed(sup);
 
     reap = 0;
 
     for (i = 0; i < n; i++) {
-        if (pfd[i].revents == 0) {
+        w = ev[i].data.ptr;
+
+        if (w == NULL) {
             continue;
         }
 
-        if (pfd[i].fd == sup->keeper_fd) {
+        switch (w->kind) {
+
+        case SUP_W_KEEPER:
             sup_keeper_lost(sup);
             continue;
-        }
 
-        mine = 0;
-
-        for (l = sup->loaders; l != NULL; l = l->next) {
-            if (l->adopted && l->pidfd == pfd[i].fd) {
-                mine = 1;
-                break;
-            }
-        }
-
-        for (d = sup->dying; d != NULL && !mine; d = d->next) {
-            if (d->adopted && d->pidfd == pfd[i].fd) {
-                mine = 1;
-            }
-        }
-
-        if (mine) {
+        case SUP_W_PID:
+        case SUP_W_DYING:
             reap = 1;
             continue;
-        }
 
-        for (l = sup->loaders; l != NULL; l = l->next) {
-            if ((l->ready_fd == pfd[i].fd && l->phase == SUP_STARTING)
-                || (l->listen_fd == pfd[i].fd && l->phase == SUP_IDLE))
-            {
-                break;
-            }
+        case SUP_W_REFUSED:
+            sup_linger(sup, w->obj, 0);
+            continue;
 
-            if (l->hc_state != SUP_HC_NONE && l->hc_fd == pfd[i].fd) {
-                sup_hc_io(sup, l, pfd[i].revents);
-                break;
-            }
-        }
+        case SUP_W_HC:
+            l = w->obj;
 
-        if (l != NULL && l->phase == SUP_RUNNING) {
-            continue;       /* a health check's */
-        }
-
-        if (l == NULL) {
-            for (r = sup->refused; r != NULL; r = r->next) {
-                if (r->fd == pfd[i].fd) {
-                    sup_linger(sup, r, 0);
-                    break;
-                }
+            if (l->hc_state != SUP_HC_NONE) {
+                sup_hc_io(sup, l, (short) ev[i].events);
             }
 
             continue;
         }
+
+        /* SUP_W_MAIN */
+
+        l = w->obj;
 
         if (l->phase == SUP_IDLE) {
             if (shuttle_mono_ms() < l->refuse_until) {
@@ -770,6 +726,10 @@ shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
                 sup_wake(sup, l, "a request");
             }
 
+            continue;
+        }
+
+        if (l->phase != SUP_STARTING) {
             continue;
         }
 
@@ -783,62 +743,83 @@ shuttle_supervise_io(shuttle_supervise_t *sup, const struct pollfd *pfd,
         }
     }
 
+    sup_ep_batch(NULL, 0);
+
     if (reap) {
         shuttle_supervise_reap(sup);
     }
 }
 
 
+/* the next timer, in ms from now; -1: none */
+
 int
 shuttle_supervise_timeout(shuttle_supervise_t *sup)
 {
-    int64_t         now, next;
+    int64_t  now;
+
+    if (sup->later != NULL) {
+        return 0;
+    }
+
+    if (sup->due == 0) {
+        return -1;
+    }
+
+    now = shuttle_mono_ms();
+
+    return sup->due <= now ? 0 : (int) (sup->due - now);
+}
+
+
+/* the earliest of every timer: walked only when one is due */
+
+static int64_t
+sup_next_due(shuttle_supervise_t *sup)
+{
+    int64_t         next;
     sup_dying_t    *d;
     sup_loader_t   *l;
     sup_refused_t  *r;
 
-    now = shuttle_mono_ms();
-    next = -1;
+    next = INT64_MAX;
 
     for (l = sup->loaders; l != NULL; l = l->next) {
         if (l->phase != SUP_RUNNING && l->phase != SUP_IDLE
-            && (next == -1 || l->deadline < next))
+            && l->deadline < next)
         {
             next = l->deadline;
         }
 
         if (l->phase == SUP_RUNNING && sup->s->conf.health_ms > 0
-            && l->pid > 0 && (next == -1 || l->hc_at < next))
+            && l->pid > 0 && l->hc_at < next)
         {
             next = l->hc_at;
         }
     }
 
     for (r = sup->refused; r != NULL; r = r->next) {
-        if (next == -1 || r->deadline < next) {
+        if (r->deadline < next) {
             next = r->deadline;
         }
     }
 
-    if (sup->warm_at != 0 && (next == -1 || sup->warm_at < next)) {
+    if (sup->warm_at != 0 && sup->warm_at < next) {
         next = sup->warm_at;
     }
 
-    if (sup->later != NULL) {
-        next = now;
-    }
-
     for (d = sup->dying; d != NULL; d = d->next) {
-        if (d->kill_at && (next == -1 || d->kill_at < next)) {
+        if (d->kill_at && d->kill_at < next) {
             next = d->kill_at;
         }
     }
 
-    if (next == -1) {
-        return -1;
+    if (sup->census_at != 0 && sup->census_at < next) {
+        next = sup->census_at;
     }
 
-    return next <= now ? 0 : (int) (next - now);
+    /* 0 is none: a timer due at 0 is due at once */
+    return next == INT64_MAX ? 0 : next == 0 ? 1 : next;
 }
 
 
@@ -863,6 +844,12 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
     }
 
     now = shuttle_mono_ms();
+
+    /* the timers walked only when one is due, not every turn */
+
+    if (sup->due == 0 || now < sup->due) {
+        return;
+    }
 
     if (sup->warm_at != 0 && sup->warm_at <= now) {
         sup->warm_at = 0;
@@ -956,7 +943,12 @@ shuttle_supervise_timers(shuttle_supervise_t *sup)
         }
     }
 
-    sup_census(sup);
+    if (sup->census_at != 0 && sup->census_at <= now) {
+        sup->census_at = 0;
+        sup_census(sup);
+    }
+
+    sup->due = sup_next_due(sup);
 }
 
 

@@ -82,13 +82,15 @@ void shuttle_supervise_stop_project(shuttle_supervise_t *sup,
 
 /* SIGCHLD: reaps the loaders this builder started, only those */
 void shuttle_supervise_reap(shuttle_supervise_t *sup);
+/* the same, without the walk of every loader when no child of ours is
+   waitable (a build's or the warm helper's was waited for by its code) */
+void shuttle_supervise_sigchld(shuttle_supervise_t *sup);
 
-/* the readiness pipes to poll */
-size_t shuttle_supervise_nfds(shuttle_supervise_t *sup);
-size_t shuttle_supervise_fds(shuttle_supervise_t *sup, struct pollfd *pfd,
-    size_t n);
-void shuttle_supervise_io(shuttle_supervise_t *sup,
-    const struct pollfd *pfd, size_t n);
+/* one fd to poll, readable when any of the supervisor's is (an epoll
+   set: idle sockets, readiness pipes, pidfds, health checks, the keeper);
+   then handle what is ready, in O(1) an event */
+int shuttle_supervise_fd(shuttle_supervise_t *sup);
+void shuttle_supervise_io(shuttle_supervise_t *sup);
 
 /* ms until the next timer, -1: none; then run the timers due */
 int shuttle_supervise_timeout(shuttle_supervise_t *sup);

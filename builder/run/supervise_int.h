@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -87,6 +88,31 @@ typedef enum {
 
 
 #define SUP_LEAF_MAX  48
+
+
+/*
+ * An fd the main loop waits on, in the supervisor's epoll set: the event
+ * carries a pointer to its watch (epoll_event.data.ptr), the watch its
+ * object, so an event finds its loader in O(1).  A watch is removed from
+ * the set before its fd closes (an fd shared with the keeper or a loader
+ * would stay in the set), and from the batch of events being handled.
+ */
+
+#define SUP_W_MAIN     1            /* a loader's readiness pipe, or its
+                                       listening socket when idle */
+#define SUP_W_HC       2            /* a loader's health check */
+#define SUP_W_PID      3            /* an adopted loader's pidfd */
+#define SUP_W_DYING    4            /* an adopted dying loader's pidfd */
+#define SUP_W_REFUSED  5            /* a refused connection */
+#define SUP_W_KEEPER   6            /* the keeper's connection */
+
+typedef struct {
+    void                   *obj;
+    int                     fd;
+    uint32_t                events;
+    int                     kind;
+    unsigned                on:1;       /* in the set (calloc: not) */
+} sup_watch_t;
 
 
 typedef struct sup_loader_s {
@@ -144,6 +170,10 @@ typedef struct sup_loader_s {
     unsigned                adopted:1;      /* a builder before us
                                                started it: not our child,
                                                its exit seen on pidfd */
+    sup_watch_t             w_main;         /* ready_fd, or listen_fd when
+                                               idle */
+    sup_watch_t             w_hc;
+    sup_watch_t             w_pid;
     struct sup_loader_s    *next;
 } sup_loader_t;
 
@@ -152,6 +182,7 @@ typedef struct sup_loader_s {
 typedef struct sup_refused_s {
     int                     fd;
     int64_t                 deadline;
+    sup_watch_t             w;
     struct sup_refused_s   *next;
 } sup_refused_t;
 
@@ -165,6 +196,7 @@ typedef struct sup_dying_s {
     int64_t                 kill_at;        /* SIGKILL then; 0: sent */
     int                     pidfd;          /* adopted only */
     unsigned                adopted:1;
+    sup_watch_t             w;
     struct sup_dying_s     *next;
 } sup_dying_t;
 
@@ -200,7 +232,16 @@ struct shuttle_supervise_s {
     sup_kept_t             *kept;           /* given back at start */
     size_t                  nkept;
     sup_later_t            *later;
+    sup_watch_t             w_keeper;
+    int64_t                 due;            /* the next timer, monotonic
+                                               ms: the timers are walked
+                                               then, not every turn; 0 */
+    int64_t                 census_at;      /* the next census, 0: none
+                                               due (nothing changed) */
 };
+
+
+#define SUP_CENSUS_MS      100          /* the loaders gauges lag this */
 
 
 /* a running loader's health check: "OPTIONS *", answered without the
@@ -284,6 +325,16 @@ int sup_kept_take(shuttle_supervise_t *sup, int64_t id, uint16_t port,
     int *fresh);
 int sup_adopt(shuttle_supervise_t *sup, sup_loader_t *l, pid_t pid);
 int sup_pidfd_exited(int pidfd);
+int sup_ep_open(char *err, size_t errlen);
+void sup_ep_close(void);
+int sup_ep_fd(void);
+void sup_ep_batch(struct epoll_event *ev, int n);
+void sup_watch(sup_watch_t *w, int kind, void *obj, int fd,
+    uint32_t events);
+void sup_unwatch(sup_watch_t *w);
+void sup_sync(sup_loader_t *l);
+void sup_due(shuttle_supervise_t *sup, int64_t at);
+void sup_changed(shuttle_supervise_t *sup);
 
 
 #endif /* SHUTTLE_BUILDER_SUPERVISE_INT_H */

@@ -91,6 +91,7 @@ my $WARMUP = $ENV{BENCH_WARMUP} // 1;
 my $WAKES = $ENV{BENCH_WAKES} // 50;
 my $DENSITY = $ENV{BENCH_DENSITY} // 1000;
 require "$FindBin::Bin/density.pl";     # bench_density
+require "$FindBin::Bin/epoll.pl";       # bench_epoll
 # BENCH_ONLY=wake,density: those of route, loader, deploy, wake, density
 my %ONLY = map { $_ => 1 } split /,/, $ENV{BENCH_ONLY} // '';
 sub want { !%ONLY || $ONLY{$_[0]} }
@@ -610,6 +611,7 @@ unless ($STATIC_ONLY) {
     bench_wake() if want('wake');
     bench_wake_socket() if want('wake') || want('wake_socket');
     bench_density() if $DENSITY > 0 && want('density');
+    bench_epoll() if want('epoll') && %ONLY;
 }
 
 print_figures();
