@@ -237,7 +237,11 @@ sub snapshot {
         secrets     => $p->v1($owner, 'GET',
                               "/v1/projects/$project/secrets")->{json},
         stored      => secrets_in_store($project),
-        loaders     => [$t->loader_pids],
+        # the project's own loaders: another's (a replaced one still
+        # draining, an idle one woken) may come and go meanwhile
+        loaders     => [grep { Shuttle::Test::_cmdline($_)
+                                   =~ m{/projects/\Q$project\E/} }
+                        $t->loader_pids],
         answers     => $p->app_get($project, $path)->{status},
         resources   => -d "$data/projects/$project/resources" ? 1 : 0,
     };
@@ -253,6 +257,7 @@ sub cross {
        "$owner\'s $project runs #$id");
     is($before->{answers}, 200, "... and answers $app");
     is_deeply($before->{secrets}{secrets}, ['TOKEN'], '... its secret TOKEN');
+    ok(@{ $before->{loaders} }, "... its loader runs: @{ $before->{loaders} }");
 
     for my $req (requests_on($project, $id)) {
         my ($method, $path, $body) = @$req;
