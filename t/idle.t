@@ -217,7 +217,9 @@ ok(wait_state('echo', 'idle', 10), 'idle');
 ($rc, $out, $err) = $p->cli(['restart', 'echo']);
 is($rc, 0, 'shuttle restart of the idle project') or diag $err;
 is(state('echo'), 'running', '... starts it now');
-is(scalar(my @l = $t->loader_pids), 1, '... one loader');
+# (a loader that went idle may still be on its way out under load: wait)
+ok($t->wait_until(sub { scalar(my @l = $t->loader_pids) == 1 }, 5),
+   '... one loader: ' . join(' ', $t->loader_pids));
 
 
 # a wake that fails -------------------------------------------------------
