@@ -388,19 +388,26 @@ if command -v unshare > /dev/null && command -v setpriv > /dev/null; then
          "ProtectHome=yes, PrivateTmp=yes, NoNewPrivileges=yes emulated"
 fi
 
-setsid "${wrap[@]}" "${argv[@]}" < /dev/null > "$T/builder.out" 2>&1 &
-builder_pid=$!
+# start_builder OUT: ExecStart= as above, its output to OUT; up=1 once it
+# answers on its socket (10 s at most), else up=0
+start_builder() {
+    setsid "${wrap[@]}" "${argv[@]}" < /dev/null > "$1" 2>&1 &
+    builder_pid=$!
 
-up=0
-for _ in $(seq 1 100); do
-    if curl -s -o /dev/null --unix-socket "$SOCK" http://builder/v1/projects
-    then
-        up=1
-        break
-    fi
-    kill -0 "$builder_pid" 2>/dev/null || break
-    sleep 0.1
-done
+    up=0
+    for _ in $(seq 1 100); do
+        if curl -s -o /dev/null --unix-socket "$SOCK" \
+                http://builder/v1/projects
+        then
+            up=1
+            break
+        fi
+        kill -0 "$builder_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+}
+
+start_builder "$T/builder.out"
 cp /var/log/shuttle/builder.log "$T/builder.log" 2>/dev/null
 if [ "$up" = 1 ]; then
     ok "the builder answers on $SOCK"
@@ -578,18 +585,7 @@ kill -TERM "$old_builder"
 wait_gone "$old_builder" 300
 check "the old builder stopped on SIGTERM" sh -c "! kill -0 $old_builder"
 
-setsid "${wrap[@]}" "${argv[@]}" < /dev/null > "$T/builder2.out" 2>&1 &
-builder_pid=$!
-up=0
-for _ in $(seq 1 100); do
-    if curl -s -o /dev/null --unix-socket "$SOCK" http://builder/v1/projects
-    then
-        up=1
-        break
-    fi
-    kill -0 "$builder_pid" 2>/dev/null || break
-    sleep 0.1
-done
+start_builder "$T/builder2.out"
 check "the upgraded builder answers on $SOCK" test "$up" = 1
 
 # answers after the new builder is up, then the client stops
